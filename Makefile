@@ -1,0 +1,19 @@
+# Thin aliases: every target runs scripts/setup.sh (idempotent) and then the CLI or pytest.
+OUT ?= demo
+HOUSEHOLDS ?= 20000
+SEED ?= 2026
+
+.PHONY: setup demo test test-fast
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/nonrecours pipeline --households $(HOUSEHOLDS) --seed $(SEED) --out $(OUT)
+
+# The whole suite, slow tier included (what .ci/run calls).
+test: setup
+	.venv/bin/python -m pytest
+
+# The default tier only (a few minutes).
+test-fast: setup
+	.venv/bin/python -m pytest -m "not slow"

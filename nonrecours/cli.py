@@ -1,0 +1,193 @@
+"""The ``nonrecours`` command: one entry point per pipeline stage, plus ``pipeline`` that chains them.
+
+Where it sits: the only place that reads configuration (defaults, ``--config`` YAML, options) and
+touches the file system; stages below it take data frames and typed settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+app = typer.Typer(
+    help="Find households probably entitled to a French benefit that they do not claim.\n\n"
+    "Stages: generate (synthetic population) -> entitlements (OpenFisca-France on what an agency "
+    "observes). Every stage accepts the same folder as --input and --out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="YAML file with settings sections (scenario, law); options given here win.", exists=True, dir_okay=False),
+]
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786) to run the law engine's partitions on a cluster; default: local processes."),
+]
+MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help="Month of the entitlements, YYYY-MM (default in config: 2025-06).")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes when no scheduler is given (default 2).")]
+PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 5000).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
+
+
+def _settings(config, **overrides):
+    from pydantic import ValidationError
+
+    from nonrecours.config import load_settings
+
+    try:
+        return load_settings(config, **overrides)
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _write_json(obj: dict, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def generate(
+    households: Annotated[int, typer.Option("--households", "-n", min=1, help="Number of households to draw.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same files.")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write individuals, households and outcomes Parquet files into.")] = Path("demo"),
+    observed_benefits: Annotated[
+        Optional[str],
+        typer.Option("--observed-benefits", help="Comma-separated benefits whose receipt the data holder sees (default: rsa,ppa,aide_logement,af,aah, a CAF-like holder)."),
+    ] = None,
+    reference_month: MonthOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Draw a synthetic population: the observed tables an agency would hold, and the truth.
+
+    Writes individuals.parquet and households.parquet (observed), outcomes.parquet (true
+    eligibility, amount, claim and claim probability per household and benefit) and
+    calibration.json (the population next to the published figures it is tuned to).
+    """
+    from data.calibration import load_calibration
+    from data.generate import generate as draw
+    from nonrecours.io import write_table
+    from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES
+
+    settings = _settings(
+        config,
+        scenario__observed_benefits=tuple(b.strip() for b in observed_benefits.split(",") if b.strip()) if observed_benefits is not None else None,
+        law__reference_month=reference_month,
+        law__workers=workers,
+        law__partition_size=partition_size,
+    )
+    pop = draw(households, seed, settings, load_calibration(), scheduler=scheduler, quiet=quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_table(pop.individuals, out, INDIVIDUALS),
+        write_table(pop.households, out, HOUSEHOLDS),
+        write_table(pop.outcomes, out, OUTCOMES),
+    ]
+    summary = {**pop.summary, "settings": settings.model_dump()}
+    _write_json(summary, out / "calibration.json")
+    if not quiet:
+        _print_calibration(pop.summary)
+    for p in [*paths, out / "calibration.json"]:
+        typer.echo(str(p))
+
+
+def _print_calibration(summary: dict) -> None:
+    t = RichTable(title=f"Non-take-up among the eligible ({summary['households']:,} households, seed {summary['seed']})")
+    for col in ("benefit", "eligible households", "mean €/month", "non-take-up", "target"):
+        t.add_column(col)
+    for b, v in summary["benefits"].items():
+        target = f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else "")
+        sim = "-" if v["ntu"] is None else f"{v['ntu']:.2f}"
+        amount = "-" if v["mean_monthly_amount"] is None else f"{v['mean_monthly_amount']:.0f}"
+        t.add_row(b, f"{v['eligible_households']:,} ({v['eligible_share']:.1%})", amount, sim, target)
+    console.print(t)
+    console.print("sources of the targets: calibration.json and data/calibration.yaml")
+    console.print(f"poverty rate {summary['poverty_rate']:.1%} (INSEE: about {summary['poverty_rate_target']:.1%})")
+
+
+@app.command()
+def entitlements(
+    input: Annotated[Path, typer.Option("--input", help="Folder holding individuals.parquet and households.parquet (observed tables).", exists=True, file_okay=False)] = Path("demo"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write entitlements.parquet into (default: the --input folder).")] = None,
+    reference_month: MonthOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compute eligibility and monthly amounts with OpenFisca-France on the observed tables.
+
+    Writes entitlements.parquet (household_id, benefit, eligible, monthly_amount). When the
+    folder also holds outcomes.parquet (a synthetic population), prints how often the law engine
+    on observed data agrees with the truth.
+    """
+    from data.calibration import load_calibration
+    from features.entitlements import compare_with_truth, entitlements_from_observed
+    from nonrecours.io import read_table, write_table
+    from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, SchemaError
+
+    settings = _settings(config, law__reference_month=reference_month, law__workers=workers, law__partition_size=partition_size)
+    out = out or input
+    try:
+        individuals = read_table(input, INDIVIDUALS)
+        households = read_table(input, HOUSEHOLDS)
+    except (SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    orphans = ~individuals["household_id"].isin(households["household_id"])
+    if orphans.any():
+        row = individuals[orphans].iloc[0]
+        _fail(f"{input / 'individuals.parquet'}: household_id {row['household_id']} (person_id {row['person_id']}) is not in households.parquet")
+    result = entitlements_from_observed(individuals, households, law=settings.law, css=load_calibration().css, scheduler=scheduler, quiet=quiet)
+    path = write_table(result, out, ENTITLEMENTS)
+    if (input / "outcomes.parquet").exists() and not quiet:
+        check = compare_with_truth(result, read_table(input, OUTCOMES))
+        console.print(_frame_table(check, "Law engine on observed data vs the truth (eligible households)"))
+    typer.echo(str(path))
+
+
+def _frame_table(df: pd.DataFrame, title: str) -> RichTable:
+    t = RichTable(title=title)
+    for col in df.columns:
+        t.add_column(str(col))
+    for row in df.itertuples(index=False):
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    return t
+
+
+@app.command()
+def pipeline(
+    households: Annotated[int, typer.Option("--households", "-n", min=1, help="Number of households to draw.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 2026,
+    out: Annotated[Path, typer.Option("--out", help="Folder for every output of the run.")] = Path("demo"),
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole pipeline on the embedded defaults: generate, then entitlements, in one folder."""
+    generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
+    entitlements(input=out, out=out, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
+    console.print(f"[bold green]done[/]: population, truth and entitlements are in {out.resolve()}")

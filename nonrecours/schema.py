@@ -1,0 +1,391 @@
+"""Every column of every table nonrecours reads or writes, declared once.
+
+Where it sits: everything imports this module. The generator writes these tables, the law engine
+reads the observed ones, validation checks input against them, and later stages (LightGBM's
+categorical list, the API's request model, Evidently's column mapping) derive from the same specs.
+
+Roles:
+- ``id``: identifies a row; never a model feature, pseudonymised before it is logged.
+- ``feature``: observed by an agency, may feed the model.
+- ``protected``: kept for fairness auditing only; must never reach the model.
+- ``observed_benefit``: a benefit the agency sees paid (NA where its holder cannot see it).
+- ``law``: produced by the law engine (OpenFisca-France).
+- ``truth``: known only in the synthetic world (labels and their generating probabilities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+Role = Literal["id", "feature", "protected", "observed_benefit", "law", "truth"]
+
+BENEFITS: tuple[str, ...] = (
+    "rsa",
+    "ppa",
+    "aide_logement",
+    "css_free",
+    "css_contrib",
+    "aspa",
+    "af",
+    "aah",
+)
+"""Benefit codes, in the order claim decisions are drawn (earlier claims put people in contact)."""
+
+BENEFIT_LABELS: dict[str, str] = {
+    "rsa": "revenu de solidarité active (RSA)",
+    "ppa": "prime d'activité",
+    "aide_logement": "aides au logement (APL, ALF, ALS)",
+    "css_free": "complémentaire santé solidaire sans participation",
+    "css_contrib": "complémentaire santé solidaire avec participation",
+    "aspa": "allocation de solidarité aux personnes âgées (minimum vieillesse)",
+    "af": "allocations familiales",
+    "aah": "allocation aux adultes handicapés",
+}
+
+HOUSEHOLD_TYPES = ("single_person", "couple_no_child", "couple_with_children", "single_parent", "other")
+ROLES = ("head", "partner", "child")
+SEXES = ("F", "M")
+ACTIVITIES = ("employed", "unemployed", "student", "retired", "inactive")
+NATIONALITY_GROUPS = ("french", "eu", "non_eu")
+TENURES = ("owner", "social_renter", "private_renter", "free_housing")
+TERRITORY_TYPES = ("paris_agglo", "large_urban", "small_urban", "rural")
+REPORTED_EVENTS = ("none", "birth", "separation", "job_loss", "new_job")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, pandas dtype, role, unit and meaning, and the values it may take."""
+
+    name: str
+    dtype: str
+    role: Role
+    description: str
+    unit: str = ""
+    categories: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's columns and the columns that identify one of its rows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    def with_role(self, *roles: Role) -> list[str]:
+        return [c.name for c in self.columns if c.role in roles]
+
+
+def _receives(benefit: str) -> Column:
+    return Column(
+        f"receives_{benefit}",
+        "boolean",
+        "observed_benefit",
+        f"The agency pays or sees paid the {BENEFIT_LABELS[benefit]} this month. NA where the "
+        "holder of the data cannot see this benefit (a scenario setting).",
+        nullable=True,
+    )
+
+
+INDIVIDUALS = Table(
+    name="individuals",
+    key=("person_id",),
+    columns=(
+        Column("person_id", "int64", "id", "Person identifier, unique in the extract."),
+        Column("household_id", "int64", "id", "Household (dwelling) the person lives in."),
+        Column(
+            "benefit_unit",
+            "int8",
+            "feature",
+            "Benefit unit (famille: a person or couple and their dependent children) within the "
+            "household, numbered from 0. Unit 0 holds the household's reference person.",
+            min=0,
+            max=9,
+        ),
+        Column("role", "category", "feature", "Role in the benefit unit.", categories=ROLES),
+        Column("age", "int16", "feature", "Age at the reference month.", unit="years", min=0, max=120),
+        Column("sex", "category", "protected", "Sex as recorded by the agency.", categories=SEXES),
+        Column(
+            "activity",
+            "category",
+            "feature",
+            "Main activity as last known to the agency.",
+            categories=ACTIVITIES,
+        ),
+        Column(
+            "declared_pay_last_year",
+            "float64",
+            "feature",
+            "Gross pay over last calendar year as declared (salaire de base, before social "
+            "contributions).",
+            unit="EUR/year",
+            min=0,
+            max=5_000_000,
+        ),
+        Column(
+            "known_pay_monthly",
+            "float64",
+            "feature",
+            "Latest monthly gross pay the agency can see (monthly resource data arrive about three "
+            "months late).",
+            unit="EUR/month",
+            min=0,
+            max=500_000,
+        ),
+        Column(
+            "pension_monthly",
+            "float64",
+            "feature",
+            "Gross retirement pension (retraite brute).",
+            unit="EUR/month",
+            min=0,
+            max=100_000,
+        ),
+        Column(
+            "unemployment_benefit_monthly",
+            "float64",
+            "feature",
+            "Gross unemployment insurance benefit (allocation chômage brute) last known.",
+            unit="EUR/month",
+            min=0,
+            max=20_000,
+        ),
+        Column(
+            "disability_rate",
+            "float64",
+            "protected",
+            "Incapacity rate recognised by the MDPH (0 when none), as a fraction.",
+            unit="fraction",
+            min=0,
+            max=1,
+        ),
+        Column(
+            "nationality_group",
+            "category",
+            "protected",
+            "Nationality group.",
+            categories=NATIONALITY_GROUPS,
+        ),
+        Column(
+            "higher_education",
+            "boolean",
+            "feature",
+            "Holds a higher-education degree (as recorded by the employment service).",
+        ),
+    ),
+)
+
+HOUSEHOLDS = Table(
+    name="households",
+    key=("household_id",),
+    columns=(
+        Column("household_id", "int64", "id", "Household (dwelling) identifier."),
+        Column(
+            "household_type",
+            "category",
+            "feature",
+            "Composition as known to the agency (INSEE categories).",
+            categories=HOUSEHOLD_TYPES,
+        ),
+        Column("n_persons", "int8", "feature", "Persons known to live in the dwelling.", min=1, max=20),
+        Column("tenure", "category", "feature", "Housing tenure.", categories=TENURES),
+        Column(
+            "rent_monthly",
+            "float64",
+            "feature",
+            "Rent paid, excluding charges (0 unless renting).",
+            unit="EUR/month",
+            min=0,
+            max=20_000,
+        ),
+        Column(
+            "depcom",
+            "category",
+            "feature",
+            "INSEE code of the commune of residence (sets the housing-aid zone).",
+        ),
+        Column(
+            "territory_type",
+            "category",
+            "feature",
+            "Kind of territory of the commune.",
+            categories=TERRITORY_TYPES,
+        ),
+        Column(
+            "digital_exclusion",
+            "boolean",
+            "feature",
+            "Digital-exclusion proxy: no online account with the agency, correspondence on paper.",
+        ),
+        Column(
+            "contacts_last_year",
+            "int16",
+            "feature",
+            "Contacts with social services over the last twelve months.",
+            unit="count",
+            min=0,
+            max=1000,
+        ),
+        Column(
+            "reported_event",
+            "category",
+            "feature",
+            "Life event reported to the agency over the last three months (already reflected in "
+            "the other columns).",
+            categories=REPORTED_EVENTS,
+        ),
+        *(_receives(b) for b in BENEFITS),
+    ),
+)
+
+OUTCOMES = Table(
+    name="outcomes",
+    key=("household_id", "benefit"),
+    columns=(
+        Column("household_id", "int64", "id", "Household identifier."),
+        Column("benefit", "category", "id", "Benefit code.", categories=BENEFITS),
+        Column(
+            "eligible",
+            "bool",
+            "truth",
+            "Entitled this month, by OpenFisca-France on the household's true situation.",
+        ),
+        Column(
+            "monthly_amount",
+            "float64",
+            "truth",
+            "True monthly entitlement (for CSS: value of the cover net of any contribution).",
+            unit="EUR/month",
+            min=0,
+        ),
+        Column("claimed", "bool", "truth", "The household claims (receives) the benefit."),
+        Column(
+            "p_claim",
+            "float64",
+            "truth",
+            "True claim probability that generated `claimed` (0 when not eligible).",
+            unit="probability",
+            min=0,
+            max=1,
+        ),
+    ),
+)
+
+ENTITLEMENTS = Table(
+    name="entitlements",
+    key=("household_id", "benefit"),
+    columns=(
+        Column("household_id", "int64", "id", "Household identifier."),
+        Column("benefit", "category", "id", "Benefit code.", categories=BENEFITS),
+        Column(
+            "eligible",
+            "bool",
+            "law",
+            "Entitled this month according to OpenFisca-France on the data given.",
+        ),
+        Column(
+            "monthly_amount",
+            "float64",
+            "law",
+            "Monthly amount according to OpenFisca-France (for CSS: value of the cover net of "
+            "any contribution).",
+            unit="EUR/month",
+            min=0,
+        ),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS)}
+
+
+class SchemaError(ValueError):
+    """An input table does not follow the schema; the message names the column and a row."""
+
+
+def _example(df: pd.DataFrame, mask: pd.Series, table: Table) -> str:
+    row = df.loc[mask].iloc[0]
+    key = ", ".join(f"{k}={row[k]!r}" for k in table.key if k in df.columns)
+    return key or f"row {int(mask.to_numpy().nonzero()[0][0])}"
+
+
+def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
+    """Return ``df`` restricted to the table's columns, with the declared dtypes.
+
+    Raise :class:`SchemaError` naming the column and an example row for the first problem found:
+    a missing column, a value that cannot take the declared type, a missing value where none is
+    allowed, an unknown category, a value out of range, a duplicated key.
+    """
+    missing = [c for c in table.names if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{table.name}: missing column(s) {missing}; expected {table.names}")
+    out = {}
+    for col in table.columns:
+        s = df[col.name]
+        if not col.nullable and s.isna().any():
+            raise SchemaError(
+                f"{table.name}.{col.name}: missing value at {_example(df, s.isna(), table)}"
+            )
+        if col.categories is not None:
+            bad = s.notna() & ~s.astype("object").isin(col.categories)
+            if bad.any():
+                raise SchemaError(
+                    f"{table.name}.{col.name}: unknown value {df.loc[bad, col.name].iloc[0]!r} at "
+                    f"{_example(df, bad, table)}; expected one of {list(col.categories)}"
+                )
+            out[col.name] = pd.Categorical(s.astype("object"), categories=list(col.categories))
+            continue
+        if col.dtype == "category":
+            out[col.name] = s.astype("string").astype("category")
+            continue
+        try:
+            typed = s.astype(col.dtype)
+        except (TypeError, ValueError) as exc:
+            numeric = pd.to_numeric(s, errors="coerce")
+            bad = numeric.isna() & s.notna()
+            where = _example(df, bad, table) if bad.any() else "some row"
+            raise SchemaError(
+                f"{table.name}.{col.name}: cannot read as {col.dtype} at {where} ({exc})"
+            ) from None
+        if col.dtype.startswith(("int", "float")):
+            as_float = typed.astype("float64")
+            if not (s.astype("float64") == as_float).all():
+                bad = s.astype("float64") != as_float
+                raise SchemaError(
+                    f"{table.name}.{col.name}: value {s[bad].iloc[0]!r} is not a whole number at "
+                    f"{_example(df, bad, table)}"
+                )
+            for bound, op in ((col.min, as_float < (col.min or 0)), (col.max, as_float > (col.max or 0))):
+                if bound is not None and op.any():
+                    raise SchemaError(
+                        f"{table.name}.{col.name}: value {as_float[op].iloc[0]} outside "
+                        f"[{col.min}, {col.max}] {col.unit} at {_example(df, op, table)}"
+                    )
+        out[col.name] = typed
+    result = pd.DataFrame(out, index=df.index).reset_index(drop=True)
+    dup = result.duplicated(list(table.key), keep=False)
+    if dup.any():
+        raise SchemaError(
+            f"{table.name}: duplicated key {list(table.key)} at {_example(result, dup, table)}"
+        )
+    return result
+
+
+def empty(table: Table) -> pd.DataFrame:
+    """An empty frame with the table's columns and dtypes."""
+    return validate(pd.DataFrame({c: pd.Series([], dtype="object") for c in table.names}), table)
