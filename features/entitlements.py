@@ -63,7 +63,6 @@ class _Partition:
     persons: pd.DataFrame
     households: pd.DataFrame
     reference_month: str
-    history: int
     css: CssValuation
 
 
@@ -72,7 +71,6 @@ def _run_partition(part: _Partition) -> pd.DataFrame:
         part.persons,
         part.households,
         reference_month=part.reference_month,
-        history=part.history,
         css=part.css,
     )
 
@@ -108,7 +106,6 @@ def run_law_engine(
                 persons=persons.iloc[rows],
                 households=households[households["household_id"].isin(chunk)],
                 reference_month=law.reference_month,
-                history=law.months_of_history,
                 css=css,
             )
         )

@@ -9,9 +9,10 @@ A situation is two frames:
 
 - persons: ``household_id, person_id, benefit_unit, role, age, activity, pay_recent,
   pay_earlier, unemployment_recent, unemployment_earlier, pension_monthly, disability_rate``.
-  ``*_recent`` amounts hold for the reference month and the two before it (what RSA and PPA look
-  at), ``*_earlier`` for every month before that (CSS and housing aid look back twelve months,
-  family benefits at the income of year N-2). All amounts are gross and monthly.
+  ``*_recent`` amounts hold for the reference month and the three before it (what RSA and PPA
+  look at), ``*_earlier`` for every month before that, back to January of year N-2 (CSS and
+  housing aid look back twelve months, family benefits at the income of year N-2). All amounts
+  are gross and monthly.
 - households: ``household_id, tenure, rent_monthly, depcom``.
 """
 
@@ -99,12 +100,15 @@ def tax_benefit_system():
     return CountryTaxBenefitSystem()
 
 
-def _months(reference_month: str, history: int) -> list[str]:
+def input_months(reference_month: str) -> list[str]:
+    """Every month from January of year N-2 to the reference month: RSA and PPA look back three
+    months, CSS and housing aid twelve, family benefits at the whole income of year N-2. An input
+    left out of one of these months silently counts as zero."""
     ref = pd.Period(reference_month, freq="M")
-    return [str(ref - k) for k in range(history, -1, -1)]
+    return [str(m) for m in pd.period_range(f"{ref.year - 2}-01", ref, freq="M")]
 
 
-def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_month: str, history: int):
+def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_month: str):
     """One OpenFisca simulation for all the households given (vectorised over rows)."""
     from openfisca_core.simulation_builder import SimulationBuilder
 
@@ -130,7 +134,7 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
     builder.join_with_persons(menage, persons["household_id"].astype(str).to_numpy(), menage_role)
     sim = builder.build(tbs)
 
-    months = _months(reference_month, history)
+    months = input_months(reference_month)
     recent = set(months[-RECENT_MONTHS:])
     # Born on the first of the month, age years and six months before the reference month, so
     # that the age OpenFisca derives is the age given for every month it looks at nearby.
@@ -183,14 +187,13 @@ def compute_entitlements(
     households: pd.DataFrame,
     *,
     reference_month: str,
-    history: int,
     css: CssValuation,
 ) -> pd.DataFrame:
     """Eligibility and monthly amount per household and benefit, in ``ENTITLEMENTS`` form.
 
     Pure: the inputs are not modified. Households without members are not in the output.
     """
-    sim, persons, households, unit_id = build_simulation(persons, households, reference_month, history)
+    sim, persons, households, unit_id = build_simulation(persons, households, reference_month)
     month = reference_month
     units = pd.Index(pd.unique(unit_id))
     unit_household = units // 100

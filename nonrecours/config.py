@@ -50,14 +50,6 @@ class LawConfig(_Frozen):
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
         description="Month (YYYY-MM) for which entitlements are computed.",
     )
-    months_of_history: int = Field(
-        default=24,
-        ge=13,
-        le=36,
-        description="Months of income history set before the reference month. Formulas look back "
-        "three months (RSA, PPA) to twelve (CSS, housing aid) and family benefits read the "
-        "income of year N-2, so anything shorter silently drops resources.",
-    )
     partition_size: int = Field(
         default=5_000,
         ge=1,

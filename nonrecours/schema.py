@@ -320,7 +320,8 @@ class SchemaError(ValueError):
 
 def _example(df: pd.DataFrame, mask: pd.Series, table: Table) -> str:
     row = df.loc[mask].iloc[0]
-    key = ", ".join(f"{k}={row[k]!r}" for k in table.key if k in df.columns)
+    plain = {k: (row[k].item() if hasattr(row[k], "item") else row[k]) for k in table.key if k in df.columns}
+    key = ", ".join(f"{k}={v!r}" for k, v in plain.items())
     return key or f"row {int(mask.to_numpy().nonzero()[0][0])}"
 
 
@@ -370,11 +371,14 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
                     f"{table.name}.{col.name}: value {s[bad].iloc[0]!r} is not a whole number at "
                     f"{_example(df, bad, table)}"
                 )
-            for bound, op in ((col.min, as_float < (col.min or 0)), (col.max, as_float > (col.max or 0))):
-                if bound is not None and op.any():
+            for bound, word, out_of_range in (
+                (col.min, "below the minimum", as_float < (col.min if col.min is not None else 0)),
+                (col.max, "above the maximum", as_float > (col.max if col.max is not None else 0)),
+            ):
+                if bound is not None and out_of_range.any():
                     raise SchemaError(
-                        f"{table.name}.{col.name}: value {as_float[op].iloc[0]} outside "
-                        f"[{col.min}, {col.max}] {col.unit} at {_example(df, op, table)}"
+                        f"{table.name}.{col.name}: value {as_float[out_of_range].iloc[0]} is {word} "
+                        f"{bound} {col.unit} at {_example(df, out_of_range, table)}".replace("  ", " ")
                     )
         out[col.name] = typed
     result = pd.DataFrame(out, index=df.index).reset_index(drop=True)

@@ -1,0 +1,95 @@
+"""The command line: help that answers, one folder for every stage, bad input refused clearly."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command, words",
+    [
+        ([], ["generate", "entitlements", "pipeline"]),
+        (["generate"], ["--households", "--seed", "--out", "--scheduler", "--observed-benefits"]),
+        (["entitlements"], ["--input", "--out", "--scheduler", "--reference-month"]),
+        (["pipeline"], ["--households", "--out"]),
+    ],
+)
+def test_every_command_has_help_naming_its_options(command, words):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    for w in words:
+        assert w in result.output
+
+
+def test_the_pipeline_writes_everything_into_one_folder(small_population):
+    names = {p.name for p in small_population.iterdir()}
+    assert {"individuals.parquet", "households.parquet", "outcomes.parquet", "entitlements.parquet", "calibration.json"} <= names
+    assert not any(n.endswith(".tmp") for n in names)
+
+
+def test_entitlements_can_write_to_another_folder(small_population, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("individuals.parquet", "households.parquet"):
+        shutil.copy(small_population / name, src / name)
+    # Keep it quick: only the first 50 households.
+    hh = pd.read_parquet(src / "households.parquet").head(50)
+    ind = pd.read_parquet(src / "individuals.parquet")
+    hh.to_parquet(src / "households.parquet")
+    ind[ind["household_id"].isin(hh["household_id"])].to_parquet(src / "individuals.parquet")
+    result = runner.invoke(app, ["entitlements", "--input", str(src), "--out", str(tmp_path / "out"), "-q", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "out" / "entitlements.parquet")) == 50 * 8
+
+
+def _broken_copy(small_population, tmp_path, mutate):
+    for name in ("individuals.parquet", "households.parquet"):
+        shutil.copy(small_population / name, tmp_path / name)
+    ind = pd.read_parquet(tmp_path / "individuals.parquet")
+    mutate(ind)
+    ind.to_parquet(tmp_path / "individuals.parquet")
+    return runner.invoke(app, ["entitlements", "--input", str(tmp_path), "-q"])
+
+
+def test_a_negative_pay_is_refused_naming_the_column_and_the_person(small_population, tmp_path):
+    def negative(ind):
+        ind.loc[3, "known_pay_monthly"] = -100.0
+
+    result = _broken_copy(small_population, tmp_path, negative)
+    assert result.exit_code == 2
+    assert "known_pay_monthly" in result.output and "person_id=" in result.output
+    assert not (tmp_path / "entitlements.parquet").exists()
+
+
+def test_an_age_of_250_is_refused(small_population, tmp_path):
+    def old(ind):
+        ind.loc[0, "age"] = 250
+
+    result = _broken_copy(small_population, tmp_path, old)
+    assert result.exit_code == 2 and "age" in result.output and "maximum 120" in result.output
+
+
+def test_a_person_in_an_unknown_household_is_refused(small_population, tmp_path):
+    def orphan(ind):
+        ind.loc[0, "household_id"] = 10**9
+
+    result = _broken_copy(small_population, tmp_path, orphan)
+    assert result.exit_code == 2 and "1000000000" in result.output
+
+
+def test_a_missing_table_is_named(tmp_path):
+    result = runner.invoke(app, ["entitlements", "--input", str(tmp_path), "-q"])
+    assert result.exit_code == 2 and "individuals.parquet" in result.output
+
+
+def test_an_unknown_observed_benefit_is_refused(tmp_path):
+    result = runner.invoke(app, ["generate", "-n", "5", "--out", str(tmp_path), "--observed-benefits", "rsa,rmi"])
+    assert result.exit_code == 2 and "rmi" in result.output

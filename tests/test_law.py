@@ -1,0 +1,221 @@
+"""The law engine on tiny households, computed by the real OpenFisca-France.
+
+Each test states a fact of French law that a wrong mapping (net for gross, one month for many,
+wrong roles, the zone ignored) would silently break.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from features.entitlements import run_law_engine
+from features.law import build_simulation, compute_entitlements, input_months, tax_benefit_system
+from tests.conftest import LAW, amounts, combine, make_household, person
+
+MONTH = LAW.reference_month
+
+
+def run(situation, calibration, **kw):
+    persons, households = situation
+    return compute_entitlements(persons, households, reference_month=MONTH, css=calibration.css, **kw)
+
+
+def test_a_single_adult_with_no_income_renting_privately_gets_rsa_housing_aid_and_free_css(calibration):
+    e = run(make_household(), calibration)
+    row = amounts(e).iloc[0]
+    assert row["rsa"] > 400
+    assert row["aide_logement"] > 100
+    assert row["css_free"] > 0 and row["css_contrib"] == 0
+    assert row["ppa"] == 0 and row["af"] == 0 and row["aspa"] == 0 and row["aah"] == 0
+    assert set(e["benefit"]) == set(calibration.ntu)
+
+
+def test_pay_enters_as_gross_a_full_time_minimum_wage_earner_gets_ppa_and_no_rsa(calibration):
+    smic_gross = 1801.80
+    worker = person(activity="employed", pay_recent=smic_gross, pay_earlier=smic_gross)
+    row = amounts(run(make_household(worker), calibration)).iloc[0]
+    assert row["rsa"] == 0
+    # PPA at the minimum wage is roughly 150-300 EUR for a single person; if the gross pay were
+    # read as net, resources would be about 28% too high and PPA far smaller.
+    assert 150 < row["ppa"] < 300
+
+
+def test_an_adult_with_an_80_percent_disability_rate_gets_aah_and_no_rsa_on_top(calibration):
+    row = amounts(run(make_household(person(disability_rate=0.8)), calibration)).iloc[0]
+    assert row["aah"] > 900
+    assert row["rsa"] == 0
+
+
+def test_a_pensioner_of_70_living_alone_on_a_small_pension_gets_aspa(calibration):
+    pensioner = person(age=70, activity="retired", pension_monthly=500.0)
+    row = amounts(run(make_household(pensioner, tenure="owner", rent=0.0), calibration)).iloc[0]
+    assert 400 < row["aspa"] < 700
+    assert row["rsa"] == 0
+
+
+def test_family_allowances_start_with_the_second_child(calibration):
+    parents = (person(activity="employed", pay_recent=3000.0, pay_earlier=3000.0), person(role="partner", age=38))
+    one = make_household(*parents, person(role="child", age=6))
+    two = make_household(*parents, person(role="child", age=6), person(role="child", age=9))
+    a = amounts(run(combine(one, two), calibration))
+    assert a.iloc[0]["af"] == 0
+    assert a.iloc[1]["af"] > 100
+
+
+def test_the_commune_sets_the_housing_aid_zone_paris_pays_more_than_a_village_for_the_same_rent(calibration):
+    paris = make_household(rent=700.0, depcom="75056")
+    village = make_household(rent=700.0, depcom="01002")
+    a = amounts(run(combine(paris, village), calibration))
+    assert a.iloc[0]["aide_logement"] > a.iloc[1]["aide_logement"] > 0
+
+
+def test_css_and_housing_aid_look_back_twelve_months(calibration):
+    """Same pay over the last four months; one of them earned much more before that."""
+    steady = make_household(person(activity="employed", pay_recent=1000.0, pay_earlier=1000.0))
+    better_paid_before = make_household(person(activity="employed", pay_recent=1000.0, pay_earlier=2500.0))
+    a = amounts(run(combine(steady, better_paid_before), calibration))
+    assert a.iloc[0]["css_contrib"] > 0 and a.iloc[0]["aide_logement"] > 0
+    assert a.iloc[1]["css_contrib"] == 0 and a.iloc[1]["css_free"] == 0
+    assert a.iloc[1]["aide_logement"] == 0
+
+
+def test_rsa_looks_back_three_months_so_a_recent_job_loss_counts_in_full(calibration):
+    never_paid = make_household(person())
+    lost_job_four_months_ago = make_household(person(activity="unemployed", pay_earlier=1600.0))
+    a = amounts(run(combine(never_paid, lost_job_four_months_ago), calibration))
+    assert a.iloc[1]["rsa"] == pytest.approx(a.iloc[0]["rsa"]) and a.iloc[0]["rsa"] > 400
+
+
+def test_input_months_cover_year_n_minus_2_for_family_benefits():
+    months = input_months("2025-06")
+    assert months[0] == "2023-01" and months[-1] == "2025-06" and len(months) == 30
+
+
+def test_flatmates_are_two_benefit_units_each_assessed_on_their_share_of_the_rent(calibration):
+    flat = make_household(person(), person(benefit_unit=1, age=30), rent=900.0)
+    alone = make_household(person(), rent=450.0)
+    a = amounts(run(combine(flat, alone), calibration))
+    assert a.iloc[0]["rsa"] == pytest.approx(2 * a.iloc[1]["rsa"], abs=1)
+    # Each flatmate gets housing aid, with the rent ceiling cut to 75% in a colocation (arrêté du
+    # 27 septembre 2019, art. 13): less than two people living alone, more than one.
+    assert a.iloc[1]["aide_logement"] < a.iloc[0]["aide_logement"] < 2 * a.iloc[1]["aide_logement"]
+
+
+def test_css_with_contribution_is_valued_as_the_cover_minus_what_the_household_pays(calibration):
+    # A single worker at 1,000 EUR gross a month is above the free-CSS ceiling, below the other.
+    worker = person(age=35, activity="employed", pay_recent=1000.0, pay_earlier=1000.0)
+    persons, households = make_household(worker)
+    e = run((persons, households), calibration).set_index("benefit")
+    sim, *_ = build_simulation(persons, households, MONTH)
+    pays = float(sim.calculate("css_participation_forfaitaire", MONTH)[0])
+    cover = calibration.css.value(pd.Series([35])).iloc[0]
+    assert not e.loc["css_free", "eligible"] and e.loc["css_contrib", "eligible"]
+    assert pays > 0
+    assert e.loc["css_contrib", "monthly_amount"] == pytest.approx(cover - pays)
+
+
+def test_the_mapping_matches_openfisca_s_own_situation_format(calibration):
+    """The same couple with two children, described as in OpenFisca-France's YAML tests."""
+    from openfisca_core.simulation_builder import SimulationBuilder
+
+    months = input_months(MONTH)
+    pay = {m: 1500.0 for m in months}
+    situation = {
+        "individus": {
+            "parent1": {"date_naissance": {"ETERNITY": "1984-12-01"}, "salaire_de_base": pay, "activite": {m: "actif" for m in months}},
+            "parent2": {"date_naissance": {"ETERNITY": "1986-12-01"}},
+            "enfant1": {"date_naissance": {"ETERNITY": "2014-12-01"}},
+            "enfant2": {"date_naissance": {"ETERNITY": "2018-12-01"}},
+        },
+        "familles": {"f": {"parents": ["parent1", "parent2"], "enfants": ["enfant1", "enfant2"]}},
+        "foyers_fiscaux": {"ff": {"declarants": ["parent1", "parent2"], "personnes_a_charge": ["enfant1", "enfant2"]}},
+        "menages": {
+            "m": {
+                "personne_de_reference": ["parent1"],
+                "conjoint": ["parent2"],
+                "enfants": ["enfant1", "enfant2"],
+                "statut_occupation_logement": {m: "locataire_vide" for m in months},
+                "loyer": {m: 750.0 for m in months},
+                "depcom": {m: "69123" for m in months},
+            }
+        },
+    }
+    for p in situation["individus"].values():
+        p["statut_marital"] = {m: "marie" for m in months}
+    situation["individus"]["enfant1"]["statut_marital"] = {m: "celibataire" for m in months}
+    situation["individus"]["enfant2"]["statut_marital"] = {m: "celibataire" for m in months}
+    sim = SimulationBuilder().build_from_entities(tax_benefit_system(), situation)
+    expected = {v: float(sim.calculate(v, MONTH)[0]) for v in ("aide_logement", "rsa", "ppa", "af")}
+
+    ours = make_household(
+        person(age=40, activity="employed", pay_recent=1500.0, pay_earlier=1500.0),
+        person(role="partner", age=38),
+        person(role="child", age=10),
+        person(role="child", age=6),
+        rent=750.0,
+    )
+    got = amounts(run(ours, calibration)).iloc[0]
+    for variable, value in expected.items():
+        assert got[variable] == pytest.approx(value, abs=0.01), variable
+    assert expected["ppa"] > 0 and expected["af"] > 0
+
+
+def test_partitions_and_row_order_do_not_change_the_result(calibration):
+    situations = [
+        make_household(),
+        make_household(person(activity="employed", pay_recent=1200.0, pay_earlier=1200.0)),
+        make_household(person(age=72, activity="retired", pension_monthly=700.0), tenure="social_renter", rent=350.0),
+        make_household(person(), person(role="partner", age=35), person(role="child", age=3), person(role="child", age=1)),
+        make_household(person(disability_rate=0.8)),
+    ]
+    persons, households = combine(*situations)
+    one = run_law_engine(persons, households, law=LAW.model_copy(update={"partition_size": 100}), css=calibration.css, quiet=True)
+    shuffled = persons.sample(frac=1, random_state=3)
+    many = run_law_engine(shuffled, households.iloc[::-1], law=LAW.model_copy(update={"partition_size": 2}), css=calibration.css, quiet=True)
+    pd.testing.assert_frame_equal(one, many)
+    assert len(one) == len(households) * 8
+
+
+def test_the_law_engine_does_not_modify_its_inputs(calibration):
+    persons, households = combine(make_household(), make_household(person(age=70, pension_monthly=300.0)))
+    before = (persons.copy(), households.copy())
+    run((persons, households), calibration)
+    pd.testing.assert_frame_equal(persons, before[0])
+    pd.testing.assert_frame_equal(households, before[1])
+
+
+def test_a_household_without_members_gets_no_entitlement_but_keeps_its_rows(calibration):
+    persons, households = make_household()
+    households = pd.concat([households, pd.DataFrame([{"household_id": 999_999, "tenure": "owner", "rent_monthly": 0.0, "depcom": "69123"}])])
+    e = run_law_engine(persons, households, law=LAW, css=calibration.css, quiet=True)
+    ghost = e[e["household_id"] == 999_999]
+    assert len(ghost) == 8 and not ghost["eligible"].any() and (ghost["monthly_amount"] == 0).all()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    tenure=st.sampled_from(["private_renter", "social_renter", "owner"]),
+    children=st.integers(min_value=0, max_value=3),
+    couple=st.booleans(),
+)
+def test_means_tested_amounts_never_rise_when_pay_rises(calibration, tenure, children, couple):
+    """One simulation over a grid of pay levels for the same household shape."""
+    grid = np.arange(0, 3200, 200.0)
+    situations = []
+    for pay in grid:
+        members = [person(activity="employed" if pay else "inactive", pay_recent=pay, pay_earlier=pay)]
+        if couple:
+            members.append(person(role="partner", age=38))
+        members += [person(role="child", age=4 + 3 * k) for k in range(children)]
+        situations.append(make_household(*members, tenure=tenure, rent=0.0 if tenure == "owner" else 600.0))
+    a = amounts(run(combine(*situations), calibration))
+    for benefit in ("rsa", "aide_logement", "css_free"):
+        values = a[benefit].to_numpy()
+        assert (np.diff(values) <= 0.01).all(), (benefit, values)
+    total = a[["rsa", "ppa"]].sum(axis=1).to_numpy() + grid * 0.78
+    assert not np.isnan(a.to_numpy()).any()
+    assert total[-1] > total[0]  # work pays: PPA exists for that

@@ -1,0 +1,73 @@
+"""The schema module: validation names the column and a row, and writes never half-happen."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from nonrecours.io import read_table, write_table
+from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, TABLES, SchemaError, empty, validate
+
+
+def entitlement_rows(**overrides) -> pd.DataFrame:
+    row = {"household_id": 1, "benefit": "rsa", "eligible": True, "monthly_amount": 500.0}
+    row.update(overrides)
+    return pd.DataFrame([row, {**row, "household_id": 2}])
+
+
+def test_every_column_is_documented_with_a_role_and_a_description():
+    for table in TABLES.values():
+        for col in table.columns:
+            assert col.description and col.role, (table.name, col.name)
+            assert col.dtype in {"int8", "int16", "int64", "float64", "bool", "boolean", "category"}
+
+
+def test_protected_attributes_are_declared_protected():
+    assert set(INDIVIDUALS.with_role("protected")) == {"sex", "disability_rate", "nationality_group"}
+
+
+def test_a_valid_table_comes_back_with_declared_dtypes():
+    out = validate(entitlement_rows(), ENTITLEMENTS)
+    assert str(out["benefit"].dtype) == "category" and out["monthly_amount"].dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"monthly_amount": -5.0}, ["monthly_amount", "household_id=1"]),
+        ({"benefit": "rmi"}, ["benefit", "'rmi'", "household_id=1"]),
+        ({"household_id": 1.5}, ["household_id", "whole number"]),
+        ({"monthly_amount": None}, ["monthly_amount", "missing value"]),
+    ],
+)
+def test_a_bad_value_is_reported_with_its_column_and_an_example_row(overrides, words):
+    with pytest.raises(SchemaError) as err:
+        validate(entitlement_rows(**overrides), ENTITLEMENTS)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(SchemaError, match="missing column.*eligible"):
+        validate(entitlement_rows().drop(columns="eligible"), ENTITLEMENTS)
+
+
+def test_a_duplicated_key_is_refused():
+    df = entitlement_rows()
+    df["household_id"] = 1
+    with pytest.raises(SchemaError, match="duplicated key"):
+        validate(df, ENTITLEMENTS)
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
+    write_table(entitlement_rows(), tmp_path, ENTITLEMENTS)
+    before = (tmp_path / "entitlements.parquet").read_bytes()
+    with pytest.raises(SchemaError):
+        write_table(entitlement_rows(monthly_amount=-1.0), tmp_path, ENTITLEMENTS)
+    assert (tmp_path / "entitlements.parquet").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["entitlements.parquet"]
+    assert len(read_table(tmp_path, ENTITLEMENTS)) == 2
+
+
+def test_empty_tables_have_every_column():
+    assert list(empty(HOUSEHOLDS).columns) == HOUSEHOLDS.names
