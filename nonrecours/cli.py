@@ -37,7 +37,7 @@ SchedulerOpt = Annotated[
 ]
 MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help="Month of the entitlements, YYYY-MM (default in config: 2025-06).")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes when no scheduler is given (default 2).")]
-PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 5000).")]
+PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 10000; about 1.4 GB of memory per worker).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
 
 
@@ -191,3 +191,11 @@ def pipeline(
     generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     entitlements(input=out, out=out, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     console.print(f"[bold green]done[/]: population, truth and entitlements are in {out.resolve()}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the data contract (every table, column, type, role, unit and meaning) as Markdown."""
+    from nonrecours.schema import to_markdown
+
+    typer.echo(to_markdown())

@@ -51,9 +51,10 @@ class LawConfig(_Frozen):
         description="Month (YYYY-MM) for which entitlements are computed.",
     )
     partition_size: int = Field(
-        default=5_000,
+        default=10_000,
         ge=1,
-        description="Households per OpenFisca simulation (one simulation per partition).",
+        description="Households per OpenFisca simulation (one simulation per partition). "
+        "Measured here: about 1 ms per household and 1.4 GB peak per worker at 10,000.",
     )
     workers: int = Field(
         default=2, ge=1, description="Local worker processes when no Dask scheduler is given."

@@ -71,3 +71,12 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
 
 def test_empty_tables_have_every_column():
     assert list(empty(HOUSEHOLDS).columns) == HOUSEHOLDS.names
+
+
+def test_the_committed_data_contract_matches_the_schema_module():
+    from pathlib import Path
+
+    from nonrecours.schema import to_markdown
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text()
+    assert committed.strip() == to_markdown().strip(), "run: nonrecours schema > docs/schema.md"
