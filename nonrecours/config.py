@@ -61,11 +61,39 @@ class LawConfig(_Frozen):
     )
 
 
+class TrainingConfig(_Frozen):
+    """The non-take-up model, its split and its evaluation."""
+
+    seed: int = Field(default=2026, description="Seed of the household split and of LightGBM.")
+    valid_share: float = Field(default=0.15, gt=0, lt=0.5, description="Households kept for early stopping.")
+    test_share: float = Field(default=0.2, gt=0, lt=0.5, description="Households kept for evaluation and the promotion gate.")
+    capacity_share: float = Field(default=0.05, gt=0, le=1, description="Outreach capacity k, as a share of the rows ranked (top 5%).")
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2)
+    min_child_samples: int = Field(default=40, ge=1)
+    max_rounds: int = Field(default=2000, ge=1, description="Upper bound on boosting rounds; early stopping ends sooner.")
+    early_stopping_rounds: int = Field(default=50, ge=1)
+    min_positives: int = Field(default=30, ge=1, description="Fewer positives than this in a test slice: its metrics are reported but not gated.")
+
+
+class RegistryConfig(_Frozen):
+    """MLflow tracking, the registry and the promotion gate."""
+
+    tracking_uri: str = Field(default="sqlite:///mlflow.db", description="MLflow tracking URI (MLflow 3's own default: a SQLite file with local artifacts). MLFLOW_TRACKING_URI overrides it.")
+    experiment: str = Field(default="nonrecours")
+    model_name: str = Field(default="nonrecours", description="Registered model name.")
+    max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest allowed gap between the best and worst group recall at k, within any audited attribute.")
+    min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer positives are reported but not gated.")
+    promotion_log: str = Field(default="promotions.jsonl", description="Append-only log of every promotion decision (also kept as model-version tags).")
+
+
 class Settings(_Frozen):
     """Everything a run needs; build it with :func:`load_settings`."""
 
     scenario: ScenarioConfig = ScenarioConfig()
     law: LawConfig = LawConfig()
+    training: TrainingConfig = TrainingConfig()
+    registry: RegistryConfig = RegistryConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

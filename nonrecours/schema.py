@@ -295,7 +295,70 @@ ENTITLEMENTS = Table(
     columns=_entitlement_columns("law", "the data given (the observed tables)"),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS)}
+AGE_BANDS = ("under_25", "25_29", "30_44", "45_59", "60_64", "65_plus")
+
+
+def _f(name: str, dtype: str, description: str, **kw) -> Column:
+    return Column(name, dtype, "feature", description, **kw)
+
+
+PROFILES = Table(
+    name="profiles",
+    key=("household_id", "benefit"),
+    columns=(
+        Column("household_id", "int64", "id", "Household identifier."),
+        _f("benefit", "category", "Benefit this row is about (one model for all benefits).", categories=BENEFITS),
+        # law engine on observed data
+        Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data."),
+        Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0),
+        _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8),
+        # what the agency already pays
+        _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1),
+        *(_f(f"receives_{b}", "float64", f"Observed receipt of {b}: 1, 0, or NaN where unseen.", nullable=True, min=0, max=1) for b in BENEFITS),
+        _f("benefits_received", "int8", "Benefits observed received (known ones only).", min=0, max=8),
+        # composition
+        _f("household_type", "category", "Household type as known to the agency.", categories=HOUSEHOLD_TYPES),
+        _f("n_persons", "int8", "Persons in the dwelling.", min=1, max=20),
+        _f("n_adults", "int8", "Persons aged 18 or more.", min=0, max=20),
+        _f("n_children", "int8", "Persons under 18.", min=0, max=20),
+        _f("n_under_3", "int8", "Children under 3.", min=0, max=20),
+        _f("n_benefit_units", "int8", "Benefit units (familles) in the dwelling.", min=1, max=10),
+        _f("head_age", "int16", "Age of the reference person.", unit="years", min=0, max=120),
+        _f("oldest_age", "int16", "Age of the oldest member.", unit="years", min=0, max=120),
+        _f("head_activity", "category", "Activity of the reference person as last known.", categories=ACTIVITIES),
+        _f("any_higher_education", "bool", "An adult holds a higher-education degree."),
+        # income (per OECD consumption unit: 1 + 0.5 per other person aged 14+ + 0.3 per child)
+        _f("consumption_units", "float64", "OECD-modified equivalence scale.", min=1),
+        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0),
+        _f("income_declared_per_cu", "float64", "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0),
+        _f("pay_change", "float64", "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no change; NaN: no pay last year).", nullable=True),
+        _f("pay_drop", "bool", "Latest known pay is at least 30% below last year's monthly average."),
+        _f("pension_share", "float64", "Share of known income from pensions.", min=0, max=1),
+        _f("unemployment_share", "float64", "Share of known income from unemployment benefit.", min=0, max=1),
+        # housing and territory
+        _f("tenure", "category", "Housing tenure.", categories=TENURES),
+        _f("rent_monthly", "float64", "Rent excluding charges.", unit="EUR/month", min=0),
+        _f("rent_burden", "float64", "Rent over known monthly income (capped at 5).", min=0, max=5),
+        _f("territory_type", "category", "Kind of territory.", categories=TERRITORY_TYPES),
+        # contact and events
+        _f("digital_exclusion", "bool", "Digital-exclusion proxy."),
+        _f("contacts_last_year", "int16", "Contacts with social services over twelve months.", min=0, max=1000),
+        _f("reported_event", "category", "Life event reported over the last three months.", categories=REPORTED_EVENTS),
+        # protected: for fairness auditing only, never model inputs
+        Column("head_sex", "category", "protected", "Sex of the reference person.", categories=SEXES),
+        Column("any_disability", "bool", "protected", "A member has an MDPH-recognised disability."),
+        Column("head_nationality_group", "category", "protected", "Nationality group of the reference person.", categories=NATIONALITY_GROUPS),
+        Column("age_band", "category", "protected", "Age band of the reference person (audit grouping; age itself is a feature).", categories=AGE_BANDS),
+    ),
+)
+
+FEATURES: tuple[str, ...] = tuple(PROFILES.with_role("feature", "law"))
+"""The model's inputs, in order: every profile column whose role is ``feature`` or ``law``; never
+an ``id`` nor a ``protected`` column."""
+PROTECTED: tuple[str, ...] = tuple(PROFILES.with_role("protected"))
+
+
+TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
 
 
 class SchemaError(ValueError):
@@ -349,8 +412,8 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
             ) from None
         if col.dtype.startswith(("int", "float")):
             as_float = typed.astype("float64")
-            if not (s.astype("float64") == as_float).all():
-                bad = s.astype("float64") != as_float
+            bad = (s.astype("float64") != as_float) & s.notna()
+            if col.dtype.startswith("int") and bad.any():
                 raise SchemaError(
                     f"{table.name}.{col.name}: value {s[bad].iloc[0]!r} is not a whole number at "
                     f"{_example(df, bad, table)}"

@@ -1,0 +1,122 @@
+"""Fit the model and its baselines on a household split, and score them all on the same test set.
+
+Where it sits: the pure core of ``nonrecours train`` (no MLflow here; :mod:`training.tracking`
+logs what this returns). Labels come only from ``build_labels``; features only from profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.profiles import build_labels
+from nonrecours.config import TrainingConfig
+from training.baselines import ceiling_probability, fit_logistic, rules_value
+from training.metrics import evaluate_slices, group_recall, worst_recall_gap
+from training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
+
+AUDIT_GROUPS = ["head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"]
+"""Attributes recall is reported for: the protected ones and the household's situation."""
+
+
+def split_households(household_ids: pd.Series, cfg: TrainingConfig) -> pd.Series:
+    """'train', 'valid' or 'test' per row, the same for every row of a household.
+
+    A household's part depends only on its id and the seed (a hash, not a random stream: a
+    stream seeded like the generator's would replay the generator's first draw, the household
+    type, and put every test household in one type — seen here).
+    """
+    ids = household_ids.to_numpy(dtype=np.int64)
+    salted = np.char.add(ids.astype(str), f"/split/{cfg.seed}")
+    u = pd.util.hash_array(salted.astype(object)) / np.float64(2**64)
+    part = np.where(u < cfg.test_share, "test", np.where(u < cfg.test_share + cfg.valid_share, "valid", "train"))
+    return pd.Series(part, index=household_ids.index, name="split")
+
+
+@dataclass
+class Evaluation:
+    scorer: Scorer
+    test: pd.DataFrame  # test profiles with labels and every method's probability and value
+    metrics: pd.DataFrame  # one row per population x benefit x method
+    groups: pd.DataFrame  # recall at k per audited group (model, candidates)
+    worst_gap: float
+    worst_gap_where: str
+    n_train: int
+    n_valid: int
+
+
+def join_labels(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    labels = build_labels(outcomes).astype({"benefit": "object"})
+    out = profiles.astype({"benefit": "object"}).merge(labels, on=["household_id", "benefit"], how="left", validate="1:1")
+    if out["target"].isna().any():
+        row = out[out["target"].isna()].iloc[0]
+        raise ValueError(f"outcomes lack household_id={row['household_id']} benefit={row['benefit']!r}: the profiles and outcomes come from different populations")
+    out["benefit"] = pd.Categorical(out["benefit"], categories=profiles["benefit"].cat.categories)
+    return out
+
+
+def score_methods(test: pd.DataFrame, scorer: Scorer, logistic) -> pd.DataFrame:
+    """Probability and value columns for every method, on the same rows."""
+    est = scorer.estimated_amount(test)
+    p_model = scorer.predict(test)
+    p_logit = logistic(test)
+    p_ceiling = ceiling_probability(test, test)
+    return test.assign(
+        candidate=test["receives_this"].fillna(0).to_numpy() < 1,
+        estimated_amount=est,
+        p_model=p_model,
+        value_model=p_model * est,
+        p_logistic=p_logit,
+        value_logistic=p_logit * est,
+        value_rules=rules_value(test),
+        p_ceiling=p_ceiling,
+        value_ceiling=p_ceiling * test["true_amount"].to_numpy(dtype=float),
+    )
+
+
+METHODS = {
+    "model": ("p_model", "value_model"),
+    "logistic": ("p_logistic", "value_logistic"),
+    "rules": (None, "value_rules"),
+    "ceiling": ("p_ceiling", "value_ceiling"),
+}
+
+
+def train_and_evaluate(
+    profiles: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    cfg: TrainingConfig,
+    *,
+    min_group_positives: int,
+    scheduler: str | None = None,
+) -> Evaluation:
+    data = join_labels(profiles, outcomes)
+    split = split_households(data["household_id"], cfg)
+    train, valid, test = (data[split == s].reset_index(drop=True) for s in ("train", "valid", "test"))
+    if min(len(train), len(valid), len(test)) == 0:
+        raise ValueError(f"too few households to split into train/valid/test ({data['household_id'].nunique()}); generate more")
+    y_train = train["target"].to_numpy(dtype=bool)
+    scorer = fit_lightgbm(train, y_train, valid, valid["target"].to_numpy(dtype=bool), cfg)
+    if scheduler:
+        scorer = fit_lightgbm_dask(
+            pd.concat([train, valid], ignore_index=True),
+            np.concatenate([y_train, valid["target"].to_numpy(dtype=bool)]),
+            cfg,
+            scheduler,
+            n_rounds=scorer.best_iteration or None,
+        )
+    logistic = fit_logistic(train, y_train, cfg.seed)
+    scored = score_methods(test, scorer, logistic)
+    metrics = evaluate_slices(scored, METHODS, cfg.capacity_share)
+    candidates = scored[scored["candidate"]]
+    groups = group_recall(candidates, "value_model", AUDIT_GROUPS, cfg.capacity_share, min_group_positives)
+    gap, where = worst_recall_gap(groups)
+    return Evaluation(scorer, scored, metrics, groups, gap, where, len(train), len(valid))
+
+
+def metric(metrics: pd.DataFrame, method: str, name: str, population: str = "candidates", benefit: str = "overall") -> float:
+    """Read one metric by name (never by position)."""
+    row = metrics[(metrics["population"] == population) & (metrics["benefit"] == benefit) & (metrics["method"] == method)]
+    return float(row[name].iloc[0]) if len(row) else float("nan")
