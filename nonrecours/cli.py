@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,7 +26,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
+# Wide enough for the tables when the output is a file or a CI log rather than a terminal.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 ConfigOpt = Annotated[
     Optional[Path],
@@ -173,8 +175,103 @@ def _frame_table(df: pd.DataFrame, title: str) -> RichTable:
     for col in df.columns:
         t.add_column(str(col))
     for row in df.itertuples(index=False):
-        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        t.add_row(*[(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row])
     return t
+
+
+@app.command()
+def features(
+    input: Annotated[Path, typer.Option("--input", help="Folder holding individuals.parquet, households.parquet and entitlements.parquet.", exists=True, file_okay=False)] = Path("demo"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write profiles.parquet into (default: the --input folder).")] = None,
+) -> None:
+    """Build household profiles: one row per household and benefit, from the observed tables and
+    the law engine's entitlements. No label is read. Protected attributes stay in the table for
+    auditing and never reach the model."""
+    from features.profiles import build_profiles
+    from nonrecours.io import read_table, write_table
+    from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, PROFILES, SchemaError
+
+    try:
+        tables = [read_table(input, t) for t in (INDIVIDUALS, HOUSEHOLDS, ENTITLEMENTS)]
+    except FileNotFoundError as exc:
+        _fail(f"{exc} (run `nonrecours entitlements --input {input}` first)" if "entitlements" in str(exc) else str(exc))
+    except SchemaError as exc:
+        _fail(str(exc))
+    typer.echo(str(write_table(build_profiles(*tables), out or input, PROFILES)))
+
+
+TrackingOpt = Annotated[
+    Optional[str],
+    typer.Option("--tracking-uri", help="MLflow tracking URI; default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db (local artifacts in ./mlruns)."),
+]
+
+
+@app.command()
+def train(
+    input: Annotated[Path, typer.Option("--input", help="Folder holding profiles.parquet and outcomes.parquet.", exists=True, file_okay=False)] = Path("demo"),
+    tracking_uri: TrackingOpt = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address: train with lightgbm.dask on that cluster (the local run still finds the number of rounds).")] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the non-take-up model, compare it with the rules baseline, a logistic regression and
+    the ceiling on the same test households, log everything to MLflow, register the model as
+    `nonrecours`, and run the promotion gate (alias `champion` or `challenger`)."""
+    import json as _json
+
+    from nonrecours.io import read_table
+    from nonrecours.schema import OUTCOMES, PROFILES, SchemaError
+    from training.evaluate import train_and_evaluate
+    from training.tracking import log_training, resolve_tracking_uri
+
+    settings = _settings(config)
+    try:
+        profiles = read_table(input, PROFILES)
+        outcomes = read_table(input, OUTCOMES)
+    except FileNotFoundError as exc:
+        hint = f" (run `nonrecours features --input {input}` first)" if "profiles" in str(exc) else " (training needs the truth: a synthetic population or an agency's known outcomes)"
+        _fail(f"{exc}{hint}")
+    except SchemaError as exc:
+        _fail(str(exc))
+    if not quiet:
+        console.print(f"training on {profiles['household_id'].nunique():,} households ({len(profiles):,} household-benefit rows)")
+    try:
+        ev = train_and_evaluate(profiles, outcomes, settings.training, min_group_positives=settings.registry.min_group_positives, scheduler=scheduler)
+    except ValueError as exc:
+        _fail(str(exc))
+    generator = _json.loads((input / "calibration.json").read_text()) if (input / "calibration.json").exists() else None
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
+    result = log_training(ev, profiles=profiles, settings=settings, tracking_uri=uri, input_dir=input, generator=generator, scheduler=scheduler)
+    if not quiet:
+        console.print(_frame_table(result.quality, "Test households, candidates: model against baselines and ceiling"))
+    verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
+    console.print(f"{settings.registry.model_name} version {result.version} -> {verdict}: " + "; ".join(result.decision.reasons))
+    typer.echo(f"run {result.run_id}")
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option("--version", help="Registered model version to make champion.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the gate is overridden (required; recorded for auditors).")],
+    tracking_uri: TrackingOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Force a version to `champion`, whatever the gate said. The reason is recorded as tags on the
+    version and in the append-only promotion log."""
+    import mlflow
+
+    from training.tracking import force_promotion, resolve_tracking_uri
+
+    settings = _settings(config)
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
+    try:
+        entry = force_promotion(mlflow.MlflowClient(tracking_uri=uri), settings.registry, version, reason)
+    except (ValueError, mlflow.exceptions.MlflowException) as exc:
+        _fail(str(exc).splitlines()[0])
+    from training.tracking import promotion_log_path
+
+    log = promotion_log_path(settings.registry, uri)
+    console.print(f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); recorded in {log}")
 
 
 @app.command()
@@ -182,15 +279,23 @@ def pipeline(
     households: Annotated[int, typer.Option("--households", "-n", min=1, help="Number of households to draw.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 2026,
     out: Annotated[Path, typer.Option("--out", help="Folder for every output of the run.")] = Path("demo"),
+    tracking_uri: TrackingOpt = None,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run the whole pipeline on the embedded defaults: generate, then entitlements, in one folder."""
+    """Run the whole pipeline on the embedded defaults, in one folder: generate -> entitlements ->
+    features -> train (with the promotion gate). Ends with the command that opens the MLflow UI."""
     generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     entitlements(input=out, out=out, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
-    console.print(f"[bold green]done[/]: population, truth and entitlements are in {out.resolve()}")
+    features(input=out, out=out)
+    train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
+    from training.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri, _settings(config).registry)
+    console.print(f"[bold green]done[/]: everything is in {out.resolve()}")
+    console.print(f"open the MLflow UI with:  .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
 
 
 @app.command()

@@ -84,7 +84,11 @@ class RegistryConfig(_Frozen):
     model_name: str = Field(default="nonrecours", description="Registered model name.")
     max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest allowed gap between the best and worst group recall at k, within any audited attribute.")
     min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer positives are reported but not gated.")
-    promotion_log: str = Field(default="promotions.jsonl", description="Append-only log of every promotion decision (also kept as model-version tags).")
+    promotion_log: str | None = Field(
+        default=None,
+        description="Append-only log of every promotion decision (also kept as model-version "
+        "tags). Default: promotions.jsonl beside a SQLite tracking store, else in the working folder.",
+    )
 
 
 class Settings(_Frozen):

@@ -60,14 +60,71 @@ def calibration():
 
 
 @pytest.fixture(scope="session")
-def small_population(tmp_path_factory):
-    """1,500 households generated once through the CLI, with entitlements, in one folder."""
+def tracking_store(tmp_path_factory):
+    """A fresh SQLite MLflow tracking store (with its promotion log beside it) for the session."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def small_population(tmp_path_factory, tracking_store):
+    """1,500 households run once through the whole CLI pipeline (generate -> entitlements ->
+    features -> train), in one folder, tracked in the session's temporary store."""
     from typer.testing import CliRunner
 
     from nonrecours.cli import app
 
     folder = tmp_path_factory.mktemp("population")
     runner = CliRunner()
-    result = runner.invoke(app, ["pipeline", "-n", "1500", "--seed", "7", "--out", str(folder), "--quiet", "--workers", "1"])
+    result = runner.invoke(
+        app,
+        ["pipeline", "-n", "1500", "--seed", "7", "--out", str(folder), "--quiet", "--workers", "1", "--tracking-uri", tracking_store],
+    )
     assert result.exit_code == 0, result.output
     return folder
+
+
+@pytest.fixture(scope="session")
+def tables(small_population):
+    from nonrecours.io import read_table
+    from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
+
+    return {t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
+
+
+@pytest.fixture(scope="session")
+def evaluation(tables):
+    """The model and its baselines trained in memory on the small population."""
+    from nonrecours.config import TrainingConfig
+    from training.evaluate import train_and_evaluate
+
+    return train_and_evaluate(tables["profiles"], tables["outcomes"], TrainingConfig(), min_group_positives=30)
+
+
+def observed_person(**overrides) -> dict:
+    """One row of individuals.parquet: an inactive French adult of 40, no income."""
+    row = {
+        "benefit_unit": 0, "role": "head", "age": 40, "sex": "F", "activity": "inactive",
+        "declared_pay_last_year": 0.0, "known_pay_monthly": 0.0, "pension_monthly": 0.0,
+        "unemployment_benefit_monthly": 0.0, "disability_rate": 0.0, "nationality_group": "french",
+        "higher_education": False,
+    }
+    row.update(overrides)
+    return row
+
+
+def make_observed(*members: dict, **household) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observed tables for one household (the agency's view), validated against the schema."""
+    from nonrecours.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, validate
+
+    hid = next(_ids)
+    members = members or (observed_person(),)
+    ind = pd.DataFrame([{**m, "household_id": hid, "person_id": hid * 100 + i} for i, m in enumerate(members)])
+    row = {
+        "household_id": hid, "household_type": "single_person", "n_persons": len(members), "tenure": "private_renter",
+        "rent_monthly": 500.0, "depcom": "69123", "territory_type": "large_urban", "digital_exclusion": False,
+        "contacts_last_year": 1, "reported_event": "none",
+        **{f"receives_{b}": (False if b in ("rsa", "ppa", "aide_logement", "af", "aah") else pd.NA) for b in BENEFITS},
+    }
+    row.update(household)
+    return validate(ind, INDIVIDUALS), validate(pd.DataFrame([row]), HOUSEHOLDS)

@@ -7,14 +7,8 @@ import pytest
 
 from data.generate import generate
 from nonrecours.config import Settings
-from nonrecours.io import read_table
-from nonrecours.schema import BENEFITS, ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES
+from nonrecours.schema import BENEFITS
 from tests.conftest import LAW
-
-
-@pytest.fixture(scope="module")
-def tables(small_population):
-    return {t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS)}
 
 
 def test_outcomes_and_entitlements_have_one_row_per_household_and_benefit(tables):

@@ -22,8 +22,8 @@ CATEGORICAL: tuple[str, ...] = tuple(c for c in FEATURES if PROFILES.column(c).d
 
 
 def model_frame(profiles: pd.DataFrame) -> pd.DataFrame:
-    """The model's input matrix: ``FEATURES`` in order, categories fixed by the schema, booleans as
-    0/1. LightGBM rejects string columns and the pyfunc path rejects pandas categories
+    """The model's input matrix: ``FEATURES`` in order, categories fixed by the schema, everything else
+    as float (booleans 0/1, missing values NaN). LightGBM rejects string columns and the pyfunc path rejects pandas categories
     (mlflow#12910), so this cast is the one way in, for training and for scoring."""
     missing = [c for c in FEATURES if c not in profiles.columns]
     if missing:
@@ -35,7 +35,7 @@ def model_frame(profiles: pd.DataFrame) -> pd.DataFrame:
         if col.dtype == "category":
             out[c] = pd.Categorical(s.astype("object"), categories=list(col.categories))
         elif col.dtype == "bool":
-            out[c] = s.astype(bool).astype("int8")
+            out[c] = s.astype(bool).astype("float64")
         else:
             out[c] = s.astype("float64")
     return pd.DataFrame(out, index=profiles.index)

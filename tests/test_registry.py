@@ -1,0 +1,110 @@
+"""MLflow tracking, the registry and the promotion gate, against a real temporary SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nonrecours.cli import app
+from nonrecours.config import RegistryConfig
+from training.tracking import CHALLENGER, CHAMPION, decide, load_scorer, promotion_log_path
+
+runner = CliRunner()
+
+
+def metrics_frame(model_auc=0.9, rules_auc=0.8, model_euros=1000.0, rules_euros=900.0) -> pd.DataFrame:
+    rows = []
+    for method, auc, euros in (("model", model_auc, model_euros), ("rules", rules_auc, rules_euros)):
+        rows.append({"population": "candidates", "benefit": "overall", "method": method, "roc_auc": auc, "euros_at_k": euros})
+    return pd.DataFrame(rows)
+
+
+CFG = RegistryConfig(max_group_recall_gap=0.2)
+
+
+def test_a_model_that_beats_the_rules_with_no_champion_becomes_champion():
+    d = decide(metrics_frame(), None, 0.1, "tenure: a vs b", CFG)
+    assert d.alias == CHAMPION and "no champion yet" in d.reasons[0]
+
+
+def test_a_model_that_does_not_beat_the_rules_stays_challenger_and_says_why():
+    d = decide(metrics_frame(model_euros=800.0), None, 0.1, "x", CFG)
+    assert d.alias == CHALLENGER and any("euros_at_k" in r and "rules" in r for r in d.reasons)
+
+
+def test_a_model_worse_than_the_champion_stays_challenger():
+    d = decide(metrics_frame(), metrics_frame(model_auc=0.95), 0.1, "x", CFG)
+    assert d.alias == CHALLENGER and any("champion" in r for r in d.reasons)
+
+
+def test_a_model_that_misses_one_group_stays_challenger():
+    d = decide(metrics_frame(), None, 0.35, "head_sex: F vs M", CFG)
+    assert d.alias == CHALLENGER and "head_sex: F vs M" in d.reasons[0]
+
+
+@pytest.fixture(scope="module")
+def store(small_population, tracking_store):
+    """The session store holds version 1 from the pipeline fixture; train once more with a
+    gate that cannot be passed, so version 2 is a challenger."""
+    strict = small_population / "strict.yaml"
+    strict.write_text("registry:\n  max_group_recall_gap: 0.0\n")
+    result = runner.invoke(app, ["train", "--input", str(small_population), "--tracking-uri", tracking_store, "--config", str(strict), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "challenger" in result.output and "exceeds the bound 0.000" in result.output
+    return tracking_store
+
+
+def test_the_first_version_is_champion_and_the_strict_second_a_challenger(store):
+    client = mlflow.MlflowClient(tracking_uri=store)
+    assert str(client.get_model_version_by_alias("nonrecours", CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias("nonrecours", CHALLENGER).version) == "2"
+    tags = client.get_model_version("nonrecours", "2").tags
+    assert tags["promotion.alias"] == CHALLENGER and "exceeds the bound" in tags["promotion.reason"]
+
+
+def test_the_registered_model_loads_and_predicts_with_categorical_features(store, evaluation):
+    mlflow.set_tracking_uri(store)
+    scorer = load_scorer("models:/nonrecours@champion")
+    t = evaluation.test.head(300)
+    p = scorer.predict(t)
+    assert p.shape == (300,) and np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+    assert str(t["tenure"].dtype) == "category"
+
+
+def test_the_run_logs_what_people_look_at(store):
+    client = mlflow.MlflowClient(tracking_uri=store)
+    run_id = client.get_model_version("nonrecours", "1").run_id
+    run = client.get_run(run_id)
+    assert run.data.params["generator.seed"] == "7"
+    assert len(run.data.tags["mlflow.source.git.commit"]) >= 7
+    assert run.data.metrics["candidates.overall.model.roc_auc"] > run.data.metrics["candidates.overall.rules.roc_auc"]
+    assert "fairness.worst_group_recall_gap" in run.data.metrics
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"profiles-train-valid", "profiles-test"}
+    assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
+    names = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "evaluation")}
+    for expected in ("model_card.md", "promotion_decision.json", "evaluation/roc.png", "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/feature_importance.png", "evaluation/shap_summary.png", "evaluation/group_recall.csv"):
+        assert expected in names, expected
+    card = mlflow.artifacts.load_text(f"runs:/{run_id}/model_card.md")
+    assert "Never for control, fraud detection or sanctions" in card and "head_sex" in card
+
+
+def test_a_forced_promotion_needs_a_reason_and_is_recorded(store):
+    result = runner.invoke(app, ["promote", "--version", "2", "--reason", " ", "--tracking-uri", store])
+    assert result.exit_code == 2 and "reason" in result.output
+    result = runner.invoke(app, ["promote", "--version", "2", "--reason", "reviewed by the DPO on 2026-11-28", "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient(tracking_uri=store)
+    assert str(client.get_model_version_by_alias("nonrecours", CHAMPION).version) == "2"
+    log = [json.loads(line) for line in promotion_log_path(RegistryConfig(), store).read_text().splitlines()]
+    assert [(e["version"], e["alias"], e["forced"]) for e in log][-3:] == [("1", CHAMPION, False), ("2", CHALLENGER, False), ("2", CHAMPION, True)]
+    assert log[-1]["reason"] == "reviewed by the DPO on 2026-11-28" and log[-1]["previous_champion"] == "1"
+
+
+def test_promoting_a_version_that_does_not_exist_is_a_clear_error(store):
+    result = runner.invoke(app, ["promote", "--version", "99", "--reason", "x", "--tracking-uri", store])
+    assert result.exit_code == 2 and "99" in result.output

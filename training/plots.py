@@ -1,0 +1,105 @@
+"""Figures people look at in the MLflow UI: ROC, precision-recall and calibration per benefit,
+feature importance, and a SHAP summary from LightGBM's ``pred_contrib``.
+
+Where it sits: called by :mod:`training.tracking`; each function takes data and returns a figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from nonrecours.schema import BENEFITS
+
+CURVE_METHODS = {"model": "p_model", "logistic": "p_logistic", "rules": "value_rules", "ceiling": "p_ceiling"}
+
+
+def _grid(title: str) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(16, 8), constrained_layout=True)
+    axes = fig.subplots(2, 4)
+    fig.suptitle(title)
+    return fig, axes.ravel()
+
+
+def roc_figure(test: pd.DataFrame) -> Figure:
+    fig, axes = _grid("ROC per benefit (test households, candidates)")
+    for ax, b in zip(axes, BENEFITS):
+        g = test[(test["benefit"] == b) & test["candidate"]]
+        y = g["target"].to_numpy(dtype=bool)
+        ax.set_title(f"{b} ({int(y.sum())} positives)")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+        if 0 < y.sum() < len(y):
+            for name, col in CURVE_METHODS.items():
+                fpr, tpr, _ = roc_curve(y, g[col])
+                ax.plot(fpr, tpr, label=name)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def pr_figure(test: pd.DataFrame) -> Figure:
+    fig, axes = _grid("Precision-recall per benefit (test households, candidates)")
+    for ax, b in zip(axes, BENEFITS):
+        g = test[(test["benefit"] == b) & test["candidate"]]
+        y = g["target"].to_numpy(dtype=bool)
+        ax.set_title(f"{b} (base rate {y.mean():.1%})" if len(y) else b)
+        if 0 < y.sum() < len(y):
+            for name, col in CURVE_METHODS.items():
+                prec, rec, _ = precision_recall_curve(y, g[col])
+                ax.plot(rec, prec, label=name)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def calibration_figure(test: pd.DataFrame, bins: int = 10) -> Figure:
+    fig, axes = _grid("Calibration per benefit: observed rate against mean predicted probability")
+    for ax, b in zip(axes, BENEFITS):
+        g = test[test["benefit"] == b]
+        ax.set_title(b)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+        for name in ("model", "logistic"):
+            p = g[f"p_{name}"].to_numpy()
+            y = g["target"].to_numpy(dtype=float)
+            if len(p) == 0:
+                continue
+            order = np.argsort(p)
+            chunks = [c for c in np.array_split(order, min(bins, len(p))) if len(c)]
+            ax.plot([p[c].mean() for c in chunks], [y[c].mean() for c in chunks], marker="o", label=name)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("observed")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def importance_figure(importance: pd.Series, title: str) -> Figure:
+    top = importance.sort_values().tail(25)
+    fig = Figure(figsize=(8, 9), constrained_layout=True)
+    ax = fig.subplots()
+    ax.barh(top.index, top.to_numpy())
+    ax.set_title(title)
+    return fig
+
+
+def shap_summary_figure(contrib: pd.DataFrame, features: pd.DataFrame, max_features: int = 20) -> Figure:
+    """Beeswarm-like summary: per feature, each row's contribution, coloured by the feature's
+    rank among rows (high values red)."""
+    c = contrib.drop(columns="bias")
+    order = c.abs().mean().sort_values(ascending=False).index[:max_features][::-1]
+    fig = Figure(figsize=(9, 10), constrained_layout=True)
+    ax = fig.subplots()
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(order):
+        x = c[name].to_numpy()
+        v = features[name]
+        color = (v.cat.codes if hasattr(v, "cat") else v).astype(float).rank(pct=True).fillna(0.5).to_numpy()
+        ax.scatter(x, i + rng.uniform(-0.3, 0.3, len(x)), c=color, cmap="coolwarm", s=3, alpha=0.5)
+    ax.set_yticks(range(len(order)), order)
+    ax.axvline(0, color="grey", lw=0.5)
+    ax.set_xlabel("contribution to the log-odds of an unclaimed entitlement (pred_contrib)")
+    ax.set_title("SHAP summary (test sample): red = high feature value")
+    return fig
