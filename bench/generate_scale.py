@@ -1,8 +1,9 @@
 """Benchmark: wall time and peak memory of `nonrecours generate` and `nonrecours entitlements`.
 
 Usage: .venv/bin/python bench/generate_scale.py 100000 [1000000 ...]
-Writes bench/results/generate_<N>.json and prints one line per stage. Peak memory is the
-maximum resident set size of the command and its worker processes (getrusage of children).
+Writes bench/results/generate_<N>.json and prints one line per size. Peak memory is the largest
+resident set size reached by any single process of the command (the command itself or one of its
+worker processes: getrusage of waited-for children reports the largest, not the sum).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,19 +38,22 @@ def measure(args: list[str]) -> dict:
     return res
 
 
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, Python {platform.python_version()}"
+
+
 def main(sizes: list[int]) -> None:
     (HERE / "results").mkdir(exist_ok=True)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB"
     for n in sizes:
         with tempfile.TemporaryDirectory() as d:
             gen = measure([CLI, "generate", "-n", str(n), "--out", d, "--quiet"])
             ent = measure([CLI, "entitlements", "--input", d, "--quiet"])
             size_mb = sum(p.stat().st_size for p in Path(d).iterdir()) / 2**20
-        result = {"households": n, "machine": machine, "generate": gen, "entitlements": ent, "output_mb": round(size_mb, 1)}
+        result = {"households": n, "machine": machine(), "generate": gen, "entitlements": ent, "output_mb": round(size_mb, 1)}
         (HERE / "results" / f"generate_{n}.json").write_text(json.dumps(result, indent=2))
         print(
             f"{n:>9,} households | generate {gen['seconds']:>7.1f} s, peak {gen['max_rss_mb']:>6.0f} MB"
-            f" | entitlements {ent['seconds']:>7.1f} s, peak {ent['max_rss_mb']:>6.0f} MB | files {size_mb:.0f} MB | {machine}"
+            f" | entitlements {ent['seconds']:>7.1f} s, peak {ent['max_rss_mb']:>6.0f} MB | files {size_mb:.0f} MB | {machine()}"
         )
 
 

@@ -213,9 +213,15 @@ def test_means_tested_amounts_never_rise_when_pay_rises(calibration, tenure, chi
         members += [person(role="child", age=4 + 3 * k) for k in range(children)]
         situations.append(make_household(*members, tenure=tenure, rent=0.0 if tenure == "owner" else 600.0))
     a = amounts(run(combine(*situations), calibration))
-    for benefit in ("rsa", "aide_logement", "css_free"):
+    for benefit in ("rsa", "css_free"):
         values = a[benefit].to_numpy()
         assert (np.diff(values) <= 0.01).all(), (benefit, values)
+    # Housing aid falls with pay, but not strictly step by step: OpenFisca-France gives a single
+    # parent of two in social housing 157 EUR at 2,200 EUR gross and 162 EUR at 2,400 (found by
+    # this test). The law engine is the authority; we check the trend and bound the wiggle.
+    housing = a["aide_logement"].to_numpy()
+    assert housing[-1] <= housing[0]
+    assert (np.diff(housing) <= 0.05 * max(housing.max(), 1)).all(), housing
     total = a[["rsa", "ppa"]].sum(axis=1).to_numpy() + grid * 0.78
     assert not np.isnan(a.to_numpy()).any()
     assert total[-1] > total[0]  # work pays: PPA exists for that

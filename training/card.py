@@ -13,7 +13,7 @@ from training.evaluate import metric
 from training.model import Scorer
 
 
-def _md_table(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
@@ -91,7 +91,7 @@ that none of them reaches it).
 Outreach capacity k = top {capacity_share:.0%} of rows ranked by expected unclaimed euros.
 "€@k" = true unclaimed monthly euros among the k households flagged.
 
-{_md_table(q)}
+{markdown_table(q)}
 
 Overall: the model recovers {metric(metrics, 'model', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), 1e-9):.1%}
 of the ceiling's euros at k; the rules baseline {metric(metrics, 'rules', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), 1e-9):.1%}.
@@ -100,7 +100,7 @@ Calibration (ECE, candidates, overall): {metric(metrics, 'model', 'ece'):.4f}; B
 ## Who is missed: recall at k per group (groups with enough positives)
 Worst gap between groups of one attribute: **{worst_gap:.3f}** ({worst_gap_where}).
 
-{_md_table(g)}
+{markdown_table(g)}
 
 ## Limits
 - Trained on a synthetic population calibrated to published non-take-up rates; effects sizes in

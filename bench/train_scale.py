@@ -1,0 +1,56 @@
+"""Benchmark: wall time and peak memory of `nonrecours features` and `nonrecours train`, and the
+quality table (model against the rules baseline, logistic regression and ceiling).
+
+Usage: .venv/bin/python bench/train_scale.py 100000 [1000000 ...]   (profile rows; 8 per household)
+For each size: generate (and compute entitlements for) N/8 households in a temporary folder,
+then time `features` and `train` into a temporary SQLite MLflow store. Writes
+bench/results/train_<rows>.json and bench/results/quality_<rows>.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_scale import CLI, HERE, machine, measure  # noqa: E402
+
+
+def main(sizes: list[int]) -> None:
+    (HERE / "results").mkdir(exist_ok=True)
+    for rows in sizes:
+        households = rows // 8
+        with tempfile.TemporaryDirectory() as d:
+            measure([CLI, "generate", "-n", str(households), "--out", d, "--quiet"])
+            measure([CLI, "entitlements", "--input", d, "--quiet"])
+            feat = measure([CLI, "features", "--input", d])
+            train = measure([CLI, "train", "--input", d, "--tracking-uri", f"sqlite:///{d}/mlflow.db", "--quiet"])
+            quality = _quality(Path(d))
+        result = {"profile_rows": rows, "households": households, "machine": machine(), "features": feat, "train": train}
+        (HERE / "results" / f"train_{rows}.json").write_text(json.dumps(result, indent=2))
+        (HERE / "results" / f"quality_{rows}.md").write_text(quality)
+        print(
+            f"{rows:>9,} profile rows ({households:,} households) | features {feat['seconds']:.1f} s, peak {feat['max_rss_mb']:.0f} MB"
+            f" | train {train['seconds']:.1f} s, peak {train['max_rss_mb']:.0f} MB | {machine()}"
+        )
+        print(quality)
+
+
+def _quality(folder: Path) -> str:
+    """The quality table of the run just made, read back from its MLflow artifacts."""
+    import mlflow
+
+    from training.card import markdown_table
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
+    latest = max(client.search_model_versions("name='nonrecours'"), key=lambda v: int(v.version))
+    path = client.download_artifacts(latest.run_id, "evaluation/quality_vs_baselines.csv", str(folder))
+    return markdown_table(pd.read_csv(path))
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [100_000])
