@@ -92,7 +92,6 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
         base[c] = hh[c]
     for c in ("n_persons", "n_adults", "n_children", "n_under_3", "n_benefit_units", "oldest_age", "head_age", "head_activity", "any_higher_education", "consumption_units", "head_sex", "any_disability", "head_nationality_group"):
         base[c] = s[c]
-    base["n_persons"] = s["n_persons"]
     cu = s["consumption_units"]
     base["income_known_per_cu"] = s["known"] / cu
     base["income_declared_per_cu"] = s["declared"] / cu

@@ -37,7 +37,10 @@ SchedulerOpt = Annotated[
     Optional[str],
     typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786) to run the law engine's partitions on a cluster; default: local processes."),
 ]
-MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help="Month of the entitlements, YYYY-MM (default in config: 2025-06).")]
+MonthOpt = Annotated[
+    Optional[str],
+    typer.Option("--reference-month", help="Month of the entitlements, YYYY-MM (default: the month a synthetic population in the folder was generated for, else 2025-06)."),
+]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes when no scheduler is given (default 2).")]
 PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 10000; about 1.4 GB of memory per worker).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
@@ -151,6 +154,10 @@ def entitlements(
     from nonrecours.io import read_table, write_table
     from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, SchemaError
 
+    generated = input / "calibration.json"
+    if reference_month is None and generated.exists():
+        # A synthetic population carries the month its truth was computed for; use the same one.
+        reference_month = json.loads(generated.read_text())["settings"]["law"]["reference_month"]
     settings = _settings(config, law__reference_month=reference_month, law__workers=workers, law__partition_size=partition_size)
     out = out or input
     try:

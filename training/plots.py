@@ -23,41 +23,41 @@ def _grid(title: str) -> tuple[Figure, np.ndarray]:
     return fig, axes.ravel()
 
 
-def roc_figure(test: pd.DataFrame) -> Figure:
-    fig, axes = _grid("ROC per benefit (test households, candidates)")
+def _curves(test: pd.DataFrame, title: str, curve, xlabel: str, ylabel: str, diagonal: bool) -> Figure:
+    """One panel per benefit (candidates), one line per method; ``curve(y, score) -> (x, y)``."""
+    fig, axes = _grid(title)
     for ax, b in zip(axes, BENEFITS):
         g = test[(test["benefit"] == b) & test["candidate"]]
         y = g["target"].to_numpy(dtype=bool)
-        ax.set_title(f"{b} ({int(y.sum())} positives)")
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+        ax.set_title(f"{b} ({int(y.sum())} positives, base rate {y.mean() if len(y) else 0:.1%})", fontsize=9)
+        if diagonal:
+            ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
         if 0 < y.sum() < len(y):
             for name, col in CURVE_METHODS.items():
-                fpr, tpr, _ = roc_curve(y, g[col])
-                ax.plot(fpr, tpr, label=name)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
+                ax.plot(*curve(y, g[col]), label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
     return fig
+
+
+def roc_figure(test: pd.DataFrame) -> Figure:
+    return _curves(test, "ROC per benefit (test households, candidates)", lambda y, s: roc_curve(y, s)[:2], "false positive rate", "true positive rate", True)
 
 
 def pr_figure(test: pd.DataFrame) -> Figure:
-    fig, axes = _grid("Precision-recall per benefit (test households, candidates)")
-    for ax, b in zip(axes, BENEFITS):
-        g = test[(test["benefit"] == b) & test["candidate"]]
-        y = g["target"].to_numpy(dtype=bool)
-        ax.set_title(f"{b} (base rate {y.mean():.1%})" if len(y) else b)
-        if 0 < y.sum() < len(y):
-            for name, col in CURVE_METHODS.items():
-                prec, rec, _ = precision_recall_curve(y, g[col])
-                ax.plot(rec, prec, label=name)
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.legend(fontsize=7)
-    return fig
+    def curve(y, s):
+        precision, recall, _ = precision_recall_curve(y, s)
+        return recall, precision
+
+    return _curves(test, "Precision-recall per benefit (test households, candidates)", curve, "recall", "precision", False)
 
 
 def calibration_figure(test: pd.DataFrame, bins: int = 10) -> Figure:
+    """Equal-width probability bins (most rows sit near 0, so equal-count bins would hide the
+    upper range); a point per non-empty bin, its size growing with the rows in it."""
     fig, axes = _grid("Calibration per benefit: observed rate against mean predicted probability")
+    edges = np.linspace(0, 1, bins + 1)
     for ax, b in zip(axes, BENEFITS):
         g = test[test["benefit"] == b]
         ax.set_title(b)
@@ -65,11 +65,10 @@ def calibration_figure(test: pd.DataFrame, bins: int = 10) -> Figure:
         for name in ("model", "logistic"):
             p = g[f"p_{name}"].to_numpy()
             y = g["target"].to_numpy(dtype=float)
-            if len(p) == 0:
-                continue
-            order = np.argsort(p)
-            chunks = [c for c in np.array_split(order, min(bins, len(p))) if len(c)]
-            ax.plot([p[c].mean() for c in chunks], [y[c].mean() for c in chunks], marker="o", label=name)
+            which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+            stats = pd.DataFrame({"bin": which, "p": p, "y": y}).groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+            ax.plot(stats["p"], stats["y"], lw=1, label=name)
+            ax.scatter(stats["p"], stats["y"], s=8 + 40 * np.sqrt(stats["n"] / max(len(p), 1)))
         ax.set_xlabel("predicted")
         ax.set_ylabel("observed")
         ax.legend(fontsize=7)
