@@ -30,7 +30,8 @@ def measure(args: list[str]) -> dict:
         "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(json.dumps({'rc': rc, 'max_rss_mb': ru.ru_maxrss / 1024}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    # stdout carries the measurement; the command's own errors go straight to our stderr.
+    out = subprocess.run([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["seconds"] = round(time.perf_counter() - start, 1)
     if res["rc"] != 0:

@@ -54,6 +54,10 @@ COMMUNES = {
 SMIC_GROSS_MONTHLY = 1801.80
 """Gross monthly minimum wage, 1 January 2025 (décret n° 2024-951): the floor of full-time pay."""
 
+ARE_MAX_MONTHLY = 8_400.0
+"""Unemployment insurance is capped (about 280 EUR a day in 2025, Unédic): without the cap the
+pay distribution's tail gave a benefit of 60,000 EUR a month at 125,000 households (seen here)."""
+
 # Age bands of the household's reference person by household type (assumption: shaped on INSEE
 # census age pyramids of reference persons). Each row: (low, high, weight).
 HEAD_AGE_BANDS = {
@@ -234,7 +238,7 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     pay = np.where(student_job, rng.uniform(400, 900, n), pay)
     # Unemployment insurance: about 60% of the unemployed are paid, about 57% of former gross pay.
     unemployed = activity == "unemployed"
-    unemployment = np.where(unemployed & (rng.random(n) < 0.6), 0.57 * fte * rng.uniform(0.6, 1.0, n), 0.0)
+    unemployment = np.where(unemployed & (rng.random(n) < 0.6), np.minimum(0.57 * fte * rng.uniform(0.6, 1.0, n), ARE_MAX_MONTHLY), 0.0)
     # Gross pensions: median about 1,750 EUR for men, a quarter less for women (DREES, "Les
     # retraités et les retraites"); disability pensions are not modelled.
     retired = activity == "retired"
@@ -311,7 +315,7 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
     pay_recent[new_job] = (persons["fte"].to_numpy() * rng.uniform(0.3, 1.0, n))[new_job]
     pay_recent[irregular] = (pay * rng.lognormal(0, 0.3, n))[irregular]
     unemp_recent = unemp.copy()
-    unemp_recent[job_loss] = np.where(rng.random(n) < 0.7, 0.57 * pay, 0.0)[job_loss]
+    unemp_recent[job_loss] = np.where(rng.random(n) < 0.7, np.minimum(0.57 * pay, ARE_MAX_MONTHLY), 0.0)[job_loss]
     unemp_recent[new_job] = 0.0
     activity_recent = activity.copy()
     activity_recent[job_loss] = "unemployed"
