@@ -68,3 +68,21 @@ def test_the_observed_benefits_are_a_scenario_setting(calibration):
     pop = generate(200, 3, settings, calibration, quiet=True)
     assert pop.households["receives_rsa"].isna().all()
     assert pop.households["receives_aspa"].notna().all()
+
+
+def test_income_tails_stay_within_the_schema_at_a_million_people(calibration):
+    """The draws alone (no law engine): extreme pay must not give an unemployment benefit or a
+    pension beyond the schema's ranges (once seen at 125,000 households)."""
+    import numpy as np
+
+    from data.generate import ARE_MAX_MONTHLY, draw_households, draw_members, draw_resources
+    from nonrecours.schema import INDIVIDUALS
+
+    rng = np.random.default_rng(1)
+    hh = draw_households(500_000, rng, calibration)
+    persons = draw_resources(draw_members(hh, rng, calibration), rng)
+    assert len(persons) > 1_000_000
+    assert persons["unemployment"].max() <= ARE_MAX_MONTHLY
+    for ours, column in (("pay", "known_pay_monthly"), ("pension_monthly", "pension_monthly"), ("unemployment", "unemployment_benefit_monthly")):
+        assert persons[ours].max() <= INDIVIDUALS.column(column).max, ours
+    assert persons["age"].max() <= INDIVIDUALS.column("age").max
