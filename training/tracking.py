@@ -166,9 +166,16 @@ def log_training(
 ) -> TrainOutcome:
     cfg = settings.registry
     mlflow.set_tracking_uri(tracking_uri)
-    experiment = mlflow.set_experiment(cfg.experiment)
     client = MlflowClient(tracking_uri=tracking_uri)
-    with mlflow.start_run(run_name=f"train-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}") as run:
+    launched = os.environ.get("MLFLOW_RUN_ID")
+    if launched:
+        # Under `mlflow run`, the run exists already, in the experiment `mlflow run` chose.
+        experiment_id = client.get_run(launched).info.experiment_id
+        run_name = None
+    else:
+        experiment_id = mlflow.set_experiment(cfg.experiment).experiment_id
+        run_name = f"train-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    with mlflow.start_run(run_name=run_name) as run:
         mlflow.set_tags({"mlflow.source.git.commit": git_commit(), "trainer": "lightgbm.dask" if scheduler else "lightgbm"})
         mlflow.log_params({f"training.{k}": v for k, v in settings.training.model_dump().items()})
         mlflow.log_params({"law.reference_month": settings.law.reference_month, "best_iteration": ev.scorer.best_iteration, "n_features": len(ev.scorer.feature_names)})
@@ -250,7 +257,7 @@ def log_training(
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict({"alias": decision.alias, "reasons": list(decision.reasons), "champion_compared": champ_version}, "promotion_decision.json")
         record_decision(client, cfg, version, decision.alias, "; ".join(decision.reasons), forced=False, run_id=run.info.run_id)
-    return TrainOutcome(run.info.run_id, version, decision, experiment.experiment_id, tracking_uri, quality)
+    return TrainOutcome(run.info.run_id, version, decision, experiment_id, tracking_uri, quality)
 
 
 def force_promotion(client: MlflowClient, cfg: RegistryConfig, version: str, reason: str) -> dict:
