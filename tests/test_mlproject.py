@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_mlflow_run_main_runs_the_pipeline_and_registers_a_model(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    # A fresh environment for MLflow: earlier tests in this process set MLFLOW_* variables
+    # (an experiment id of their own store) that `mlflow run` would otherwise inherit.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update({"MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"})
     result = subprocess.run(
-        [f"{bin_dir}/mlflow", "run", str(ROOT), "--env-manager", "local", "-P", "households=300", "-P", f"out={tmp_path / 'pop'}"],
+        [f"{bin_dir}/mlflow", "run", str(ROOT), "--env-manager", "local", "--experiment-name", "nonrecours", "-P", "households=300", "-P", f"out={tmp_path / 'pop'}"],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
