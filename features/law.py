@@ -64,7 +64,7 @@ _FAMILLE_ROLE = {"head": "demandeur", "partner": "conjoint", "child": "enfant"}
 _FOYER_ROLE = {"head": "declarant_principal", "partner": "conjoint", "child": "personne_a_charge"}
 _MENAGE_ROLE = {"head": "personne_de_reference", "partner": "conjoint", "child": "enfant"}
 
-# Monetary benefits read straight from OpenFisca-France (variable name, entity).
+# Monetary benefits read straight from OpenFisca-France: our code -> OpenFisca variable.
 _AMOUNT_VARIABLES = {
     "aide_logement": "aide_logement",
     "rsa": "rsa",

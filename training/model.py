@@ -8,7 +8,6 @@ attribute.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -140,6 +139,3 @@ def fit_lightgbm_dask(train: pd.DataFrame, y_train: np.ndarray, cfg: TrainingCon
         booster = clf.to_local().booster_
     return Scorer(booster=booster, typical_amount=typical_amounts(train), best_iteration=0, params=params)
 
-
-def scorer_metadata_json(scorer: Scorer) -> str:
-    return json.dumps(scorer.metadata(), indent=2)
