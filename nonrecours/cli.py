@@ -42,7 +42,7 @@ MonthOpt = Annotated[
     typer.Option("--reference-month", help="Month of the entitlements, YYYY-MM (default: the month a synthetic population in the folder was generated for, else 2025-06)."),
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes when no scheduler is given (default 2).")]
-PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 10000; about 1.4 GB of memory per worker).")]
+PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 10000); memory per worker grows with it.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nonrecours.io import read_table, write_table
-from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, TABLES, SchemaError, empty, validate
+from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, TABLES, SchemaError, validate
 
 
 def entitlement_rows(**overrides) -> pd.DataFrame:
@@ -67,10 +67,6 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
     assert (tmp_path / "entitlements.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["entitlements.parquet"]
     assert len(read_table(tmp_path, ENTITLEMENTS)) == 2
-
-
-def test_empty_tables_have_every_column():
-    assert list(empty(HOUSEHOLDS).columns) == HOUSEHOLDS.names
 
 
 def test_the_committed_data_contract_matches_the_schema_module():
