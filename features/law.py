@@ -162,6 +162,7 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
     rent_share = (households["rent_monthly"] / units_per_household).to_numpy(dtype=float)
     rent_share_per_unit = pd.Series(rent_share, index=households.index).reindex(unit_ids // 100).to_numpy()
 
+    zero_person = np.zeros(len(persons))
     for month in months:
         which = "recent" if month in recent else "earlier"
         sim.set_input("salaire_de_base", month, persons[f"pay_{which}"].to_numpy(dtype=float))
@@ -179,6 +180,10 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
         sim.set_input("logement_conventionne", month, social)
         sim.set_input("depcom", month, depcom)
         sim.set_input("coloc", month, coloc)
+        # ASS requires ``ass_precondition_remplie`` (end of insurance rights), which the data do
+        # not hold and which defaults to False, so the law gives 0. Declaring the zero skips
+        # computing its resource base: a fifth of a one-household simulation, same results.
+        sim.set_input("ass", month, zero_person)
     return sim, persons, households, unit_id
 
 

@@ -281,6 +281,152 @@ def promote(
     console.print(f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); recorded in {log}")
 
 
+SecretsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--secrets", help="File of KEY=value secrets (NONRECOURS_PSEUDONYM_KEY, NONRECOURS_API_KEYS), as `nonrecours keys` writes; the environment wins over it.", exists=True, dir_okay=False),
+]
+DecisionLogOpt = Annotated[
+    Optional[str],
+    typer.Option("--decision-log", help="SQLAlchemy URL of the decision log (default: $NONRECOURS_DECISION_LOG_URL, else sqlite:///decisions.db; PostgreSQL: postgresql+psycopg://user:pass@host/db)."),
+]
+
+
+def _decision_log_url(option: str | None, settings) -> str:
+    return option or os.environ.get("NONRECOURS_DECISION_LOG_URL") or settings.serving.decision_log_url
+
+
+@app.command()
+def keys(
+    out: Annotated[Path, typer.Option("--out", help="Secrets file to create (mode 600). An existing file is left untouched.")] = Path("secrets.env"),
+) -> None:
+    """Create a secrets file with a fresh pseudonymisation key and API key, for `score` and `serve`
+    (--secrets FILE). Keep the pseudonymisation key: with another one, outcomes no longer link to
+    earlier scores."""
+    from serving.secrets import new_secrets_file
+
+    written = new_secrets_file(out)
+    console.print(f"{'wrote' if written else 'kept the existing'} {out}")
+    typer.echo(str(out))
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Option("--input", help="Folder holding the raw tables individuals.parquet and households.parquet (an agency extract).", exists=True, file_okay=False)] = Path("demo"),
+    out: Annotated[Path, typer.Option("--out", help="Worklist to write: .csv or .parquet (written to a temporary name, then renamed).")] = Path("demo/worklist.csv"),
+    capacity: Annotated[Optional[int], typer.Option("--capacity", min=1, help="Keep the first K households (what the team can contact); default: all.")] = None,
+    min_probability: Annotated[float, typer.Option("--min-probability", min=0, max=1, help="Drop rows with p_unclaimed below this (households stay ranked on all their benefits).")] = 0.0,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the decision log (for a dry run only: agents must not work from an unlogged list).")] = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score a whole extract with the champion model and write a ranked worklist.
+
+    Columns: rank, household_id, benefit, p_unclaimed, estimated_monthly_amount,
+    expected_unclaimed_monthly, reasons. Households are ranked by their total expected unclaimed
+    amount, benefits within a household by theirs. Every household scored goes to the decision
+    log (pseudonymised) with the model version. Large extracts run in partitions over local
+    processes or a Dask cluster (--scheduler), with the same code as the API.
+    """
+    import mlflow
+
+    from data.calibration import load_calibration
+    from nonrecours.io import read_table
+    from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, SchemaError
+    from serving.scoring import score_extract, worklist
+    from serving.secrets import pseudonym_key, resolve
+    from training.tracking import load_scorer, resolve_tracking_uri
+
+    if out.suffix not in (".csv", ".parquet"):
+        _fail(f"--out {out}: the worklist must end in .csv or .parquet")
+    settings = _settings(config, law__workers=workers)
+    log = None
+    if not no_log:
+        from serving.decision_log import DecisionLog, connect
+
+        try:
+            log = DecisionLog(connect(_decision_log_url(decision_log, settings)), pseudonym_key(resolve(secrets)))
+        except ValueError as exc:
+            _fail(str(exc))
+    try:
+        individuals = read_table(input, INDIVIDUALS)
+        households = read_table(input, HOUSEHOLDS)
+    except (SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
+    mlflow.set_tracking_uri(uri)
+    name, alias = settings.registry.model_name, settings.serving.model_alias
+    try:
+        version = str(mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train` (or promote a version)")
+    scorer = load_scorer(f"models:/{name}/{version}")
+    scored = score_extract(
+        individuals, households, scorer, law=settings.law, css=load_calibration().css, n_reasons=settings.serving.reasons_per_score,
+        partition_households=settings.serving.partition_households, scheduler=scheduler, quiet=quiet,
+    )
+    if log is not None:
+        n = log.record_scored(scored, model_name=name, model_version=version, source="batch")
+        if not quiet:
+            console.print(f"decision log: {n:,} households scored by {name} version {version}")
+    table = worklist(scored, capacity=capacity, min_probability=min_probability)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    if out.suffix == ".csv":
+        table.to_csv(tmp, index=False)
+    else:
+        table.to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    if not quiet:
+        top = table.drop_duplicates("household_id").head(5)
+        console.print(_frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]], f"Worklist: {table['household_id'].nunique():,} households, first five (model {name} v{version})"))
+    typer.echo(str(out))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="Port of the HTTP API.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0 for every one).")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the scoring API (BentoML) with the champion model.
+
+    POST /score and POST /outcomes need 'Authorization: Bearer <key>' (NONRECOURS_API_KEYS);
+    /healthz, /livez, /readyz, /metrics and /docs.json are open. With no champion yet, the
+    service starts, logs why it is not ready and answers 503 on /readyz until one is trained.
+    Example request: serving/examples/households.json.
+    """
+    from serving.secrets import api_keys, pseudonym_key, resolve
+
+    settings = _settings(config)
+    try:
+        values = resolve(secrets)
+        pseudonym_key(values)
+        api_keys(values)
+    except ValueError as exc:
+        _fail(str(exc))
+    from training.tracking import resolve_tracking_uri
+
+    env = dict(os.environ)
+    env["MLFLOW_TRACKING_URI"] = resolve_tracking_uri(tracking_uri, settings.registry)
+    env["NONRECOURS_DECISION_LOG_URL"] = _decision_log_url(decision_log, settings)
+    if secrets is not None:
+        env["NONRECOURS_SECRETS_FILE"] = str(secrets.resolve())
+    if config is not None:
+        env["NONRECOURS_CONFIG"] = str(config.resolve())
+    console.print(f"scoring API on http://{host}:{port} (decision log: {env['NONRECOURS_DECISION_LOG_URL']}, registry: {env['MLFLOW_TRACKING_URI']})")
+    args = [sys.executable, "-m", "bentoml", "serve", "serving.service:Scoring", "--port", str(port), "--host", host]
+    os.execvpe(args[0], args, env)
+
+
 @app.command()
 def pipeline(
     households: Annotated[int, typer.Option("--households", "-n", min=1, help="Number of households to draw.")] = 20_000,
@@ -293,16 +439,34 @@ def pipeline(
     quiet: QuietOpt = False,
 ) -> None:
     """Run the whole pipeline on the embedded defaults, in one folder: generate -> entitlements ->
-    features -> train (with the promotion gate). Ends with the command that opens the MLflow UI."""
+    features -> train (with the promotion gate) -> score (worklist.csv, decision log
+    decisions.db, secrets in secrets.env). Ends with how to open the MLflow UI and call the API."""
     generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     entitlements(input=out, out=out, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     features(input=out, out=out)
     train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
+    secrets_file = out / "secrets.env"
+    keys(out=secrets_file)
+    log_url = f"sqlite:///{(out / 'decisions.db').resolve()}"
+    score(
+        input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, scheduler=scheduler, workers=workers, tracking_uri=tracking_uri,
+        decision_log=log_url, secrets=secrets_file, no_log=False, config=config, quiet=quiet,
+    )
     from training.tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, _settings(config).registry)
-    console.print(f"[bold green]done[/]: everything is in {out.resolve()}")
+    console.print(f"[bold green]done[/]: everything is in {out.resolve()} (worklist: {out / 'worklist.csv'})")
     console.print(f"open the MLflow UI with:  .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
+    console.print(
+        f"start the scoring API with:  .venv/bin/nonrecours serve --secrets {secrets_file} --decision-log {log_url}"
+        + (f" --tracking-uri {uri}" if tracking_uri else ""),
+        soft_wrap=True,
+    )
+    console.print(
+        f"then score the example:  curl -s -X POST localhost:3000/score -H \"Authorization: Bearer $(grep API_KEYS {secrets_file} | cut -d= -f2)\" "
+        "-H 'Content-Type: application/json' -d @serving/examples/households.json",
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -91,6 +91,29 @@ class RegistryConfig(_Frozen):
     )
 
 
+class ServingConfig(_Frozen):
+    """The scoring API, batch worklists and the decision log. Secrets (the pseudonymisation key,
+    API keys) are never settings: they come from the environment or a secrets file."""
+
+    decision_log_url: str = Field(
+        default="sqlite:///decisions.db",
+        description="SQLAlchemy URL of the decision log: SQLite (WAL mode) by default, "
+        "postgresql+psycopg://user@host/db for a shared one. NONRECOURS_DECISION_LOG_URL overrides it.",
+    )
+    model_alias: str = Field(default="champion", description="Registry alias the API and batch scoring load.")
+    reasons_per_score: int = Field(default=3, ge=1, le=10, description="Reasons given with each score.")
+    max_households_per_request: int = Field(default=1000, ge=1, description="Larger requests get 413-like 422 errors: send a batch file to `nonrecours score` instead.")
+    max_batch_size: int = Field(default=200, ge=1, description="Households the API scores in one law-engine simulation (adaptive batching).")
+    max_latency_ms: int = Field(
+        default=10_000,
+        ge=100,
+        description="Longest a request may wait in the adaptive-batching queue plus run before BentoML "
+        "answers 503; measured: 20 ms rejects most requests, since one simulation takes about 1.5 s.",
+    )
+    readiness_retry_seconds: float = Field(default=10.0, gt=0, description="How often a not-ready service looks for a champion again.")
+    partition_households: int = Field(default=5_000, ge=1, description="Households per partition in batch scoring (one simulation each).")
+
+
 class Settings(_Frozen):
     """Everything a run needs; build it with :func:`load_settings`."""
 
@@ -98,6 +121,7 @@ class Settings(_Frozen):
     law: LawConfig = LawConfig()
     training: TrainingConfig = TrainingConfig()
     registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

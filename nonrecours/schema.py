@@ -68,6 +68,7 @@ class Column:
     min: float | None = None
     max: float | None = None
     nullable: bool = False
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ HOUSEHOLDS = Table(
             "category",
             "feature",
             "INSEE code of the commune of residence (sets the housing-aid zone).",
+            pattern=r"^(\d{5}|2[AB]\d{3})$",
         ),
         Column(
             "territory_type",
@@ -399,7 +401,15 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
             out[col.name] = pd.Categorical(s.astype("object"), categories=list(col.categories))
             continue
         if col.dtype == "category":
-            out[col.name] = s.astype("string").astype("category")
+            text = s.astype("string")
+            if col.pattern is not None:
+                bad = (text.notna() & ~text.str.fullmatch(col.pattern).fillna(False)).astype(bool)
+                if bad.any():
+                    raise SchemaError(
+                        f"{table.name}.{col.name}: value {text[bad].iloc[0]!r} does not match {col.pattern} "
+                        f"at {_example(df, bad, table)}"
+                    )
+            out[col.name] = text.astype("category")
             continue
         try:
             typed = s.astype(col.dtype)

@@ -1,21 +1,25 @@
-"""The decision log: every score given, with the model that gave it, and what happened after.
+"""The decision log: every household scored, with the model that scored it, and what happened after.
 
-Where it sits: written by scoring (the API and batch worklists, next stage), read by monitoring
-and auditors. SQLAlchemy Core, SQLite in WAL mode by default, PostgreSQL by URL. Household ids
-are pseudonymised with a keyed hash (HMAC-SHA256) before they are stored: the raw id never is.
-The key comes from outside the code (``NONRECOURS_PSEUDONYM_KEY``).
+Where it sits: written by scoring (the API and batch worklists), read by monitoring and auditors.
+SQLAlchemy Core, SQLite in WAL mode by default, PostgreSQL by URL. One row per household scored:
+its pseudonym (a keyed hash, HMAC-SHA256; the raw id is never stored), the time, the model name
+and version, its profile (household-level features once, including the protected attributes
+auditors group by, which never reach the model) and, per benefit, the score, the amount, the
+reasons and the benefit-specific features. :func:`profiles_from_log` rebuilds the profiles.
+Each write is one transaction committed before the call returns: an acknowledged score is logged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -23,6 +27,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -34,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-PSEUDONYM_KEY_ENV = "NONRECOURS_PSEUDONYM_KEY"
+from nonrecours.schema import PROFILES, validate
 
 metadata = MetaData()
 
@@ -46,18 +51,16 @@ decisions = Table(
     Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
     Column("model_name", String(200), nullable=False),
     Column("model_version", String(50), nullable=False),
-    Column("benefit", String(32), nullable=False),
-    Column("p_unclaimed", Float, nullable=False),
-    Column("estimated_monthly_amount", Float, nullable=False),
-    Column("expected_unclaimed_monthly", Float, nullable=False),
-    Column("reasons", JSON, nullable=False),
+    Column("source", String(20), nullable=False),
     Column("features", JSON, nullable=False),
+    Column("scores", JSON, nullable=False),
 )
 
 outcomes = Table(
     "outcomes",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", Integer, ForeignKey("decisions.id"), nullable=False, index=True),
     Column("household_pseudonym", String(64), nullable=False, index=True),
     Column("benefit", String(32), nullable=False),
     Column("contacted", Boolean, nullable=False),
@@ -67,25 +70,23 @@ outcomes = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+PER_BENEFIT = ("law_eligible", "law_amount", "receives_this")
+"""Profile columns that differ by benefit; every other profile column describes the household."""
+SCORES = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
+HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT))
+
 
 def pseudonymise(household_id: int | str, key: bytes) -> str:
     """Keyed hash of a household id: stable for one key, not reversible without it."""
     if not key:
-        raise ValueError(f"no pseudonymisation key: set {PSEUDONYM_KEY_ENV}")
+        raise ValueError("no pseudonymisation key given")
     return hmac.new(key, str(household_id).encode(), hashlib.sha256).hexdigest()
 
 
-def key_from_environment() -> bytes:
-    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
-    if len(key) < 16:
-        raise ValueError(f"{PSEUDONYM_KEY_ENV} must hold a secret of at least 16 characters (set it outside the code)")
-    return key.encode()
-
-
 def connect(url: str) -> Engine:
-    """An engine with the tables created. SQLite gets WAL mode, so readers never block the
-    writer and an acknowledged write survives a crash."""
-    engine = create_engine(url, future=True)
+    """An engine with the tables created. SQLite gets WAL mode with full sync, so readers never
+    block the writer and a committed write survives a crash."""
+    engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -93,20 +94,26 @@ def connect(url: str) -> Engine:
             cur = dbapi_connection.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
     metadata.create_all(engine)
     return engine
 
 
-@dataclass(frozen=True)
-class Decision:
-    household_id: int | str
-    benefit: str
-    p_unclaimed: float
-    estimated_monthly_amount: float
-    reasons: list[str]
-    features: dict
+def _plain(v: object) -> object:
+    """A JSON-safe value: numpy scalars as Python ones, NaN/NA as null, categories as text."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v if isinstance(v, (int, str)) else str(v)
 
 
 @dataclass(frozen=True)
@@ -119,51 +126,119 @@ class Outcome:
     outcome_date: date
 
 
+@dataclass(frozen=True)
+class OutcomeReceipt:
+    household_pseudonym: str
+    decision_id: int
+    recorded_at: datetime
+
+
 class DecisionLog:
     """Append-only log; each call is one transaction, committed before it returns."""
 
     def __init__(self, engine: Engine, key: bytes):
+        if len(key) < 16:
+            raise ValueError("the pseudonymisation key must hold at least 16 bytes")
         self.engine = engine
         self.key = key
 
-    def record_decisions(self, items: Iterable[Decision], *, model_name: str, model_version: str, at: datetime | None = None) -> int:
+    def rows(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None) -> list[dict]:
+        """Decision-log rows, one per household, from scoring's long output (one row per
+        household and benefit). The household's id is ``household_id``, or ``ids[household_id]``
+        when the rows are numbered by position."""
         at = at or datetime.now(timezone.utc)
-        rows = [
-            {
-                "household_pseudonym": pseudonymise(d.household_id, self.key),
-                "scored_at": at,
-                "model_name": model_name,
-                "model_version": str(model_version),
-                "benefit": d.benefit,
-                "p_unclaimed": float(d.p_unclaimed),
-                "estimated_monthly_amount": float(d.estimated_monthly_amount),
-                "expected_unclaimed_monthly": float(d.p_unclaimed) * float(d.estimated_monthly_amount),
-                "reasons": list(d.reasons),
-                # JSON round-trip: numpy scalars and NaN-free plain values only.
-                "features": json.loads(json.dumps(d.features, default=float)),
-            }
-            for d in items
-        ]
-        if rows:
+        out: dict[object, dict] = {}
+        cols = [c for c in (*HOUSEHOLD_LEVEL, *PER_BENEFIT, *SCORES) if c in scored.columns]
+        missing = sorted((set(HOUSEHOLD_LEVEL) | set(SCORES)) - set(cols))
+        if missing:
+            raise ValueError(f"scored rows lack column(s) {missing}")
+        for hid, benefit, *values in zip(scored["household_id"], scored["benefit"].astype("object"), *(scored[c] for c in cols)):
+            record = dict(zip(cols, values))
+            row = out.get(hid)
+            if row is None:
+                row = out[hid] = {
+                    "household_pseudonym": pseudonymise(_plain(hid if ids is None else ids[hid]), self.key),  # type: ignore[arg-type]
+                    "scored_at": at,
+                    "model_name": model_name,
+                    "model_version": str(model_version),
+                    "source": source,
+                    "features": {c: _plain(record[c]) for c in HOUSEHOLD_LEVEL},
+                    "scores": {},
+                }
+            row["scores"][str(benefit)] = {c: _plain(record[c]) for c in (*PER_BENEFIT, *SCORES)}
+        return list(out.values())
+
+    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None, chunk: int = 5_000) -> int:
+        """Append one row per household in ``scored`` (see :meth:`rows`); returns the number of
+        households logged. Chunks of ``chunk`` households are committed one after the other."""
+        rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids)
+        for start in range(0, len(rows), chunk):
             with self.engine.begin() as conn:
-                conn.execute(insert(decisions), rows)
+                conn.execute(insert(decisions), rows[start : start + chunk])
         return len(rows)
 
-    def record_outcome(self, o: Outcome, *, at: datetime | None = None) -> str:
+    def record_outcome(self, o: Outcome, *, at: datetime | None = None) -> OutcomeReceipt:
+        """Store an outcome against the household's latest decision; LookupError if it was never scored."""
         pseudonym = pseudonymise(o.household_id, self.key)
+        at = at or datetime.now(timezone.utc)
         with self.engine.begin() as conn:
-            known = conn.execute(select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).limit(1)).first()
-            if known is None:
-                raise LookupError("no decision was logged for this household: an outcome must follow a score")
+            decision_id = conn.execute(
+                select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).order_by(decisions.c.id.desc()).limit(1)
+            ).scalar()
+            if decision_id is None:
+                raise LookupError(f"household_id {o.household_id}: no decision was logged for this household; an outcome must follow a score")
             conn.execute(
                 insert(outcomes).values(
+                    decision_id=decision_id,
                     household_pseudonym=pseudonym,
                     benefit=o.benefit,
                     contacted=o.contacted,
                     claimed=o.claimed,
                     amount_granted=o.amount_granted,
                     outcome_date=o.outcome_date,
-                    recorded_at=at or datetime.now(timezone.utc),
+                    recorded_at=at,
                 )
             )
-        return pseudonym
+        return OutcomeReceipt(pseudonym, int(decision_id), at)
+
+    def read(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Decisions scored in ``[since, until)``, one row per household, in log order."""
+        query = select(decisions).order_by(decisions.c.id)
+        if since is not None:
+            query = query.where(decisions.c.scored_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.scored_at < until)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in decisions.columns])
+
+    def pseudonyms(self, household_ids: Iterable[int | str]) -> list[str]:
+        return [pseudonymise(h, self.key) for h in household_ids]
+
+
+def profiles_from_log(logged: pd.DataFrame) -> pd.DataFrame:
+    """The long profiles (``PROFILES`` form, validated) and scores back from decision-log rows.
+    ``household_id`` is the decision's id (the log holds no household id); the pseudonym, model
+    version and time come along."""
+    records = []
+    for row in logged.itertuples(index=False):
+        for benefit, s in row.scores.items():
+            records.append(
+                {
+                    "household_id": row.id,
+                    "benefit": benefit,
+                    **row.features,
+                    **s,
+                    "household_pseudonym": row.household_pseudonym,
+                    "model_version": row.model_version,
+                    "scored_at": row.scored_at,
+                }
+            )
+    frame = pd.DataFrame(records)
+    if frame.empty:
+        return frame
+    for c in PROFILES.names:
+        if PROFILES.column(c).dtype in ("float64",) and c in frame:
+            frame[c] = frame[c].astype("float64")  # nulls back to NaN
+    profiles = validate(frame, PROFILES)
+    extra = frame[[c for c in frame.columns if c not in PROFILES.names]].reset_index(drop=True)
+    return pd.concat([profiles, extra], axis=1)

@@ -1,0 +1,162 @@
+"""What the scoring API accepts and returns, derived from the schema module.
+
+Where it sits: the BentoML service validates every request with these models before any work is
+done, so a bad request is a 4xx naming the field's path, never a 5xx. A request holds households
+in the same observed form as the raw tables (``INDIVIDUALS`` members inside ``HOUSEHOLDS``
+rows); :func:`to_tables` turns them into those tables for the one feature builder.
+
+The models are built from the schema's columns (type, range, categories, pattern, meaning): a
+column added to the schema appears in the API and its OpenAPI document with no edit here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any, Literal, Optional
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from nonrecours.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, Column, Table, validate
+
+MAX_MEMBERS = int(HOUSEHOLDS.column("n_persons").max or 20)
+
+# Columns that are not asked for: ids the service assigns itself, and counts it derives.
+_MEMBER_SKIP = {"person_id", "household_id"}
+_HOUSEHOLD_DERIVED = {"n_persons"}
+
+
+def _field(col: Column) -> tuple[Any, Any]:
+    """A pydantic (annotation, FieldInfo) pair for one schema column."""
+    kw: dict[str, Any] = {"description": col.description + (f" Unit: {col.unit}." if col.unit else "")}
+    if col.categories is not None:
+        annotation: Any = Literal[col.categories]  # type: ignore[valid-type]
+    elif col.dtype.startswith("int"):
+        annotation = int
+    elif col.dtype.startswith("float"):
+        annotation = float
+        kw["allow_inf_nan"] = False
+    elif col.dtype in ("bool", "boolean"):
+        annotation = bool
+    else:
+        annotation = str
+        if col.pattern:
+            kw["pattern"] = col.pattern
+    if col.min is not None:
+        kw["ge"] = col.min
+    if col.max is not None:
+        kw["le"] = col.max
+    if col.nullable:
+        return Optional[annotation], Field(default=None, **kw)
+    return annotation, Field(**kw)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _model(name: str, table: Table, skip: set[str], doc: str, base: type[BaseModel] = _Strict, **extra: Any) -> type[BaseModel]:
+    fields = {c.name: _field(c) for c in table.columns if c.name not in skip}
+    return create_model(name, __base__=base, __doc__=doc, **fields, **extra)
+
+
+Member = _model("Member", INDIVIDUALS, _MEMBER_SKIP, "One person of the household, as the agency knows them (the individuals table).")
+
+
+class _HouseholdChecks(_Strict):
+    """Consistency the tables' columns cannot express one by one."""
+
+    @model_validator(mode="after")
+    def _benefit_units(self):
+        members = self.members  # type: ignore[attr-defined]
+        units: dict[int, list[str]] = {}
+        for m in members:
+            units.setdefault(m.benefit_unit, []).append(m.role)
+        if 0 not in units:
+            raise ValueError("members: benefit unit 0 must hold the household's reference person (role 'head')")
+        for unit, roles in sorted(units.items()):
+            if roles.count("head") != 1:
+                raise ValueError(f"members: benefit unit {unit} must have exactly one 'head', has {roles.count('head')}")
+            if roles.count("partner") > 1:
+                raise ValueError(f"members: benefit unit {unit} has {roles.count('partner')} partners; at most one")
+        return self
+
+
+Household = _model(
+    "Household",
+    HOUSEHOLDS,
+    _HOUSEHOLD_DERIVED,
+    "One household with its members, as the agency knows it (a households row and its individuals rows).",
+    base=_HouseholdChecks,
+    members=(list[Member], Field(min_length=1, max_length=MAX_MEMBERS, description="Everyone living in the dwelling (at least one).")),  # type: ignore[valid-type]
+)
+
+
+class BenefitScore(BaseModel):
+    benefit: Literal[BENEFITS]  # type: ignore[valid-type]
+    p_unclaimed: float = Field(description="Probability that the household is entitled to this benefit and does not claim it.")
+    estimated_monthly_amount: float = Field(description="Monthly amount at stake, EUR: OpenFisca-France's on the data given, else the benefit's typical amount.")
+    expected_unclaimed_monthly: float = Field(description="p_unclaimed x estimated_monthly_amount, EUR/month: the ranking key.")
+    law_eligible: bool = Field(description="OpenFisca-France finds the household eligible on the data given.")
+    reasons: list[str] = Field(description="What moved this score most, in words, strongest first.")
+
+
+class HouseholdScore(BaseModel):
+    household_id: int
+    model_name: str
+    model_version: str
+    scored_at: dt.datetime
+    scores: list[BenefitScore] = Field(description="One per benefit, highest expected unclaimed amount first.")
+
+
+class OutcomeIn(_Strict):
+    """What happened after an agent contacted (or tried to contact) a scored household."""
+
+    household_id: int = Field(description="The household id sent to /score.")
+    benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
+    contacted: bool = Field(description="The household was reached.")
+    claimed: Optional[bool] = Field(default=None, description="A claim was made (null: not known yet).")
+    amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="Monthly amount granted, EUR (null: not known yet).")
+    outcome_date: dt.date = Field(description="Date of the outcome (YYYY-MM-DD), not in the future.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.amount_granted is not None and self.claimed is False:
+            raise ValueError("amount_granted: an amount was granted but claimed is false")
+        if self.outcome_date > dt.date.today() + dt.timedelta(days=1):
+            raise ValueError(f"outcome_date: {self.outcome_date} is in the future")
+        return self
+
+
+class OutcomeAck(BaseModel):
+    household_pseudonym: str
+    decision_id: int = Field(description="The latest decision-log entry of this household, which the outcome is linked to.")
+    recorded_at: dt.datetime
+
+
+def to_tables(households: list[BaseModel]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The requests' households as the observed tables, validated against the schema.
+
+    Households are numbered by position (``household_id`` 0..n-1), so that two requests in one
+    batch may carry the same id; callers map results back with the position.
+    """
+    hh_rows, person_rows = [], []
+    for i, h in enumerate(households):
+        data = h.model_dump()
+        members = data.pop("members")
+        data.update(household_id=i, n_persons=len(members))
+        hh_rows.append(data)
+        person_rows.extend({**m, "household_id": i, "person_id": i * 100 + j} for j, m in enumerate(members))
+    individuals = validate(pd.DataFrame(person_rows, columns=INDIVIDUALS.names), INDIVIDUALS)
+    table = validate(pd.DataFrame(hh_rows, columns=HOUSEHOLDS.names), HOUSEHOLDS)
+    return individuals, table
+
+
+@cache
+def example_households() -> list[dict]:
+    """The shipped example request's households (``serving/examples/households.json``)."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "examples" / "households.json").read_text())["households"]

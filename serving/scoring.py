@@ -1,0 +1,112 @@
+"""Scoring: the observed tables in, one scored row per household and benefit out, with the amount
+at stake and reasons in words. The API and batch worklists run this same code.
+
+Where it sits: after the registry (a :class:`training.model.Scorer` loaded from
+``models:/nonrecours@champion``). One partition goes through the law engine (one OpenFisca
+simulation), the one feature builder and the model; a large extract is cut into partitions that
+run locally or on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.entitlements import observed_situation, run_law_engine
+from features.law import CssValuation
+from features.profiles import build_profiles
+from nonrecours.config import LawConfig
+from nonrecours.parallel import map_partitions
+from nonrecours.schema import BENEFITS
+from serving.reasons import reasons
+from training.model import Scorer
+
+SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
+WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
+
+
+def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Scorer, *, law: LawConfig, css: CssValuation, n_reasons: int) -> pd.DataFrame:
+    """Profiles of every household given (one OpenFisca simulation for all of them) with
+    ``p_unclaimed``, ``estimated_monthly_amount``, ``expected_unclaimed_monthly`` and ``reasons``
+    (a list of phrases) added. Households without members get no row."""
+    in_process = law.model_copy(update={"workers": 1, "partition_size": max(1, len(households))})
+    persons, situation = observed_situation(individuals, households)
+    entitlements = run_law_engine(persons, situation, law=in_process, css=css, quiet=True)
+    profiles = build_profiles(individuals, households, entitlements)
+    p = scorer.predict(profiles)
+    amount = scorer.estimated_amount(profiles)
+    out = profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount)
+    out["reasons"] = reasons(profiles, scorer.contributions(profiles), n_reasons)
+    return out
+
+
+@dataclass(frozen=True)
+class _Partition:
+    individuals: pd.DataFrame
+    households: pd.DataFrame
+    scorer: Scorer
+    law: LawConfig
+    css: CssValuation
+    n_reasons: int
+
+
+def _score_partition(part: _Partition) -> pd.DataFrame:
+    import gc
+
+    out = score_tables(part.individuals, part.households, part.scorer, law=part.law, css=part.css, n_reasons=part.n_reasons)
+    gc.collect()  # an OpenFisca simulation is a web of reference cycles (see features.entitlements)
+    return out
+
+
+def score_extract(
+    individuals: pd.DataFrame,
+    households: pd.DataFrame,
+    scorer: Scorer,
+    *,
+    law: LawConfig,
+    css: CssValuation,
+    n_reasons: int,
+    partition_households: int,
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> pd.DataFrame:
+    """:func:`score_tables` over partitions of ``partition_households`` households, in local
+    processes (``law.workers``) or on the Dask cluster at ``scheduler``."""
+    ids = households["household_id"].to_numpy()
+    # At least one partition per local worker once there is enough work to share (a simulation
+    # costs about a second whatever its size).
+    n_parts = max(int(np.ceil(len(ids) / partition_households)), law.workers if len(ids) >= 200 * law.workers else 1)
+    chunks = [c for c in np.array_split(ids, n_parts) if len(c)]
+    by_household = individuals.groupby("household_id", sort=False).indices
+    parts = []
+    for chunk in chunks:
+        rows = [by_household[h] for h in chunk if h in by_household]
+        members = individuals.iloc[np.concatenate(rows)] if rows else individuals.iloc[:0]
+        parts.append(_Partition(members, households[households["household_id"].isin(chunk)], scorer, law, css, n_reasons))
+    if not scheduler and law.workers > 1 and len(parts) > 1:
+        from features.law import tax_benefit_system
+
+        tax_benefit_system()  # loaded once here; forked workers inherit it
+    results = map_partitions(_score_partition, parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet)
+    return pd.concat(results, ignore_index=True) if results else pd.DataFrame()
+
+
+def worklist(scored: pd.DataFrame, *, capacity: int | None = None, min_probability: float = 0.0) -> pd.DataFrame:
+    """The ranked list agents work from: households by total expected unclaimed amount (what one
+    contact can recover), then their benefits by expected amount. ``capacity`` keeps the first
+    K households; ``min_probability`` drops rows less likely than that (households stay ranked
+    by all their benefits)."""
+    total = scored.groupby("household_id")["expected_unclaimed_monthly"].sum()
+    order = total.sort_values(ascending=False, kind="stable")
+    if capacity is not None:
+        order = order.iloc[:capacity]
+    rank = pd.Series(np.arange(1, len(order) + 1), index=order.index)
+    rows = scored[scored["household_id"].isin(order.index)].copy()
+    rows["rank"] = rows["household_id"].map(rank).to_numpy()
+    rows = rows[rows["p_unclaimed"] >= min_probability]
+    rows = rows.sort_values(["rank", "expected_unclaimed_monthly"], ascending=[True, False], kind="stable")
+    rows["benefit"] = pd.Categorical(rows["benefit"].astype("object"), categories=list(BENEFITS))
+    rows["reasons"] = rows["reasons"].map("; ".join)
+    return rows[list(WORKLIST_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,77 @@
+"""Secrets come from outside the code: the environment, or a secrets file in ``KEY=value`` form
+(what ``nonrecours keys`` writes). The environment wins over the file.
+
+- ``NONRECOURS_PSEUDONYM_KEY``: the key of the decision log's household pseudonyms (16+ chars).
+  Keep it: with another key, outcomes no longer link to earlier scores.
+- ``NONRECOURS_API_KEYS``: comma-separated keys the API accepts as ``Authorization: Bearer ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from pathlib import Path
+
+PSEUDONYM_KEY = "NONRECOURS_PSEUDONYM_KEY"
+API_KEYS = "NONRECOURS_API_KEYS"
+MIN_LENGTH = 16
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines; blank lines and ``#`` comments ignored."""
+    values = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ValueError(f"{path}:{n}: expected KEY=value, got {line[:40]!r}")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def resolve(path: Path | None = None) -> dict[str, str]:
+    """The secrets file's values with the environment's on top."""
+    values = read_secrets_file(path) if path is not None else {}
+    values.update({k: v for k, v in os.environ.items() if k in (PSEUDONYM_KEY, API_KEYS)})
+    return values
+
+
+def pseudonym_key(values: dict[str, str]) -> bytes:
+    key = values.get(PSEUDONYM_KEY, "")
+    if len(key) < MIN_LENGTH:
+        raise ValueError(
+            f"{PSEUDONYM_KEY} must hold a secret of at least {MIN_LENGTH} characters: set it in the "
+            "environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
+        )
+    return key.encode()
+
+
+def api_keys(values: dict[str, str]) -> list[str]:
+    keys = [k.strip() for k in values.get(API_KEYS, "").split(",") if k.strip()]
+    short = [k for k in keys if len(k) < MIN_LENGTH]
+    if not keys or short:
+        raise ValueError(
+            f"{API_KEYS} must list at least one API key of {MIN_LENGTH}+ characters (comma-separated): "
+            "set it in the environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
+        )
+    return keys
+
+
+def new_secrets_file(path: Path) -> bool:
+    """Write fresh random keys to ``path`` (mode 600) unless it exists; True if written."""
+    path = Path(path)
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "# nonrecours secrets: keep this file private and out of version control.\n"
+        "# Losing the pseudonym key unlinks outcomes from earlier scores in the decision log.\n"
+        f"{PSEUDONYM_KEY}={_random.token_urlsafe(32)}\n"
+        f"{API_KEYS}={_random.token_urlsafe(24)}\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return True
