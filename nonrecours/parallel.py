@@ -37,8 +37,14 @@ def map_partitions(
     workers: int = 1,
     description: str = "working",
     quiet: bool = False,
+    start_method: str | None = None,
 ) -> list[R]:
-    """``[fn(p) for p in partitions]``, spread over a Dask cluster or local processes."""
+    """``[fn(p) for p in partitions]``, spread over a Dask cluster or local processes.
+
+    Local processes are forked by default (they inherit what the parent loaded, such as the
+    OpenFisca tax-benefit system). Pass ``start_method="spawn"`` when the parent may have used
+    OpenMP (LightGBM): a forked child that calls OpenMP again hangs.
+    """
     results: list[R | None] = [None] * len(partitions)
     with _progress(quiet) as progress:
         task = progress.add_task(description, total=len(partitions))
@@ -53,7 +59,10 @@ def map_partitions(
                     results[index[future.key]] = future.result()
                     progress.advance(task)
         elif workers > 1 and len(partitions) > 1:
-            with ProcessPoolExecutor(max_workers=min(workers, len(partitions))) as pool:
+            import multiprocessing
+
+            context = multiprocessing.get_context(start_method) if start_method else None
+            with ProcessPoolExecutor(max_workers=min(workers, len(partitions)), mp_context=context) as pool:
                 futures = {pool.submit(fn, p): i for i, p in enumerate(partitions)}
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()

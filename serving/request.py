@@ -153,6 +153,28 @@ def to_tables(households: list[BaseModel]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return individuals, table
 
 
+def from_tables(individuals: pd.DataFrame, households: pd.DataFrame) -> list[dict]:
+    """The observed tables as request bodies' households (JSON-ready dicts): the inverse of
+    :func:`to_tables`, used by the load tests and the benchmark to send real extracts."""
+    member_fields = [c.name for c in INDIVIDUALS.columns if c.name not in _MEMBER_SKIP]
+    household_fields = [c.name for c in HOUSEHOLDS.columns if c.name not in _HOUSEHOLD_DERIVED]
+
+    def plain(v: Any) -> Any:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return None
+        return v.item() if hasattr(v, "item") else v
+
+    members: dict[int, list[dict]] = {}
+    for row in individuals[["household_id", *member_fields]].astype(object).itertuples(index=False):
+        members.setdefault(int(row[0]), []).append({f: plain(v) for f, v in zip(member_fields, row[1:])})
+    out = []
+    for row in households[household_fields].astype(object).itertuples(index=False):
+        h = {f: plain(v) for f, v in zip(household_fields, row)}
+        h["members"] = members.get(int(h["household_id"]), [])
+        out.append(h)
+    return out
+
+
 @cache
 def example_households() -> list[dict]:
     """The shipped example request's households (``serving/examples/households.json``)."""

@@ -85,11 +85,9 @@ def score_extract(
         rows = [by_household[h] for h in chunk if h in by_household]
         members = individuals.iloc[np.concatenate(rows)] if rows else individuals.iloc[:0]
         parts.append(_Partition(members, households[households["household_id"].isin(chunk)], scorer, law, css, n_reasons))
-    if not scheduler and law.workers > 1 and len(parts) > 1:
-        from features.law import tax_benefit_system
-
-        tax_benefit_system()  # loaded once here; forked workers inherit it
-    results = map_partitions(_score_partition, parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet)
+    # Spawned, not forked: LightGBM's OpenMP threads in a forked child hang once the parent has
+    # predicted (measured here). Each worker loads OpenFisca once (a few seconds).
+    results = map_partitions(_score_partition, parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet, start_method="spawn")
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame()
 
 

@@ -42,6 +42,13 @@ ENV_SECRETS_FILE = "NONRECOURS_SECRETS_FILE"
 ENV_DECISION_LOG = "NONRECOURS_DECISION_LOG_URL"
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json"})
 
+
+class _Status:
+    """What the request gate needs to know about this worker's service (set by :class:`Scoring`)."""
+
+    not_ready_reason: str | None = "starting"
+
+
 # Decorator arguments are fixed when the class is defined: they take the typed config's defaults
 # (no file or environment is read at import). Change them in nonrecours/config.py.
 _DEFAULTS = ServingConfig()
@@ -83,12 +90,21 @@ class ApiKeyMiddleware:
         return any(secrets.compare_digest(digest, k) for k in self._keys())
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("path", "").rstrip("/") in OPEN_PATHS or self._authorised(scope):
+        path = scope.get("path", "").rstrip("/")
+        if scope["type"] != "http" or path in OPEN_PATHS:
             await self.app(scope, receive, send)
-            return
-        body = json.dumps({"error": "missing or invalid API key", "hint": "send the header 'Authorization: Bearer <key>'"}).encode()
-        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-        await send({"type": "http.response.body", "body": body})
+        elif not self._authorised(scope):
+            await _json(send, 401, {"error": "missing or invalid API key", "hint": "send the header 'Authorization: Bearer <key>'"}, [(b"www-authenticate", b"Bearer")])
+        elif path == "/score" and _Status.not_ready_reason:
+            # BentoML hides the message of any 5xx raised in an endpoint; say it here instead.
+            await _json(send, 503, {"error": f"not ready: {_Status.not_ready_reason}"})
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
 class OutcomeRequest(OutcomeIn, bentoml.IODescriptor):
@@ -118,15 +134,20 @@ class Scoring:
         tax_benefit_system()
         self.scorer = None
         self.model_version = ""
-        self._last_try = 0.0
-        self._load_champion()
+        if not self._load_champion():
+            import threading
 
-    def _load_champion(self) -> None:
+            threading.Thread(target=self._keep_looking, name="champion-retry", daemon=True).start()
+
+    def _keep_looking(self) -> None:
+        while not self._load_champion():
+            time.sleep(self.settings.serving.readiness_retry_seconds)
+
+    def _load_champion(self) -> bool:
         import mlflow
 
         from training.tracking import load_scorer, resolve_tracking_uri
 
-        self._last_try = time.monotonic()
         reg = self.settings.registry
         alias = self.settings.serving.model_alias
         uri = resolve_tracking_uri(None, reg)
@@ -135,28 +156,29 @@ class Scoring:
             version = mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(reg.model_name, alias)
             scorer = load_scorer(f"models:/{reg.model_name}/{version.version}")
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said in the log
+            _Status.not_ready_reason = f"no champion model {reg.model_name}@{alias} in the registry yet: train one with `nonrecours train`"
             logger.error(
                 "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours train`; "
                 "this service looks again every %.0f s.",
                 reg.model_name, alias, uri, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.settings.serving.readiness_retry_seconds,
             )
-            return
+            return False
+        self._warm_up(scorer)
         self.scorer, self.model_version = scorer, str(version.version)
-        self._warm_up()
+        _Status.not_ready_reason = None
         logger.info("ready: scoring with %s version %s", reg.model_name, self.model_version)
+        return True
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, scorer) -> None:
         """The first simulation fills OpenFisca's parameter caches (several seconds): pay it at
         start-up with the shipped example, not on an agent's first request."""
         from serving.request import example_households, to_tables
         from serving.scoring import score_tables
 
         households = [Household.model_validate(h) for h in example_households()[:1]]
-        score_tables(*to_tables(households), self.scorer, law=self.settings.law, css=self.css, n_reasons=1)
+        score_tables(*to_tables(households), scorer, law=self.settings.law, css=self.css, n_reasons=1)
 
     def __is_ready__(self) -> bool:
-        if self.scorer is None and time.monotonic() - self._last_try >= self.settings.serving.readiness_retry_seconds:
-            self._load_champion()
         return self.scorer is not None
 
     @bentoml.api(batchable=True, max_batch_size=_DEFAULTS.max_batch_size, max_latency_ms=_DEFAULTS.max_latency_ms)
@@ -169,7 +191,7 @@ class Scoring:
         from serving.request import to_tables
         from serving.scoring import score_tables
 
-        if self.scorer is None and not self.__is_ready__():
+        if self.scorer is None:  # the request gate answers first; this is the last line of defence
             raise ServiceUnavailable("no champion model in the registry yet: train one with `nonrecours train`")
         individuals, tables = to_tables(households)
         scored = score_tables(individuals, tables, self.scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)

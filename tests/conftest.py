@@ -128,3 +128,44 @@ def make_observed(*members: dict, **household) -> tuple[pd.DataFrame, pd.DataFra
     }
     row.update(household)
     return validate(ind, INDIVIDUALS), validate(pd.DataFrame([row]), HOUSEHOLDS)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server: ``NONRECOURS_TEST_POSTGRES_URL`` if set, else a throwaway cluster
+    started here from Debian's ``postgresql`` binaries (``.ci/run`` installs them). Skipped, with
+    the reason, only where neither is possible."""
+    import glob
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    if os.environ.get("NONRECOURS_TEST_POSTGRES_URL"):
+        yield os.environ["NONRECOURS_TEST_POSTGRES_URL"]
+        return
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed (`apt-get install postgresql`; .ci/run does it) and NONRECOURS_TEST_POSTGRES_URL is not set")
+    bin_dir = binaries[-1]
+    folder = tempfile.mkdtemp(prefix="nonrecours-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(folder, "data")
+    run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)  # noqa: E731
+    try:
+        run(f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "nonrecours")
+        run(f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+    except (subprocess.CalledProcessError, OSError) as exc:
+        pytest.skip(f"could not start PostgreSQL from {bin_dir}: {getattr(exc, 'stderr', exc)}")
+    try:
+        yield f"postgresql+psycopg://nonrecours@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, f"{bin_dir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

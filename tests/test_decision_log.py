@@ -1,59 +1,144 @@
-"""The decision log (groundwork of the serving stage): pseudonymised, append-only, WAL SQLite."""
+"""The decision log: one row per household scored, pseudonymised, append-only; SQLite (WAL) and a
+real PostgreSQL server behave the same."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
-from serving.decision_log import Decision, DecisionLog, Outcome, connect, decisions, key_from_environment, outcomes, pseudonymise
+from nonrecours.schema import PROFILES
+from serving.decision_log import DecisionLog, Outcome, connect, decisions, outcomes, profiles_from_log, pseudonymise
 
 KEY = b"a-test-key-of-at-least-16-chars"
 
 
-def decision(household_id=42, benefit="rsa", p=0.8, amount=500.0) -> Decision:
-    return Decision(household_id, benefit, p, amount, ["already receives housing aid"], {"head_age": 40, "tenure": "private_renter"})
+def scored_rows(profiles: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Profiles with made-up scores (what serving.scoring adds)."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=len(profiles))
+    amount = np.where(profiles["law_amount"] > 0, profiles["law_amount"], 100.0)
+    out = profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount)
+    out["reasons"] = [["pay fell by 40% against last year's monthly average (raises the score)"]] * len(out)
+    return out
 
 
-@pytest.fixture
-def log(tmp_path):
-    return DecisionLog(connect(f"sqlite:///{tmp_path / 'decisions.db'}"), KEY)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = connect(url)
+    yield DecisionLog(engine, KEY)
+    if request.param == "postgresql":  # one server for the session: leave it empty
+        with engine.begin() as conn:
+            conn.execute(outcomes.delete())
+            conn.execute(decisions.delete())
+    engine.dispose()
 
 
-def test_a_scored_household_is_stored_under_a_keyed_pseudonym_never_its_id(log, tmp_path):
-    log.record_decisions([decision(household_id=123456789)], model_name="nonrecours", model_version="3")
-    with log.engine.connect() as conn:
-        row = conn.execute(select(decisions)).mappings().one()
-    assert row["household_pseudonym"] == pseudonymise(123456789, KEY) != pseudonymise(123456789, b"another-key-of-16-chars")
-    assert "123456789" not in str(dict(row))
-    assert row["model_version"] == "3" and row["expected_unclaimed_monthly"] == pytest.approx(400.0)
-    assert b"123456789" not in (tmp_path / "decisions.db").read_bytes()
+@pytest.fixture(scope="module")
+def some_profiles(tables):
+    ids = tables["profiles"]["household_id"].drop_duplicates().iloc[:40]
+    return tables["profiles"][tables["profiles"]["household_id"].isin(ids)].reset_index(drop=True)
 
 
-def test_sqlite_runs_in_wal_mode(log):
-    with log.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+def test_one_row_per_household_under_a_keyed_pseudonym_never_the_id(log, some_profiles):
+    n = log.record_scored(scored_rows(some_profiles), model_name="nonrecours", model_version="3", source="batch")
+    logged = log.read()
+    ids = some_profiles["household_id"].unique()
+    assert n == len(logged) == len(ids)
+    assert set(logged["household_pseudonym"]) == {pseudonymise(int(h), KEY) for h in ids}
+    assert pseudonymise(int(ids[0]), KEY) != pseudonymise(int(ids[0]), b"another-key-of-16-chars")
+    assert (logged["model_version"] == "3").all() and (logged["source"] == "batch").all()
+    assert all(len(s) == 8 for s in logged["scores"])
+    raw = str(logged[["features", "scores"]].to_dict("records"))
+    assert f"'household_id': {int(ids[0])}" not in raw
 
 
-def test_an_outcome_is_linked_to_the_scored_household(log):
-    log.record_decisions([decision()], model_name="nonrecours", model_version="1")
-    pseudonym = log.record_outcome(Outcome(42, "rsa", True, True, 560.0, date(2026, 11, 2)))
+def test_the_log_gives_back_the_profiles_and_scores_that_were_scored(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    log.record_scored(scored, model_name="nonrecours", model_version="1", source="api")
+    back = profiles_from_log(log.read())
+    assert len(back) == len(scored)
+    id_of = dict(zip(back["household_pseudonym"], back["household_id"]))
+    expected = scored.assign(household_id=scored["household_id"].map(lambda h: id_of[pseudonymise(int(h), KEY)]))
+    key = ["household_id", "benefit"]
+    a = back.sort_values(key).reset_index(drop=True)
+    b = expected.sort_values(key).reset_index(drop=True)
+    for c in [c for c in PROFILES.names if c != "household_id"]:
+        pd.testing.assert_series_equal(a[c], b[c].astype(a[c].dtype), check_names=False, obj=c)
+    np.testing.assert_allclose(a["expected_unclaimed_monthly"], b["expected_unclaimed_monthly"])
+    assert a["reasons"].map(len).eq(1).all()
+
+
+def test_rows_numbered_by_position_are_logged_under_the_callers_ids(log, some_profiles):
+    one = some_profiles[some_profiles["household_id"] == some_profiles["household_id"].iloc[0]]
+    twice = pd.concat([one.assign(household_id=0), one.assign(household_id=1)])
+    log.record_scored(scored_rows(twice), model_name="nonrecours", model_version="1", source="api", ids=[555, 555])
+    logged = log.read()
+    assert len(logged) == 2 and set(logged["household_pseudonym"]) == {pseudonymise(555, KEY)}
+
+
+def test_an_outcome_is_linked_to_the_households_latest_decision(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    hid = int(scored["household_id"].iloc[0])
+    log.record_scored(scored, model_name="nonrecours", model_version="1", source="batch")
+    log.record_scored(scored[scored["household_id"] == hid], model_name="nonrecours", model_version="2", source="api")
+    receipt = log.record_outcome(Outcome(hid, "rsa", True, True, 560.0, date(2026, 11, 2)))
     with log.engine.connect() as conn:
         row = conn.execute(select(outcomes)).mappings().one()
-    assert row["household_pseudonym"] == pseudonym == pseudonymise(42, KEY) and row["claimed"]
+        version = conn.execute(select(decisions.c.model_version).where(decisions.c.id == row["decision_id"])).scalar()
+    assert row["household_pseudonym"] == receipt.household_pseudonym == pseudonymise(hid, KEY)
+    assert version == "2" and row["claimed"] and row["amount_granted"] == 560.0
 
 
 def test_an_outcome_for_a_household_never_scored_is_refused_and_nothing_is_written(log):
-    with pytest.raises(LookupError, match="no decision"):
+    with pytest.raises(LookupError, match="household_id 7: no decision"):
         log.record_outcome(Outcome(7, "rsa", True, None, None, date(2026, 11, 2)))
     with log.engine.connect() as conn:
         assert conn.execute(select(outcomes)).first() is None
 
 
-def test_the_key_must_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("NONRECOURS_PSEUDONYM_KEY", "short")
+def test_a_time_window_reads_only_the_decisions_inside_it(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    first = scored["household_id"].iloc[0]
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    log.record_scored(scored[scored["household_id"] == first], model_name="m", model_version="1", source="api", at=t0)
+    log.record_scored(scored[scored["household_id"] != first], model_name="m", model_version="1", source="api", at=t0 + timedelta(days=2))
+    assert len(log.read(until=t0 + timedelta(days=1))) == 1
+    assert len(log.read(since=t0 + timedelta(days=1))) == some_profiles["household_id"].nunique() - 1
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path / 'd.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_a_short_key_is_refused(tmp_path):
     with pytest.raises(ValueError, match="at least 16"):
-        key_from_environment()
-    monkeypatch.setenv("NONRECOURS_PSEUDONYM_KEY", "x" * 32)
-    assert key_from_environment() == b"x" * 32
+        DecisionLog(connect(f"sqlite:///{tmp_path / 'd.db'}"), b"short")
+
+
+def test_secrets_come_from_the_environment_over_the_file(tmp_path, monkeypatch):
+    from serving.secrets import API_KEYS, PSEUDONYM_KEY, api_keys, new_secrets_file, pseudonym_key, resolve
+
+    path = tmp_path / "secrets.env"
+    assert new_secrets_file(path) and not new_secrets_file(path)  # never overwritten
+    assert path.stat().st_mode & 0o777 == 0o600
+    monkeypatch.delenv(PSEUDONYM_KEY, raising=False)
+    monkeypatch.delenv(API_KEYS, raising=False)
+    from_file = resolve(path)
+    assert len(pseudonym_key(from_file)) >= 32 and len(api_keys(from_file)) == 1
+    monkeypatch.setenv(PSEUDONYM_KEY, "x" * 20)
+    assert pseudonym_key(resolve(path)) == b"x" * 20
+    monkeypatch.setenv(PSEUDONYM_KEY, "short")
+    with pytest.raises(ValueError, match="at least 16 characters"):
+        pseudonym_key(resolve(path))
+    with pytest.raises(ValueError, match="NONRECOURS_API_KEYS"):
+        api_keys({API_KEYS: "tooshort"})

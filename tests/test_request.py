@@ -1,0 +1,126 @@
+"""The API's request models come from the schema and refuse bad households with the field's path;
+reasons say the household's own values in words."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from nonrecours.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
+from serving.reasons import phrase, reasons
+from serving.request import Household, OutcomeIn, example_households, from_tables, to_tables
+
+
+def example(i: int = 0) -> dict:
+    return copy.deepcopy(example_households()[i])
+
+
+def error_paths(data: dict) -> list[tuple]:
+    with pytest.raises(ValidationError) as info:
+        Household.model_validate(data)
+    return [e["loc"] for e in info.value.errors()]
+
+
+def test_the_shipped_example_is_valid_and_becomes_schema_valid_tables():
+    households = [Household.model_validate(h) for h in example_households()]
+    individuals, table = to_tables(households)
+    assert len(table) == len(households) >= 5
+    assert table["household_type"].nunique() >= 4
+    assert len(individuals) == sum(len(h["members"]) for h in example_households())
+    assert (table["n_persons"].to_numpy() == [len(h["members"]) for h in example_households()]).all()
+    assert list(table.columns) == HOUSEHOLDS.names and list(individuals.columns) == INDIVIDUALS.names
+
+
+def test_every_schema_column_is_in_the_request_with_its_meaning():
+    schema = Household.model_json_schema()
+    member = schema["$defs"]["Member"]["properties"]
+    for col in INDIVIDUALS.columns:
+        if col.name not in ("person_id", "household_id"):
+            assert col.description in member[col.name]["description"]
+    for col in HOUSEHOLDS.columns:
+        if col.name != "n_persons":
+            assert col.description in schema["properties"][col.name]["description"]
+
+
+@pytest.mark.parametrize(
+    "mutate, path",
+    [
+        (lambda h: h["members"][0].update(known_pay_monthly=-100), ("members", 0, "known_pay_monthly")),
+        (lambda h: h["members"][0].update(age=250), ("members", 0, "age")),
+        (lambda h: h["members"][0].update(age="forty"), ("members", 0, "age")),
+        (lambda h: h["members"][0].update(activity="astronaut"), ("members", 0, "activity")),
+        (lambda h: h["members"][0].pop("sex"), ("members", 0, "sex")),
+        (lambda h: h.update(members=[]), ("members",)),
+        (lambda h: h.update(depcom="Lyon"), ("depcom",)),
+        (lambda h: h.update(rent_monthly=float("nan")), ("rent_monthly",)),
+        (lambda h: h.update(tenure=None), ("tenure",)),
+        (lambda h: h.update(colour="blue"), ("colour",)),
+    ],
+)
+def test_a_bad_field_is_refused_with_its_path(mutate, path):
+    data = example()
+    mutate(data)
+    assert path in error_paths(data)
+
+
+def test_a_benefit_unit_needs_exactly_one_head():
+    data = example(1)
+    data["members"][1]["role"] = "head"
+    with pytest.raises(ValidationError, match="benefit unit 0 must have exactly one 'head'"):
+        Household.model_validate(data)
+
+
+def test_an_outcome_cannot_grant_an_amount_without_a_claim_or_happen_in_the_future():
+    base = {"household_id": 1, "benefit": "rsa", "contacted": True, "outcome_date": "2026-01-02"}
+    assert OutcomeIn.model_validate({**base, "claimed": True, "amount_granted": 500}).amount_granted == 500
+    with pytest.raises(ValidationError, match="amount_granted"):
+        OutcomeIn.model_validate({**base, "claimed": False, "amount_granted": 500})
+    with pytest.raises(ValidationError, match="in the future"):
+        OutcomeIn.model_validate({**base, "outcome_date": "2999-01-01"})
+    with pytest.raises(ValidationError):
+        OutcomeIn.model_validate({**base, "benefit": "lottery"})
+
+
+@pytest.mark.parametrize(
+    "feature, value, words",
+    [
+        ("pay_change", -0.4, "pay fell by 40%"),
+        ("pay_change", -1.0, "no pay any more"),
+        ("pay_change", float("nan"), "no pay declared last year"),
+        ("receives_aide_logement", 1.0, "already receives the aides au logement"),
+        ("receives_this", 0.0, "does not receive the revenu de solidarité active"),
+        ("receives_css_free", float("nan"), "cannot see whether"),
+        ("rent_burden", 0.45, "rent is 45% of known income"),
+        ("digital_exclusion", True, "on paper"),
+    ],
+)
+def test_a_reason_states_the_households_own_value(feature, value, words):
+    assert words in phrase(feature, value, "rsa")
+
+
+def test_reasons_are_the_strongest_contributions_with_their_direction():
+    profiles = pd.DataFrame([{f: 0 for f in FEATURES}] * 2).assign(benefit="rsa", pay_change=[-0.4, 0.0], digital_exclusion=[True, False], tenure="owner", household_type="single_person", head_activity="employed", territory_type="rural", reported_event="none")
+    contrib = pd.DataFrame(np.zeros((2, len(FEATURES))), columns=list(FEATURES))
+    contrib.loc[0, "pay_change"] = 0.9
+    contrib.loc[0, "digital_exclusion"] = -1.2
+    contrib.loc[0, "n_children"] = 0.1
+    said = reasons(profiles, contrib, k=2)
+    assert said[0] == [
+        "no online account: corresponds with the agency on paper (lowers the score)",
+        "pay fell by 40% against last year's monthly average (raises the score)",
+    ]
+    assert said[1] == []  # no contribution, nothing to say
+
+
+def test_raw_tables_round_trip_through_request_bodies(tables):
+    hh = tables["households"].iloc[:30]
+    ind = tables["individuals"][tables["individuals"]["household_id"].isin(hh["household_id"])]
+    bodies = from_tables(ind, hh)
+    individuals, back = to_tables([Household.model_validate(b) for b in bodies])
+    pd.testing.assert_frame_equal(back.drop(columns="household_id"), hh.drop(columns="household_id").reset_index(drop=True), check_categorical=False)
+    cols = [c for c in INDIVIDUALS.names if c not in ("household_id", "person_id")]
+    pd.testing.assert_frame_equal(individuals[cols], ind[cols].reset_index(drop=True), check_categorical=False)

@@ -1,0 +1,114 @@
+"""Batch scoring and worklists: the same features as training, the same scores in one partition or
+many, ranked lists written atomically, every household in the decision log."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from data.calibration import load_calibration
+from nonrecours.cli import app
+from nonrecours.config import LawConfig
+from nonrecours.schema import PROFILES
+from serving.decision_log import DecisionLog, connect, pseudonymise
+from serving.scoring import WORKLIST_COLUMNS, score_extract, score_tables, worklist
+from serving.secrets import pseudonym_key, resolve
+from training.tracking import load_scorer
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def scorer(small_population, tracking_store):
+    mlflow.set_tracking_uri(tracking_store)
+    return load_scorer("models:/nonrecours/1")
+
+
+@pytest.fixture(scope="module")
+def extract(tables):
+    """The first 60 households of the small population, raw tables only."""
+    hh = tables["households"].iloc[:60]
+    return tables["individuals"][tables["individuals"]["household_id"].isin(hh["household_id"])], hh
+
+
+def test_serving_builds_the_very_profiles_training_used(extract, tables, scorer):
+    scored = score_tables(*extract, scorer, law=LawConfig(), css=load_calibration().css, n_reasons=3)
+    trained_on = tables["profiles"][tables["profiles"]["household_id"].isin(extract[1]["household_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scored[PROFILES.names].reset_index(drop=True), trained_on)
+    np.testing.assert_allclose(scored["p_unclaimed"], scorer.predict(trained_on))
+    np.testing.assert_allclose(scored["expected_unclaimed_monthly"], scored["p_unclaimed"] * scored["estimated_monthly_amount"])
+    assert scored["reasons"].map(len).between(1, 3).all()
+
+
+def test_many_partitions_in_worker_processes_give_the_same_scores_as_one(extract, scorer):
+    css = load_calibration().css
+    one = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=2)
+    many = score_extract(*extract, scorer, law=LawConfig(workers=2), css=css, n_reasons=2, partition_households=25)
+    pd.testing.assert_frame_equal(one.reset_index(drop=True), many.reset_index(drop=True))
+
+
+def test_a_worklist_ranks_households_by_what_one_contact_can_recover(small_population):
+    wl = pd.read_csv(small_population / "worklist.csv")
+    assert list(wl.columns) == list(WORKLIST_COLUMNS)
+    households = pd.read_parquet(small_population / "households.parquet")
+    assert set(wl["household_id"]) == set(households["household_id"]) and len(wl) == 8 * len(households)
+    totals = wl.groupby("rank")["expected_unclaimed_monthly"].sum().sort_index()
+    assert totals.is_monotonic_decreasing and wl.groupby("household_id")["rank"].nunique().eq(1).all()
+    assert wl.groupby("rank")["expected_unclaimed_monthly"].apply(lambda s: s.is_monotonic_decreasing).all()
+    assert wl["reasons"].str.contains("the score").all()
+
+
+def test_capacity_and_minimum_probability_cut_the_list():
+    scored = pd.DataFrame(
+        {"household_id": [1, 1, 2, 2, 3], "benefit": ["rsa", "af", "rsa", "af", "rsa"], "p_unclaimed": [0.9, 0.01, 0.5, 0.5, 0.2],
+         "estimated_monthly_amount": [100.0, 100, 100, 100, 100], "reasons": [["x"]] * 5}
+    ).assign(expected_unclaimed_monthly=lambda d: d["p_unclaimed"] * d["estimated_monthly_amount"])
+    wl = worklist(scored, capacity=2, min_probability=0.05)
+    assert wl["household_id"].tolist() == [2, 2, 1]  # 2 recovers 100 in all, 1 only 91
+    assert wl["rank"].tolist() == [1, 1, 2]
+
+
+def test_every_household_of_the_demo_run_is_in_the_decision_log(small_population):
+    log = DecisionLog(connect(f"sqlite:///{small_population / 'decisions.db'}"), pseudonym_key(resolve(small_population / "secrets.env")))
+    logged = log.read()
+    ids = pd.read_parquet(small_population / "households.parquet")["household_id"]
+    assert len(logged) == len(ids) and set(logged["household_pseudonym"]) == {pseudonymise(int(h), log.key) for h in ids}
+    assert set(logged["model_version"]) == {"1"} and set(logged["source"]) == {"batch"}
+
+
+def test_score_writes_a_parquet_worklist_cut_to_capacity_and_logs_it(small_population, tracking_store, tmp_path):
+    out = tmp_path / "lists" / "top.parquet"
+    db = tmp_path / "d.db"
+    args = ["score", "--input", str(small_population), "--out", str(out), "--capacity", "10", "--tracking-uri", tracking_store,
+            "--secrets", str(small_population / "secrets.env"), "--decision-log", f"sqlite:///{db}", "--workers", "1", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    wl = pd.read_parquet(out)
+    assert wl["household_id"].nunique() == 10 and wl["rank"].max() == 10
+    assert [p.name for p in out.parent.iterdir()] == ["top.parquet"]  # no temporary file left
+    assert len(DecisionLog(connect(f"sqlite:///{db}"), b"x" * 16).read()) == 1500  # all scored, all logged
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--out", "list.txt"], "must end in .csv or .parquet"),
+        (["--secrets", "__none__"], "NONRECOURS_PSEUDONYM_KEY must hold a secret"),
+        (["--tracking-uri", "__empty__"], "no model nonrecours@champion"),
+    ],
+)
+def test_score_refuses_clearly(small_population, tracking_store, tmp_path, monkeypatch, extra, message):
+    monkeypatch.delenv("NONRECOURS_PSEUDONYM_KEY", raising=False)
+    empty = tmp_path / "empty.env"
+    empty.write_text("# nothing\n")
+    opts = {"--out": str(tmp_path / "w.csv"), "--secrets": str(small_population / "secrets.env"), "--tracking-uri": tracking_store}
+    for k, v in zip(extra[::2], extra[1::2]):
+        opts[k] = {"__none__": str(empty), "__empty__": f"sqlite:///{tmp_path / 'm.db'}"}.get(v, v)
+    args = ["score", "--input", str(small_population), "--decision-log", f"sqlite:///{tmp_path / 'd.db'}", "-q"]
+    for k, v in opts.items():
+        args += [k, v]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output, result.output
