@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from nonrecours.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, Column, Table, validate
 
 MAX_MEMBERS = int(HOUSEHOLDS.column("n_persons").max or 20)
+MIN_HEAD_AGE = 16
 
 # Columns that are not asked for: ids the service assigns itself, and counts it derives.
 _MEMBER_SKIP = {"person_id", "household_id"}
@@ -71,8 +72,10 @@ class _HouseholdChecks(_Strict):
     def _benefit_units(self):
         members = self.members  # type: ignore[attr-defined]
         units: dict[int, list[str]] = {}
-        for m in members:
+        for i, m in enumerate(members):
             units.setdefault(m.benefit_unit, []).append(m.role)
+            if m.role == "head" and m.age < MIN_HEAD_AGE:
+                raise ValueError(f"members.{i}.age: the head of benefit unit {m.benefit_unit} is {m.age}; a head is {MIN_HEAD_AGE} or older (an emancipated minor at the youngest)")
         if 0 not in units:
             raise ValueError("members: benefit unit 0 must hold the household's reference person (role 'head')")
         for unit, roles in sorted(units.items()):

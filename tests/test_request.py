@@ -74,6 +74,14 @@ def test_a_benefit_unit_needs_exactly_one_head():
         Household.model_validate(data)
 
 
+def test_a_head_is_at_least_sixteen():
+    # Found by fuzzing the API: a baby alone in a dwelling broke the profile's equivalence scale.
+    data = example(0)
+    data["members"][0]["age"] = 0
+    with pytest.raises(ValidationError, match="members.0.age: the head of benefit unit 0 is 0"):
+        Household.model_validate(data)
+
+
 def test_an_outcome_cannot_grant_an_amount_without_a_claim_or_happen_in_the_future():
     base = {"household_id": 1, "benefit": "rsa", "contacted": True, "outcome_date": "2026-01-02"}
     assert OutcomeIn.model_validate({**base, "claimed": True, "amount_granted": 500}).amount_granted == 500
