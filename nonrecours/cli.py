@@ -31,7 +31,7 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 ConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", help="YAML file with settings sections (scenario, law); options given here win.", exists=True, dir_okay=False),
+    typer.Option("--config", help="YAML file with settings sections (scenario, law, training, registry, serving; see nonrecours/config.py); options given here win.", exists=True, dir_okay=False),
 ]
 SchedulerOpt = Annotated[
     Optional[str],
@@ -43,6 +43,14 @@ MonthOpt = Annotated[
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes when no scheduler is given (default 2).")]
 PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help="Households per OpenFisca simulation (default 10000); memory per worker grows with it.")]
+SecretsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--secrets", help="File of KEY=value secrets (NONRECOURS_PSEUDONYM_KEY, NONRECOURS_API_KEYS), as `nonrecours keys` writes; the environment wins over it.", exists=True, dir_okay=False),
+]
+DecisionLogOpt = Annotated[
+    Optional[str],
+    typer.Option("--decision-log", help="SQLAlchemy URL of the decision log (default: $NONRECOURS_DECISION_LOG_URL, else sqlite:///decisions.db; PostgreSQL: postgresql+psycopg://user:pass@host/db)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
 
 
@@ -279,16 +287,6 @@ def promote(
 
     log = promotion_log_path(settings.registry, uri)
     console.print(f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); recorded in {log}")
-
-
-SecretsOpt = Annotated[
-    Optional[Path],
-    typer.Option("--secrets", help="File of KEY=value secrets (NONRECOURS_PSEUDONYM_KEY, NONRECOURS_API_KEYS), as `nonrecours keys` writes; the environment wins over it.", exists=True, dir_okay=False),
-]
-DecisionLogOpt = Annotated[
-    Optional[str],
-    typer.Option("--decision-log", help="SQLAlchemy URL of the decision log (default: $NONRECOURS_DECISION_LOG_URL, else sqlite:///decisions.db; PostgreSQL: postgresql+psycopg://user:pass@host/db)."),
-]
 
 
 def _decision_log_url(option: str | None, settings) -> str:

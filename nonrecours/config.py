@@ -102,13 +102,15 @@ class ServingConfig(_Frozen):
     )
     model_alias: str = Field(default="champion", description="Registry alias the API and batch scoring load.")
     reasons_per_score: int = Field(default=3, ge=1, le=10, description="Reasons given with each score.")
-    max_households_per_request: int = Field(default=1000, ge=1, description="Larger requests get 413-like 422 errors: send a batch file to `nonrecours score` instead.")
-    max_batch_size: int = Field(default=200, ge=1, description="Households the API scores in one law-engine simulation (adaptive batching).")
-    max_latency_ms: int = Field(
-        default=10_000,
-        ge=100,
-        description="Longest a request may wait in the adaptive-batching queue plus run before BentoML "
-        "answers 503; measured: 20 ms rejects most requests, since one simulation takes about 1.5 s.",
+    max_households_per_request: int = Field(default=1000, ge=1, description="Larger requests are refused (400): score an extract with `nonrecours score` instead.")
+    workers: int = Field(default=2, ge=1, description="API worker processes, each with its own model, OpenFisca and batching queue: one per core, since a simulation runs on one core.")
+    max_batch_size: int = Field(default=200, ge=1, description="Households the API scores in one law-engine simulation at most (a single larger request still runs whole).")
+    batch_linger_ms: int = Field(
+        default=30,
+        ge=0,
+        le=5_000,
+        description="How long the API waits after a request for others to share its simulation (serving/batching.py). "
+        "A lone request pays it once; under load it merges the clients just answered into the next batch.",
     )
     readiness_retry_seconds: float = Field(default=10.0, gt=0, description="How often a not-ready service looks for a champion again.")
     partition_households: int = Field(default=5_000, ge=1, description="Households per partition in batch scoring (one simulation each).")

@@ -7,7 +7,8 @@ MLflow registry; with no champion it stays up, says so in its log and answers 50
 
 - ``POST /score``: households in the observed form of the raw tables (see
   :mod:`serving.request`); concurrent requests share one law-engine simulation through BentoML's
-  adaptive batching. Every household scored is in the decision log before the answer leaves.
+  batching (:mod:`serving.batching`). Every household scored is in the decision log before the
+  answer leaves.
 - ``POST /outcomes``: what happened after contact, stored against the household's pseudonym.
 - ``/healthz``, ``/livez``, ``/readyz``, ``/metrics``, ``/docs.json`` are open; everything else
   needs ``Authorization: Bearer <key>`` with a key from ``NONRECOURS_API_KEYS``.
@@ -112,7 +113,7 @@ class OutcomeRequest(OutcomeIn, bentoml.IODescriptor):
     """Body of ``POST /outcomes``."""
 
 
-@bentoml.service(name="nonrecours", workers=1, traffic={"timeout": 600, "max_concurrency": 1000})
+@bentoml.service(name="nonrecours", workers=_DEFAULTS.workers, traffic={"timeout": 600, "max_concurrency": 1000})
 class Scoring:
     def __init__(self) -> None:
         from data.calibration import load_calibration
@@ -135,6 +136,13 @@ class Scoring:
         tax_benefit_system()
         self.scorer = None
         self.model_version = ""
+        from serving.batching import Batcher
+
+        serving = self.settings.serving
+        self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000)
+        self.batch_sizes = bentoml.metrics.Histogram(
+            name="nonrecours_batch_households", documentation="Households per law-engine simulation in the API", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+        )
         if not self._load_champion():
             import threading
 
@@ -182,18 +190,30 @@ class Scoring:
     def __is_ready__(self) -> bool:
         return self.scorer is not None
 
-    @bentoml.api(batchable=True, max_batch_size=_DEFAULTS.max_batch_size, max_latency_ms=_DEFAULTS.max_latency_ms)
-    def score(
+    @bentoml.api
+    async def score(
         self,
         households: Annotated[list[Household], Field(min_length=1, max_length=_DEFAULTS.max_households_per_request)],  # type: ignore[valid-type]
     ) -> list[HouseholdScore]:
         """Score households: per benefit, the probability of an unclaimed entitlement, the amount
-        at stake, their product and the reasons. Every household is logged before the answer."""
-        from serving.request import to_tables
-        from serving.scoring import score_tables
+        at stake, their product and the reasons. Every household is logged before the answer.
+        Concurrent requests share one law-engine simulation (:mod:`serving.batching`)."""
+        from serving.batching import Overloaded
 
         if self.scorer is None:  # the request gate answers first; this is the last line of defence
             raise ServiceUnavailable("no champion model in the registry yet: train one with `nonrecours train`")
+        try:
+            return await self.batcher.submit(households)
+        except Overloaded as exc:
+            raise ServiceUnavailable(str(exc)) from None
+
+    def _score_batch(self, households: list) -> list[HouseholdScore]:
+        """One simulation for every household of the batch (several requests), logged in one
+        transaction, answered in order."""
+        from serving.request import to_tables
+        from serving.scoring import score_tables
+
+        _t0 = time.perf_counter()
         try:
             individuals, tables = to_tables(households)
             scored = score_tables(individuals, tables, self.scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
@@ -212,6 +232,8 @@ class Scoring:
         except Exception as exc:  # noqa: BLE001 - no score leaves unlogged
             logger.exception("decision log write failed")
             raise ServiceUnavailable(f"the decision log is unavailable, nothing was scored: {type(exc).__name__}") from None
+        logger.debug("scored %d households in %.3f s", len(households), time.perf_counter() - _t0)
+        self.batch_sizes.observe(len(households))
         out = []
         by_position = dict(list(scored.groupby("household_id", sort=False)))
         for i, h in enumerate(households):

@@ -146,8 +146,9 @@ def postgres_url():
         yield os.environ["NONRECOURS_TEST_POSTGRES_URL"]
         return
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    skip = pytest.fail if os.environ.get("NONRECOURS_REQUIRE_POSTGRES") else pytest.skip
     if not binaries:
-        pytest.skip("PostgreSQL is not installed (`apt-get install postgresql`; .ci/run does it) and NONRECOURS_TEST_POSTGRES_URL is not set")
+        skip("PostgreSQL is not installed (`apt-get install postgresql`; .ci/run does it) and NONRECOURS_TEST_POSTGRES_URL is not set")
     bin_dir = binaries[-1]
     folder = tempfile.mkdtemp(prefix="nonrecours-pg-")
     as_user: list[str] = []
@@ -163,7 +164,7 @@ def postgres_url():
         run(f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "nonrecours")
         run(f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
     except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"could not start PostgreSQL from {bin_dir}: {getattr(exc, 'stderr', exc)}")
+        skip(f"could not start PostgreSQL from {bin_dir}: {getattr(exc, 'stderr', exc)}")
     try:
         yield f"postgresql+psycopg://nonrecours@127.0.0.1:{port}/postgres"
     finally:

@@ -16,10 +16,13 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "command, words",
     [
-        ([], ["generate", "entitlements", "pipeline"]),
+        ([], ["generate", "entitlements", "pipeline", "score", "serve"]),
         (["generate"], ["--households", "--seed", "--out", "--scheduler", "--observed-benefits"]),
         (["entitlements"], ["--input", "--out", "--scheduler", "--reference-month"]),
         (["pipeline"], ["--households", "--out"]),
+        (["score"], ["--input", "--out", "--capacity", "--scheduler", "--decision-log", "--secrets", "worklist"]),
+        (["serve"], ["--port", "--secrets", "--decision-log", "/readyz", "Bearer"]),
+        (["keys"], ["--out", "pseudonymisation key"]),
     ],
 )
 def test_every_command_has_help_naming_its_options(command, words):

@@ -112,3 +112,16 @@ def test_score_refuses_clearly(small_population, tracking_store, tmp_path, monke
         args += [k, v]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_scoring_partitions_on_a_dask_cluster_give_the_local_result(extract, scorer):
+    from dask.distributed import LocalCluster
+
+    css = load_calibration().css
+    ind, hh = extract
+    few = hh.iloc[:6]
+    members = ind[ind["household_id"].isin(few["household_id"])]
+    local = score_tables(members, few, scorer, law=LawConfig(), css=css, n_reasons=2)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        remote = score_extract(members, few, scorer, law=LawConfig(), css=css, n_reasons=2, partition_households=3, scheduler=cluster.scheduler_address, quiet=True)
+    pd.testing.assert_frame_equal(local.reset_index(drop=True), remote.reset_index(drop=True))

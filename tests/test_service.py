@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import copy
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -130,8 +131,8 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
     with cf.ThreadPoolExecutor(8) as pool:
         assert list(pool.map(one, range(8))) == [200] * 8
     metrics = httpx.get(api.url + "/metrics", timeout=30).text
-    count = sum(float(v) for v in re.findall(r'adaptive_batch_size_count\{[^}]*\} ([0-9.e+]+)', metrics))
-    total = sum(float(v) for v in re.findall(r'adaptive_batch_size_sum\{[^}]*\} ([0-9.e+]+)', metrics))
+    count = sum(float(v) for v in re.findall(r'nonrecours_batch_households_count(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
+    total = sum(float(v) for v in re.findall(r'nonrecours_batch_households_sum(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
     assert count > 0 and total / count > 1.0, metrics[:2000]  # some batches held several households
 
 
@@ -152,4 +153,9 @@ def test_without_a_champion_the_service_is_up_but_not_ready_and_says_why(small_p
         trained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"])
         assert trained.exit_code == 0, trained.output
         server.wait("/readyz", timeout=120)
-        assert httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code == 200
+        # Each worker process looks on its own (every readiness_retry_seconds): allow one round.
+        deadline, status = time.monotonic() + 60, None
+        while status != 200 and time.monotonic() < deadline:
+            status = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code
+            time.sleep(0.5 if status != 200 else 0)
+        assert status == 200
