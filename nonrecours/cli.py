@@ -443,16 +443,25 @@ def pipeline(
     entitlements(input=out, out=out, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=quiet)
     features(input=out, out=out)
     train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
+    import mlflow
+
+    from training.tracking import resolve_tracking_uri
+
+    settings = _settings(config)
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
     secrets_file = out / "secrets.env"
     keys(out=secrets_file)
     log_url = f"sqlite:///{(out / 'decisions.db').resolve()}"
-    score(
-        input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, scheduler=scheduler, workers=workers, tracking_uri=tracking_uri,
-        decision_log=log_url, secrets=secrets_file, no_log=False, config=config, quiet=quiet,
-    )
-    from training.tracking import resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri, _settings(config).registry)
+    try:
+        mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(settings.registry.model_name, settings.serving.model_alias)
+    except mlflow.exceptions.MlflowException:
+        # A small population can leave the first model a challenger: no model to score with.
+        console.print(f"[bold yellow]no worklist[/]: no {settings.registry.model_name}@{settings.serving.model_alias} yet (the gate kept this model a challenger); promote one with `nonrecours promote`, then run `nonrecours score`")
+    else:
+        score(
+            input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, scheduler=scheduler, workers=workers, tracking_uri=tracking_uri,
+            decision_log=log_url, secrets=secrets_file, no_log=False, config=config, quiet=quiet,
+        )
     console.print(f"[bold green]done[/]: everything is in {out.resolve()} (worklist: {out / 'worklist.csv'})")
     console.print(f"open the MLflow UI with:  .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
     console.print(

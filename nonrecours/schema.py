@@ -360,6 +360,10 @@ an ``id`` nor a ``protected`` column."""
 PROTECTED: tuple[str, ...] = tuple(PROFILES.with_role("protected"))
 
 
+SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
+"""What scoring adds to a profile row (API, worklists, decision log): the probability of an
+unclaimed entitlement, the amount at stake (EUR/month), their product, and reasons in words."""
+
 TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.schema import PROFILES, validate
+from nonrecours.schema import PROFILES, SCORE_COLUMNS, validate
 
 metadata = MetaData()
 
@@ -72,7 +72,7 @@ outcomes = Table(
 
 PER_BENEFIT = ("law_eligible", "law_amount", "receives_this")
 """Profile columns that differ by benefit; every other profile column describes the household."""
-SCORES = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
+SCORES = SCORE_COLUMNS
 HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT))
 
 
@@ -210,9 +210,6 @@ class DecisionLog:
             query = query.where(decisions.c.scored_at < until)
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in decisions.columns])
-
-    def pseudonyms(self, household_ids: Iterable[int | str]) -> list[str]:
-        return [pseudonymise(h, self.key) for h in household_ids]
 
 
 def profiles_from_log(logged: pd.DataFrame) -> pd.DataFrame:

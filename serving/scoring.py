@@ -19,11 +19,10 @@ from features.law import CssValuation
 from features.profiles import build_profiles
 from nonrecours.config import LawConfig
 from nonrecours.parallel import map_partitions
-from nonrecours.schema import BENEFITS
+from nonrecours.schema import BENEFITS, SCORE_COLUMNS
 from serving.reasons import reasons
 from training.model import Scorer
 
-SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
 WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
 
 

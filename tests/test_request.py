@@ -68,7 +68,7 @@ def test_a_bad_field_is_refused_with_its_path(mutate, path):
 
 
 def test_a_benefit_unit_needs_exactly_one_head():
-    data = example(1)
+    data = example(2)  # a couple with children: the partner becomes a second head
     data["members"][1]["role"] = "head"
     with pytest.raises(ValidationError, match="benefit unit 0 must have exactly one 'head'"):
         Household.model_validate(data)
