@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -423,6 +424,90 @@ def serve(
     console.print(f"scoring API on http://{host}:{port} (decision log: {env['NONRECOURS_DECISION_LOG_URL']}, registry: {env['MLFLOW_TRACKING_URI']})")
     args = [sys.executable, "-m", "bentoml", "serve", "serving.service:Scoring", "--port", str(port), "--host", host]
     os.execvpe(args[0], args, env)
+
+
+def _monitoring_window(source: str, *, scorer, settings, since, until, decision_log, secrets, quiet) -> pd.DataFrame:
+    """Scored profiles of a source: a raw-data folder (scored now by the champion; with ``target``
+    when it holds outcomes.parquet) or ``log`` (the decision log's window --since/--until)."""
+    from data.calibration import load_calibration
+    from nonrecours.io import read_table
+    from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, SchemaError
+    from serving.scoring import score_extract
+
+    if source == "log":
+        from serving.decision_log import DecisionLog, connect, profiles_from_log
+        from serving.secrets import pseudonym_key, resolve
+
+        try:
+            log = DecisionLog(connect(_decision_log_url(decision_log, settings)), pseudonym_key(resolve(secrets)))
+        except ValueError as exc:
+            _fail(str(exc))
+        scored = profiles_from_log(log.read(since, until))
+        if scored.empty:
+            _fail(f"the decision log holds no decision between {since or 'the start'} and {until or 'now'}")
+        return scored
+    folder = Path(source)
+    if not folder.is_dir():
+        _fail(f"{source}: not a folder of raw tables, nor `log`")
+    try:
+        individuals, households = read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS)
+    except (SchemaError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    scored = score_extract(individuals, households, scorer, law=settings.law, css=load_calibration().css, n_reasons=1,
+                           partition_households=settings.serving.partition_households, quiet=quiet)
+    if (folder / "outcomes.parquet").exists():
+        from training.evaluate import join_labels
+
+        scored = join_labels(scored, read_table(folder, OUTCOMES))
+    return scored
+
+
+@app.command()
+def monitor(
+    reference: Annotated[str, typer.Option("--reference", help="Reference window: a folder of raw tables (individuals/households, with outcomes.parquet when known), or `log`.")],
+    current: Annotated[str, typer.Option("--current", help="Current window: a folder of raw tables, or `log` (the decision log between --since and --until).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder of reports: report-<time>.html and .json, and index.html listing them all.")] = Path("reports"),
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Start of the decision-log window (with `log`).")] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", help="End of the decision-log window, excluded (with `log`).")] = None,
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Drift (Evidently) and fairness (fairlearn) of the champion between two windows, against the
+    thresholds of the `monitoring` settings. Prints a verdict and exits 1 when a threshold is
+    breached (0 when none is), so a scheduler can alert. The report is also logged to the
+    champion's MLflow run."""
+    import mlflow
+
+    from monitoring.report import build_report, write_report
+    from training.tracking import load_scorer, resolve_tracking_uri
+
+    settings = _settings(config, law__workers=workers)
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
+    mlflow.set_tracking_uri(uri)
+    name, alias = settings.registry.model_name, settings.serving.model_alias
+    try:
+        version = mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train`")
+    scorer = load_scorer(f"models:/{name}/{version.version}")
+    windows = [_monitoring_window(s, scorer=scorer, settings=settings, since=since, until=until, decision_log=decision_log, secrets=secrets, quiet=quiet) for s in (reference, current)]
+    label = lambda s: f"decision log {since or ''}..{until or ''}" if s == "log" else s  # noqa: E731
+    report = build_report(*windows, cfg=settings.monitoring, capacity_share=settings.training.capacity_share,
+                          model=f"{name} v{version.version}", reference_name=label(reference), current_name=label(current))
+    page, data, index = write_report(report, out)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    for path in (page, data):
+        client.log_artifact(version.run_id, str(path), artifact_path="monitoring")
+    colour = "green" if report.verdict == "pass" else "red"
+    console.print(f"[bold {colour}]{report.verdict.upper()}[/]: " + ("; ".join(report.failures) or "no threshold breached"))
+    console.print(f"report: {page}\nindex:  {index}")
+    typer.echo(str(index))
+    if report.failures:
+        raise typer.Exit(code=1)
 
 
 @app.command()

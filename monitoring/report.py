@@ -1,0 +1,158 @@
+"""One monitoring report: drift (Evidently), fairness (fairlearn), quality where outcomes are known,
+a verdict against the configured thresholds; written as a self-contained HTML page for people, a
+full JSON for machines, and listed in ``index.html``.
+
+Where it sits: ``nonrecours monitor`` builds the scored reference and current windows and calls
+:func:`build_report` then :func:`write_report`. Pure apart from ``write_report``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from monitoring.drift import DriftResult, drift_report
+from monitoring.fairness import fairness_table, flagged, recall_gaps
+from nonrecours.config import MonitoringConfig
+
+
+@dataclass
+class MonitoringReport:
+    created: str
+    model: str
+    reference: str
+    current: str
+    drift: DriftResult
+    fairness: pd.DataFrame | None
+    gaps: pd.DataFrame | None
+    quality: pd.DataFrame | None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "fail" if self.failures else "pass"
+
+    def to_json(self) -> dict:
+        records = lambda df: None if df is None else json.loads(df.to_json(orient="records"))  # noqa: E731
+        return {
+            "created": self.created, "model": self.model, "reference": self.reference, "current": self.current,
+            "verdict": self.verdict, "failures": self.failures,
+            "drift": {"share": self.drift.share, "columns": self.drift.columns, "drifted": self.drift.drifted, "breached": self.drift.breached, "evidently": json.loads(json.dumps(self.drift.snapshot.dict(), default=float))},
+            "fairness": records(self.fairness), "recall_gaps": records(self.gaps), "quality": records(self.quality),
+        }
+
+
+def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    y = scored["target"].to_numpy(dtype=bool)
+    p = scored["p_unclaimed"].to_numpy(dtype=float)
+    f = flagged(scored, capacity_share)
+    return {
+        "rows": float(len(y)), "positive_rate": float(y.mean()),
+        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "recall_at_k": float(f[y].mean()) if y.any() else float("nan"),
+        "precision_at_k": float(y[f].mean()) if f.any() else float("nan"),
+    }
+
+
+def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str) -> MonitoringReport:
+    """Both frames: scored profiles (one row per household and benefit); with ``target`` where
+    outcomes are known, which adds fairness and quality."""
+    drift = drift_report(reference, current, max_drift_share=cfg.max_drift_share)
+    failures = []
+    if drift.breached:
+        failures.append(f"drift: {drift.share:.0%} of {drift.columns} columns drifted (threshold {cfg.max_drift_share:.0%}): {', '.join(drift.drifted)}")
+    fairness = gaps = quality = None
+    if "target" in current.columns:
+        fairness = fairness_table(current, capacity_share=capacity_share, min_positives=cfg.min_group_positives, bootstrap=cfg.bootstrap_samples)
+        gaps = recall_gaps(fairness)
+        for g in gaps.itertuples(index=False):
+            if g.gap > cfg.max_group_recall_gap:
+                failures.append(f"fairness: recall gap {g.gap:.2f} on {g.attribute} ({g.lowest} vs {g.highest}; threshold {cfg.max_group_recall_gap:.2f})")
+        windows = [("current", current)] + ([("reference", reference)] if "target" in reference.columns else [])
+        quality = pd.DataFrame([{"window": name, **_quality(df, capacity_share)} for name, df in windows])
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
+    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, failures)
+
+
+def _table(df: pd.DataFrame) -> str:
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else f"{v:.3f}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(report: MonitoringReport) -> str:
+    colour = "#1a7f37" if report.verdict == "pass" else "#cf222e"
+    failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>no threshold breached</li>"
+    if report.fairness is None:
+        fairness = "<p>No outcomes are known for the current window: fairness and quality need them.</p>"
+    else:
+        cols = ["attribute", "group", "rows", "positives", "recall", "recall_low", "recall_high", "selection_rate", "precision", "calibration_gap", "gated"]
+        fairness = (
+            "<p>The outreach list is the top of one ranking by expected unclaimed amount. Recall: of the people missing an entitlement, "
+            "the share the list reaches (exclusion is the harm measured first); low/high: 90% bootstrap interval.</p>"
+            + _table(report.fairness[cols]) + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
+        )
+    quality = "" if report.quality is None else "<section id='quality'><h2>Quality where outcomes are known</h2>" + _table(report.quality) + "</section>"
+    evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))
+    drifted = ", ".join(report.drift.drifted) or "none"
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nonrecours monitoring {report.created}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
+.verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}</style></head><body>
+<h1>nonrecours monitoring <span class="verdict">{report.verdict.upper()}</span></h1>
+<p>Model {html.escape(report.model)} · reference {html.escape(report.reference)} · current {html.escape(report.current)} · {report.created}</p>
+<ul>{failures}</ul>
+<section id="drift"><h2>Drift</h2><p>{report.drift.share:.1%} of {report.drift.columns} columns drifted (household features, per-benefit scores and law amounts). Drifted: {html.escape(drifted)}.</p>
+<iframe title="Evidently data drift" srcdoc="{evidently}"></iframe></section>
+<section id="fairness"><h2>Fairness</h2>{fairness}</section>
+{quality}
+</body></html>"""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # reports are for reading
+    os.replace(tmp, path)
+
+
+def write_report(report: MonitoringReport, out: Path) -> tuple[Path, Path, Path]:
+    """``report-<time>.html`` and ``.json`` in ``out``, then ``index.html`` listing every report there."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"report-{report.created}"
+    page, data = out / f"{stem}.html", out / f"{stem}.json"
+    _atomic_write(page, to_html(report))
+    _atomic_write(data, json.dumps(report.to_json(), indent=1, default=float))
+    return page, data, write_index(out)
+
+
+def write_index(out: Path) -> Path:
+    rows = []
+    for path in sorted(out.glob("report-*.json"), reverse=True):
+        r = json.loads(path.read_text())
+        rows.append({"date": r["created"], "model": r["model"], "current": r["current"], "verdict": r["verdict"], "report": path.with_suffix(".html").name})
+    items = "".join(
+        f"<tr><td>{html.escape(r['date'])}</td><td>{html.escape(r['model'])}</td><td>{html.escape(r['current'])}</td>"
+        f"<td>{r['verdict'].upper()}</td><td><a href='{html.escape(r['report'])}'>{html.escape(r['report'])}</a></td></tr>"
+        for r in rows
+    )
+    index = out / "index.html"
+    _atomic_write(index, f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>nonrecours monitoring reports</title></head><body>"
+                  f"<h1>Monitoring reports</h1><table border='1'><tr><th>date</th><th>model</th><th>current window</th><th>verdict</th><th>report</th></tr>{items}</table></body></html>")
+    return index

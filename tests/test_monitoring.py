@@ -1,0 +1,118 @@
+"""Monitoring: drift is found where the population moved and not where it did not; a scorer that
+under-flags one group breaches the fairness threshold; the command writes its reports and says."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from data.calibration import load_calibration
+from monitoring.report import build_report
+from nonrecours.cli import app
+from nonrecours.config import LawConfig, MonitoringConfig
+from nonrecours.io import read_table
+from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES
+from serving.scoring import score_extract
+from training.evaluate import join_labels
+from training.tracking import load_scorer
+
+runner = CliRunner()
+CFG = MonitoringConfig()
+
+
+def _population(tmp_path_factory, seed: int):
+    folder = tmp_path_factory.mktemp(f"seed{seed}")
+    result = runner.invoke(app, ["generate", "-n", "2000", "--seed", str(seed), "--out", str(folder), "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.fixture(scope="module")
+def populations(tmp_path_factory, small_population):
+    """Two more draws of the same population (other seeds), and one with a third of households'
+    latest pay cut by 30%."""
+    a, b = _population(tmp_path_factory, 101), _population(tmp_path_factory, 202)
+    shifted = tmp_path_factory.mktemp("shifted")
+    ind, hh = read_table(b, INDIVIDUALS), read_table(b, HOUSEHOLDS)
+    cut = hh["household_id"].sample(frac=1 / 3, random_state=0)
+    ind.loc[ind["household_id"].isin(cut), "known_pay_monthly"] *= 0.7
+    ind.to_parquet(shifted / "individuals.parquet")
+    hh.to_parquet(shifted / "households.parquet")
+    return a, b, shifted
+
+
+@pytest.fixture(scope="module")
+def scored(populations, tracking_store):
+    mlflow.set_tracking_uri(tracking_store)
+    scorer = load_scorer("models:/nonrecours/1")
+    out = []
+    for folder in populations:
+        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_calibration().css, n_reasons=1, partition_households=5000, quiet=True)
+        if (folder / "outcomes.parquet").exists():
+            s = join_labels(s, read_table(folder, OUTCOMES))
+        out.append(s)
+    return out
+
+
+def report(reference, current):
+    return build_report(reference, current, cfg=CFG, capacity_share=0.05, model="nonrecours v1", reference_name="a", current_name="b")
+
+
+def test_another_draw_of_the_same_population_is_not_drift(scored):
+    r = report(scored[0], scored[1])
+    assert not r.drift.breached and r.drift.share <= CFG.max_drift_share, r.drift.drifted
+    assert r.verdict == "pass", r.failures
+
+
+def test_a_pay_cut_for_a_third_of_households_is_drift(scored):
+    r = report(scored[0], scored[2])
+    assert r.drift.breached and "income_known_per_cu" in r.drift.drifted
+    assert r.verdict == "fail" and r.failures[0].startswith("drift:")
+    assert r.fairness is None  # no outcomes for the shifted window: nothing claimed about fairness
+
+
+def test_a_scorer_that_under_flags_women_breaches_the_fairness_threshold(scored):
+    biased = scored[1].copy()
+    women = biased["head_sex"] == "F"
+    biased.loc[women, ["p_unclaimed", "expected_unclaimed_monthly"]] *= 0.01
+    r = report(scored[0], biased)
+    gap = r.gaps.set_index("attribute").loc["head_sex"]
+    assert gap["gap"] > CFG.max_group_recall_gap and gap["lowest"] == "F"
+    assert any(f.startswith("fairness: recall gap") and "head_sex" in f for f in r.failures)
+    women_row = r.fairness[(r.fairness["attribute"] == "head_sex") & (r.fairness["group"] == "F")].iloc[0]
+    assert women_row["recall_low"] <= women_row["recall"] <= women_row["recall_high"]
+
+
+def test_the_champion_passes_the_fairness_threshold_on_a_fresh_population(scored):
+    r = report(scored[0], scored[1])
+    assert (r.gaps["gap"] <= CFG.max_group_recall_gap).all(), r.gaps
+    assert set(r.fairness["attribute"]) == {"head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"}
+
+
+def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, tracking_store, tmp_path):
+    a, b, shifted = populations
+    out = tmp_path / "reports"
+    ok = runner.invoke(app, ["monitor", "--reference", str(a), "--current", str(b), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    assert ok.exit_code == 0 and "PASS" in ok.output, ok.output
+    bad = runner.invoke(app, ["monitor", "--reference", str(a), "--current", str(shifted), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    assert bad.exit_code == 1 and "FAIL" in bad.output and "drift" in bad.output, bad.output
+    pages = sorted(out.glob("report-*.html"))
+    assert len(pages) == 2 and len(list(out.glob("report-*.json"))) == 2
+    index = (out / "index.html").read_text()
+    assert all(p.name in index for p in pages) and "PASS" in index and "FAIL" in index
+    verdicts = {json.loads(p.read_text())["verdict"] for p in out.glob("report-*.json")}
+    assert verdicts == {"pass", "fail"}
+    html = pages[0].read_text()
+    assert 'id="drift"' in html and 'id="fairness"' in html
+    run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
+    logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
+    assert len(logged) >= 4
+
+
+def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_store, tmp_path):
+    result = runner.invoke(app, ["monitor", "--reference", str(tmp_path / "nowhere"), "--current", "log", "--tracking-uri", tracking_store])
+    assert result.exit_code == 2 and "not a folder of raw tables" in result.output
