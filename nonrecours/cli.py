@@ -511,6 +511,46 @@ def monitor(
 
 
 @app.command()
+def card(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write model_card_v<N>.md and notice_v<N>.md into.")] = Path("reports/cards"),
+    version: Annotated[Optional[str], typer.Option("--version", help="One registered version; default: every version.")] = None,
+    tracking_uri: TrackingOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """For each registered version: the model card (from its training run) and the public notice
+    of the algorithm in French (CRPA L312-1-3): purpose, data used, main parameters and their
+    weights, excluded uses, how a person asks for the explanation of their own score."""
+    import mlflow
+
+    from monitoring.notice import notice
+    from training.tracking import load_scorer, resolve_tracking_uri
+
+    settings = _settings(config)
+    uri = resolve_tracking_uri(tracking_uri, settings.registry)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    name = settings.registry.model_name
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+    if version is not None:
+        versions = [v for v in versions if str(v.version) == str(version)]
+    if not versions:
+        _fail(f"no registered version {version or ''} of {name} in {uri}: train one with `nonrecours train`".replace("  ", " "))
+    out.mkdir(parents=True, exist_ok=True)
+    for v in versions:
+        with tempfile.TemporaryDirectory() as d:
+            card_text = Path(client.download_artifacts(v.run_id, "model_card.md", d)).read_text()
+        scorer = load_scorer(f"models:/{name}/{v.version}")
+        text = notice(name=name, version=v.version, run_id=v.run_id, scorer=scorer, capacity_share=settings.training.capacity_share)
+        for filename, content in ((f"model_card_v{v.version}.md", card_text), (f"notice_v{v.version}.md", text)):
+            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", dir=out)
+            with os.fdopen(fd, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out / filename)
+            typer.echo(str(out / filename))
+
+
+@app.command()
 def pipeline(
     households: Annotated[int, typer.Option("--households", "-n", min=1, help="Number of households to draw.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 2026,

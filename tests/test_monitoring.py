@@ -116,3 +116,24 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
 def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_store, tmp_path):
     result = runner.invoke(app, ["monitor", "--reference", str(tmp_path / "nowhere"), "--current", "log", "--tracking-uri", tracking_store])
     assert result.exit_code == 2 and "not a folder of raw tables" in result.output
+
+
+def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_weights(small_population, tracking_store, tmp_path):
+    from monitoring.notice import feature_weights
+
+    result = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "1", "--tracking-uri", tracking_store])
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "model_card_v1.md").read_text()
+    text = (tmp_path / "notice_v1.md").read_text()
+    assert card.startswith("# Model card") and "Excluded uses" in card
+    for heading in ("À quoi sert cet algorithme", "Données utilisées", "Principaux paramètres et leur poids", "Ce que l'algorithme ne fait pas", "Obtenir l'explication de votre propre score"):
+        assert heading in text
+    mlflow.set_tracking_uri(tracking_store)
+    weights = feature_weights(load_scorer("models:/nonrecours/1"))
+    assert abs(weights["share"].sum() - 1) < 1e-9
+    top = weights.iloc[0]
+    assert f"| {top.feature} |" in text and f"{top.share:.1%}" in text
+    for protected in ("head_sex", "head_nationality_group", "any_disability", "age_band"):
+        assert f"| {protected} |" not in text
+    missing = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "999", "--tracking-uri", tracking_store])
+    assert missing.exit_code == 2 and "no registered version 999" in missing.output
