@@ -137,3 +137,28 @@ def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_we
         assert f"| {protected} |" not in text
     missing = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "999", "--tracking-uri", tracking_store])
     assert missing.exit_code == 2 and "no registered version 999" in missing.output
+
+
+@pytest.mark.slow
+def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    import matplotlib.image
+
+    from monitoring.report import write_report
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        (pytest.fail if os.environ.get("NONRECOURS_REQUIRE_CHROMIUM") else pytest.skip)("Chromium is not installed (`apt-get install chromium`; .ci/run does it)")
+    page, _, index = write_report(report(scored[0], scored[1]), tmp_path)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--no-first-run", "--virtual-time-budget=10000"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    assert "<h2>Drift</h2>" in dom and "<h2>Fairness</h2>" in dom and "head_sex" in dom and "<iframe" in dom
+    shot = tmp_path / "page.png"
+    subprocess.run([browser, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180)
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # a drawn page, not a blank one
+    listing = subprocess.run([browser, *flags, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    assert page.name in listing and "PASS" in listing
