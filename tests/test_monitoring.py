@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from data.calibration import load_calibration
+from data.shift import cut_pay
 from monitoring.report import build_report
 from nonrecours.cli import app
 from nonrecours.config import LawConfig, MonitoringConfig
@@ -38,9 +39,7 @@ def populations(tmp_path_factory, small_population):
     a, b = _population(tmp_path_factory, 101), _population(tmp_path_factory, 202)
     shifted = tmp_path_factory.mktemp("shifted")
     ind, hh = read_table(b, INDIVIDUALS), read_table(b, HOUSEHOLDS)
-    cut = hh["household_id"].sample(frac=1 / 3, random_state=0)
-    ind.loc[ind["household_id"].isin(cut), "known_pay_monthly"] *= 0.7
-    ind.to_parquet(shifted / "individuals.parquet")
+    cut_pay(ind, hh, share=1 / 3, factor=0.7).to_parquet(shifted / "individuals.parquet")
     hh.to_parquet(shifted / "households.parquet")
     return a, b, shifted
 

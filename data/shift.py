@@ -1,0 +1,22 @@
+"""Deliberate shifts of an observed population, to show and test what monitoring catches.
+
+Where it sits: the demo pipeline draws a second population and shifts it before monitoring it
+against the first; the tests do the same. Pure: tables in, new tables out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def cut_pay(individuals: pd.DataFrame, households: pd.DataFrame, *, share: float = 1 / 3, factor: float = 0.7, seed: int = 0) -> pd.DataFrame:
+    """The individuals table with the latest known pay of ``share`` of the households multiplied
+    by ``factor`` (a recession seen in monthly pay data before any declaration)."""
+    rng = np.random.default_rng(seed)
+    ids = households["household_id"].to_numpy()
+    hit = rng.choice(ids, size=int(round(share * len(ids))), replace=False)
+    out = individuals.copy()
+    rows = out["household_id"].isin(hit)
+    out.loc[rows, "known_pay_monthly"] = out.loc[rows, "known_pay_monthly"] * factor
+    return out
