@@ -119,6 +119,7 @@ class Scoring:
         from data.calibration import load_calibration
         from features.law import tax_benefit_system
         from nonrecours.config import load_settings
+        from serving.batching import Batcher
         from serving.decision_log import DecisionLog, connect
         from serving.secrets import pseudonym_key
 
@@ -136,8 +137,6 @@ class Scoring:
         tax_benefit_system()
         self.scorer = None
         self.model_version = ""
-        from serving.batching import Batcher
-
         serving = self.settings.serving
         self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000)
         self.batch_sizes = bentoml.metrics.Histogram(
