@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ import pandas as pd
 from monitoring.drift import DriftResult, drift_report
 from monitoring.fairness import fairness_table, flagged, recall_gaps
 from nonrecours.config import MonitoringConfig
+from nonrecours.io import write_text
 
 
 @dataclass
@@ -124,21 +123,13 @@ def to_html(report: MonitoringReport) -> str:
 </body></html>"""
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # reports are for reading
-    os.replace(tmp, path)
-
-
 def write_report(report: MonitoringReport, out: Path) -> tuple[Path, Path, Path]:
     """``report-<time>.html`` and ``.json`` in ``out``, then ``index.html`` listing every report there."""
     out.mkdir(parents=True, exist_ok=True)
     stem = f"report-{report.created}"
     page, data = out / f"{stem}.html", out / f"{stem}.json"
-    _atomic_write(page, to_html(report))
-    _atomic_write(data, json.dumps(report.to_json(), indent=1, default=float))
+    write_text(page, to_html(report))
+    write_text(data, json.dumps(report.to_json(), indent=1, default=float))
     return page, data, write_index(out)
 
 
@@ -153,6 +144,6 @@ def write_index(out: Path) -> Path:
         for r in rows
     )
     index = out / "index.html"
-    _atomic_write(index, f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>nonrecours monitoring reports</title></head><body>"
+    write_text(index, f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>nonrecours monitoring reports</title></head><body>"
                   f"<h1>Monitoring reports</h1><table border='1'><tr><th>date</th><th>model</th><th>current window</th><th>verdict</th><th>report</th></tr>{items}</table></body></html>")
     return index

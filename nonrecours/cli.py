@@ -67,10 +67,9 @@ def _settings(config, **overrides):
 
 
 def _write_json(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-    os.replace(tmp, path)
+    from nonrecours.io import write_text
+
+    write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def _fail(message: str) -> None:
@@ -373,14 +372,13 @@ def score(
         if not quiet:
             console.print(f"decision log: {n:,} households scored by {name} version {version}")
     table = worklist(scored, capacity=capacity, min_probability=min_probability)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    if out.suffix == ".csv":
-        table.to_csv(tmp, index=False)
-    else:
-        table.to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+    from nonrecours.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        if out.suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
     if not quiet:
         top = table.drop_duplicates("household_id").head(5)
         console.print(_frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]], f"Worklist: {table['household_id'].nunique():,} households, first five (model {name} v{version})"))
@@ -523,6 +521,7 @@ def card(
     import mlflow
 
     from monitoring.notice import notice
+    from nonrecours.io import write_text
     from training.tracking import load_scorer, resolve_tracking_uri
 
     settings = _settings(config)
@@ -542,12 +541,7 @@ def card(
         scorer = load_scorer(f"models:/{name}/{v.version}")
         text = notice(name=name, version=v.version, run_id=v.run_id, scorer=scorer, capacity_share=settings.training.capacity_share)
         for filename, content in ((f"model_card_v{v.version}.md", card_text), (f"notice_v{v.version}.md", text)):
-            fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", dir=out)
-            with os.fdopen(fd, "w") as f:
-                f.write(content)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out / filename)
-            typer.echo(str(out / filename))
+            typer.echo(str(write_text(out / filename, content)))
 
 
 @app.command()

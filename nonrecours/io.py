@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -14,20 +16,36 @@ import pandas as pd
 from nonrecours.schema import SchemaError, Table, validate
 
 
-def write_table(df: pd.DataFrame, folder: Path, table: Table) -> Path:
-    """Validate ``df`` against ``table`` and write ``folder/<table>.parquet`` atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    checked = validate(df, table)
-    target = folder / f"{table.name}.parquet"
-    fd, tmp = tempfile.mkstemp(prefix=f".{table.name}.", suffix=".parquet.tmp", dir=folder)
+@contextmanager
+def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary name in ``path``'s folder to write to; renamed onto ``path`` (readable with
+    ``mode``) when the block ends, removed if it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        checked.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
+        yield Path(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_table(df: pd.DataFrame, folder: Path, table: Table) -> Path:
+    """Validate ``df`` against ``table`` and write ``folder/<table>.parquet`` atomically."""
+    checked = validate(df, table)
+    target = Path(folder) / f"{table.name}.parquet"
+    with atomic_path(target) as tmp:
+        checked.to_parquet(tmp, index=False)
     return target
 
 
