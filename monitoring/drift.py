@@ -14,15 +14,14 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from nonrecours.schema import BENEFITS, FEATURES, PROFILES
+from nonrecours.schema import BENEFITS, FEATURES, PER_BENEFIT, PROFILES
 
-PER_BENEFIT = ("benefit", "law_eligible", "law_amount", "receives_this")
 
 
 def household_frame(scored: pd.DataFrame) -> pd.DataFrame:
     """One row per household: household-level features, then ``p_<benefit>`` and ``law_amount_<benefit>``."""
     first = scored.drop_duplicates("household_id").set_index("household_id")
-    base = first[[c for c in FEATURES if c not in PER_BENEFIT]].copy()
+    base = first[[c for c in FEATURES if c not in ("benefit", *PER_BENEFIT)]].copy()
     wide = scored.pivot(index="household_id", columns="benefit", values=["p_unclaimed", "law_amount"])
     for b in BENEFITS:
         base[f"p_{b}"] = wide[("p_unclaimed", b)].reindex(base.index).astype(float)

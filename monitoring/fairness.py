@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
+from nonrecours.schema import AUDIT_GROUPS
 from training.metrics import top_k
 
-AUDIT_GROUPS = ("head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group")
 
 
 def _recall(y_true, y_pred) -> float:

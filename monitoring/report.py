@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from monitoring.drift import DriftResult, drift_report
-from monitoring.fairness import fairness_table, flagged, recall_gaps
+from monitoring.fairness import fairness_table, recall_gaps
 from nonrecours.config import MonitoringConfig
 from nonrecours.io import write_text
+from training.metrics import evaluate
 
 
 @dataclass
@@ -50,18 +51,15 @@ class MonitoringReport:
 
 
 def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
-    from sklearn.metrics import brier_score_loss, roc_auc_score
-
-    y = scored["target"].to_numpy(dtype=bool)
-    p = scored["p_unclaimed"].to_numpy(dtype=float)
-    f = flagged(scored, capacity_share)
-    return {
-        "rows": float(len(y)), "positive_rate": float(y.mean()),
-        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "recall_at_k": float(f[y].mean()) if y.any() else float("nan"),
-        "precision_at_k": float(y[f].mean()) if f.any() else float("nan"),
-    }
+    """The training evaluation's metrics (training.metrics.evaluate) on one window."""
+    m = evaluate(
+        scored["target"].to_numpy(dtype=bool),
+        scored["p_unclaimed"].to_numpy(dtype=float),
+        scored["expected_unclaimed_monthly"].to_numpy(dtype=float),
+        scored["unclaimed_amount"].to_numpy(dtype=float),
+        capacity_share,
+    )
+    return {k: m[k] for k in ("rows", "positives", "roc_auc", "pr_auc", "brier", "ece", "recall_at_k", "precision_at_k", "euros_share_at_k")}
 
 
 def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str) -> MonitoringReport:

@@ -360,6 +360,12 @@ an ``id`` nor a ``protected`` column."""
 PROTECTED: tuple[str, ...] = tuple(PROFILES.with_role("protected"))
 
 
+PER_BENEFIT = ("law_eligible", "law_amount", "receives_this")
+"""Profile columns that differ by benefit (besides ``benefit``); every other one describes the household."""
+
+AUDIT_GROUPS = ("head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group")
+"""Attributes whose groups the gate and the monitoring audit: the protected ones and three of context."""
+
 SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
 """What scoring adds to a profile row (API, worklists, decision log): the probability of an
 unclaimed entitlement, the amount at stake (EUR/month), their product, and reasons in words."""

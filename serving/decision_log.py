@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.schema import PROFILES, SCORE_COLUMNS, validate
+from nonrecours.schema import PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
 
 metadata = MetaData()
 
@@ -70,8 +70,6 @@ outcomes = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
-PER_BENEFIT = ("law_eligible", "law_amount", "receives_this")
-"""Profile columns that differ by benefit; every other profile column describes the household."""
 SCORES = SCORE_COLUMNS
 HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT))
 

@@ -13,11 +13,11 @@ import pandas as pd
 
 from features.profiles import build_labels
 from nonrecours.config import TrainingConfig
+from nonrecours.schema import AUDIT_GROUPS
 from training.baselines import ceiling_probability, fit_logistic, rules_value
 from training.metrics import evaluate_slices, group_recall, worst_recall_gap
 from training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
 
-AUDIT_GROUPS = ["head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"]
 """Attributes recall is reported for: the protected ones and the household's situation."""
 
 
@@ -111,7 +111,7 @@ def train_and_evaluate(
     scored = score_methods(test, scorer, logistic)
     metrics = evaluate_slices(scored, METHODS, cfg.capacity_share)
     candidates = scored[scored["candidate"]]
-    groups = group_recall(candidates, "value_model", AUDIT_GROUPS, cfg.capacity_share, min_group_positives)
+    groups = group_recall(candidates, "value_model", list(AUDIT_GROUPS), cfg.capacity_share, min_group_positives)
     gap, where = worst_recall_gap(groups)
     return Evaluation(scorer, scored, metrics, groups, gap, where, len(train), len(valid))
 
