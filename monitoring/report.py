@@ -19,6 +19,7 @@ import pandas as pd
 
 from monitoring.drift import DriftResult, drift_report
 from monitoring.fairness import fairness_table, recall_gaps
+from monitoring.quality import QualityResult, quality_report
 from nonrecours.config import MonitoringConfig
 from nonrecours.io import write_text
 from training.metrics import evaluate
@@ -34,6 +35,7 @@ class MonitoringReport:
     fairness: pd.DataFrame | None
     gaps: pd.DataFrame | None
     quality: pd.DataFrame | None
+    evidently_quality: QualityResult | None
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -47,6 +49,10 @@ class MonitoringReport:
             "verdict": self.verdict, "failures": self.failures,
             "drift": {"share": self.drift.share, "columns": self.drift.columns, "drifted": self.drift.drifted, "breached": self.drift.breached, "evidently": json.loads(json.dumps(self.drift.snapshot.dict(), default=float))},
             "fairness": records(self.fairness), "recall_gaps": records(self.gaps), "quality": records(self.quality),
+            "classification": None if self.evidently_quality is None else {
+                "current": self.evidently_quality.current, "reference": self.evidently_quality.reference, "tests": self.evidently_quality.tests,
+                "evidently": json.loads(json.dumps(self.evidently_quality.snapshot.dict(), default=str)),
+            },
         }
 
 
@@ -69,7 +75,7 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
     failures = []
     if drift.breached:
         failures.append(f"drift: {drift.share:.0%} of {drift.columns} columns drifted (threshold {cfg.max_drift_share:.0%}): {', '.join(drift.drifted)}")
-    fairness = gaps = quality = None
+    fairness = gaps = quality = classification = None
     if "target" in current.columns:
         fairness = fairness_table(current, capacity_share=capacity_share, min_positives=cfg.min_group_positives, bootstrap=cfg.bootstrap_samples)
         gaps = recall_gaps(fairness)
@@ -78,8 +84,10 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
                 failures.append(f"fairness: recall gap {g.gap:.2f} on {g.attribute} ({g.lowest} vs {g.highest}; threshold {cfg.max_group_recall_gap:.2f})")
         windows = [("current", current)] + ([("reference", reference)] if "target" in reference.columns else [])
         quality = pd.DataFrame([{"window": name, **_quality(df, capacity_share)} for name, df in windows])
+        classification = quality_report(reference, current, cfg=cfg, capacity_share=capacity_share)
+        failures += [f"quality ({t['view'].replace('_', ' ')}): {t['description']}" for t in classification.failed]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, failures)
+    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, failures)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -91,6 +99,21 @@ def _table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _quality_html(report: MonitoringReport) -> str:
+    ev = report.evidently_quality
+    if ev is None or not ev.tests:
+        tests = "<p>The reference window has no outcomes: quality is shown, not tested.</p>"
+    else:
+        tests = _table(pd.DataFrame([{"view": t["view"], "test": t["name"], "result": "pass" if t["passed"] else "FAIL", "detail": t["description"]} for t in ev.tests]))
+    frame = "" if ev is None else f'<iframe title="Evidently classification quality" srcdoc="{html.escape(ev.snapshot.get_html_str(as_iframe=False))}"></iframe>'
+    return (
+        "<section id='quality'><h2>Quality where outcomes are known</h2>"
+        "<p>Evidently tests of the current window against the reference (thresholds from the monitoring settings); "
+        "the predicted label is the outreach list, the probability the model's score.</p>"
+        f"{tests}<h3>Training metrics on each window</h3>{_table(report.quality)}{frame}</section>"
+    )
 
 
 def to_html(report: MonitoringReport) -> str:
@@ -105,7 +128,7 @@ def to_html(report: MonitoringReport) -> str:
             "the share the list reaches (exclusion is the harm measured first); low/high: 90% bootstrap interval.</p>"
             + _table(report.fairness[cols]) + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
         )
-    quality = "" if report.quality is None else "<section id='quality'><h2>Quality where outcomes are known</h2>" + _table(report.quality) + "</section>"
+    quality = "" if report.quality is None else _quality_html(report)
     evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))
     drifted = ", ".join(report.drift.drifted) or "none"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nonrecours monitoring {report.created}</title>

@@ -128,6 +128,8 @@ class MonitoringConfig(_Frozen):
         "cut for a third of households 0.11.",
     )
     max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest gap between the best and worst group recall within an audited attribute.")
+    max_roc_auc_drop: float = Field(default=0.02, ge=0, le=1, description="Largest fall of ROC AUC from the reference window to the current one, both with known outcomes (an Evidently test).")
+    max_recall_drop: float = Field(default=0.10, ge=0, le=1, description="Largest fall of recall on the outreach list (the top capacity share) from the reference window to the current one (an Evidently test).")
     min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer people missing an entitlement are reported, not gated.")
     bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval.")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -92,6 +93,28 @@ def test_the_champion_passes_the_fairness_threshold_on_a_fresh_population(scored
     assert set(r.fairness["attribute"]) == {"head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"}
 
 
+def test_classification_quality_is_evidentlys_and_passes_for_the_champion_on_a_fresh_population(scored):
+    r = report(scored[0], scored[1])
+    q = r.evidently_quality
+    assert {t["name"].split(" metric")[0] for t in q.tests} == {"RocAuc", "Recall"} and all(t["passed"] for t in q.tests), q.tests
+    # Evidently's figures agree with the training evaluation's on the same rows
+    ours = r.quality.set_index("window").loc["current"]
+    assert q.current["roc_auc"] == pytest.approx(ours["roc_auc"], abs=1e-9)
+    assert q.current["recall"] == pytest.approx(ours["recall_at_k"], abs=1e-9)
+    assert "classification" in r.to_json() and r.to_json()["classification"]["reference"]["roc_auc"] > 0.5
+
+
+def test_a_scorer_that_lost_its_ranking_fails_evidentlys_quality_tests(scored):
+    noisy = scored[1].copy()
+    rng = np.random.default_rng(0)
+    noisy["p_unclaimed"] = rng.permutation(noisy["p_unclaimed"].to_numpy())
+    noisy["expected_unclaimed_monthly"] = noisy["p_unclaimed"] * noisy["estimated_monthly_amount"]
+    r = report(scored[0], noisy)
+    failed = {t["name"].split(" metric")[0] for t in r.evidently_quality.failed}
+    assert failed == {"RocAuc", "Recall"}
+    assert sum(f.startswith("quality (") for f in r.failures) == 2 and r.verdict == "fail"
+
+
 def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, tracking_store, tmp_path):
     a, b, shifted = populations
     out = tmp_path / "reports"
@@ -106,7 +129,7 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     verdicts = {json.loads(p.read_text())["verdict"] for p in out.glob("report-*.json")}
     assert verdicts == {"pass", "fail"}
     html = pages[0].read_text()
-    assert 'id="drift"' in html and 'id="fairness"' in html
+    assert 'id="drift"' in html and 'id="fairness"' in html and "id='quality'" in html and "Evidently classification quality" in html
     run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
     logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
     assert len(logged) >= 4
