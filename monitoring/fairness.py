@@ -47,33 +47,64 @@ def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
 def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives: int, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
     """One row per (attribute, group): rows, positives, the metrics, their 90% bootstrap interval
     and ``gated`` (enough positives to count against the threshold). ``scored`` needs
-    ``target`` (truth), ``p_unclaimed``, ``expected_unclaimed_monthly`` and the audited columns."""
-    y = scored["target"].to_numpy(dtype=bool)
+    ``p_unclaimed``, ``expected_unclaimed_monthly``, the audited columns and, for everything but
+    the selection rate, ``target`` (truth). Without it (a decision-log window), recall, precision,
+    calibration and positives are empty and no group is gated: who the list selects is all that
+    can be said."""
+    known = "target" in scored.columns
+    # Without a truth the selection rate, which reads only the predictions, is the one metric;
+    # fairlearn still wants a y_true, so the predictions stand in for it.
+    metrics = METRICS if known else {"selection_rate": _selection_rate}
     pred = flagged(scored, capacity_share)
+    y = scored["target"].to_numpy(dtype=bool) if known else pred
     p = scored["p_unclaimed"].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     rows = []
     for attribute in AUDIT_GROUPS:
         groups = scored[attribute].astype("object").astype(str).to_numpy()
-        frame = MetricFrame(metrics=METRICS, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute))
+        frame = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute))
         by_group = frame.by_group
         for group in by_group.index:
             idx = np.flatnonzero(groups == group)
             yy, pp, ff = y[idx], p[idx], pred[idx]
-            draws = {m: [] for m in METRICS}
+            draws = {m: [] for m in metrics}
             for _ in range(bootstrap):
                 b = rng.integers(0, len(idx), len(idx))
-                for m, fn in METRICS.items():
+                for m, fn in metrics.items():
                     draws[m].append(fn(yy[b], ff[b]))
-            row = {"attribute": attribute, "group": str(group), "rows": len(idx), "positives": int(yy.sum())}
+            row = {"attribute": attribute, "group": str(group), "rows": len(idx), "positives": int(yy.sum()) if known else np.nan}
             for m in METRICS:
-                row[m] = float(by_group.loc[group, m])
-                lo, hi = np.nanpercentile(draws[m], [5, 95]) if np.isfinite(draws[m]).any() else (np.nan, np.nan)
-                row[f"{m}_low"], row[f"{m}_high"] = float(lo), float(hi)
-            row["calibration_gap"] = float(pp.mean() - yy.mean())
-            row["gated"] = row["positives"] >= min_positives
+                value = float(by_group.loc[group, m]) if m in metrics else np.nan
+                lo, hi = np.nanpercentile(draws[m], [5, 95]) if m in metrics and np.isfinite(draws[m]).any() else (np.nan, np.nan)
+                row[m], row[f"{m}_low"], row[f"{m}_high"] = value, float(lo), float(hi)
+            row["calibration_gap"] = float(pp.mean() - yy.mean()) if known else np.nan
+            row["gated"] = known and row["positives"] >= min_positives
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def follow_up_table(scored: pd.DataFrame, *, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    """What agents recorded after outreach (the decision log's outcomes), per audited group: rows
+    with an outcome, the share reached, and among those reached with a known result the share who
+    claimed (with its 90% bootstrap interval). ``scored`` needs ``contacted`` and ``claimed``
+    (empty where nothing was recorded). Not a recall: only contacted households have outcomes,
+    so who the list missed stays unknown; the table shows whether outreach works alike for every
+    group."""
+    recorded = scored[scored["contacted"].notna()]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for attribute in AUDIT_GROUPS:
+        for group, g in recorded.groupby(recorded[attribute].astype("object").astype(str), sort=True):
+            reached = g[g["contacted"].astype(bool)]
+            known = reached["claimed"].dropna().astype(bool).to_numpy()
+            draws = [known[rng.integers(0, len(known), len(known))].mean() for _ in range(bootstrap)] if len(known) else []
+            lo, hi = np.percentile(draws, [5, 95]) if draws else (np.nan, np.nan)
+            rows.append({
+                "attribute": attribute, "group": str(group), "outcomes": len(g), "reached_share": len(reached) / len(g),
+                "results_known": len(known), "claimed_share": float(known.mean()) if len(known) else np.nan,
+                "claimed_low": float(lo), "claimed_high": float(hi),
+            })
+    return pd.DataFrame(rows, columns=["attribute", "group", "outcomes", "reached_share", "results_known", "claimed_share", "claimed_low", "claimed_high"])
 
 
 def recall_gaps(table: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.drift import DriftResult, drift_report
-from monitoring.fairness import fairness_table, recall_gaps
+from monitoring.fairness import fairness_table, follow_up_table, recall_gaps
 from monitoring.quality import QualityResult, quality_report
 from nonrecours.config import MonitoringConfig
 from nonrecours.io import write_text
@@ -36,6 +36,7 @@ class MonitoringReport:
     gaps: pd.DataFrame | None
     quality: pd.DataFrame | None
     evidently_quality: QualityResult | None
+    follow_up: pd.DataFrame | None
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -48,7 +49,7 @@ class MonitoringReport:
             "created": self.created, "model": self.model, "reference": self.reference, "current": self.current,
             "verdict": self.verdict, "failures": self.failures,
             "drift": {"share": self.drift.share, "columns": self.drift.columns, "drifted": self.drift.drifted, "breached": self.drift.breached, "evidently": json.loads(json.dumps(self.drift.snapshot.dict(), default=float))},
-            "fairness": records(self.fairness), "recall_gaps": records(self.gaps), "quality": records(self.quality),
+            "fairness": records(self.fairness), "recall_gaps": records(self.gaps), "quality": records(self.quality), "follow_up": records(self.follow_up),
             "classification": None if self.evidently_quality is None else {
                 "current": self.evidently_quality.current, "reference": self.evidently_quality.reference, "tests": self.evidently_quality.tests,
                 "evidently": json.loads(json.dumps(self.evidently_quality.snapshot.dict(), default=str)),
@@ -69,15 +70,19 @@ def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
 
 
 def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str) -> MonitoringReport:
-    """Both frames: scored profiles (one row per household and benefit); with ``target`` where
-    outcomes are known, which adds fairness and quality."""
+    """Both frames: scored profiles (one row per household and benefit). The current window's
+    selection rates per group are always reported; with ``target`` (outcomes known) recall,
+    precision, calibration and quality too, gated by the thresholds; with ``contacted``/``claimed``
+    (a decision-log window with recorded outcomes) the follow-up of outreach per group."""
     drift = drift_report(reference, current, max_drift_share=cfg.max_drift_share)
     failures = []
     if drift.breached:
         failures.append(f"drift: {drift.share:.0%} of {drift.columns} columns drifted (threshold {cfg.max_drift_share:.0%}): {', '.join(drift.drifted)}")
-    fairness = gaps = quality = classification = None
+    gaps = quality = classification = follow_up = None
+    fairness = fairness_table(current, capacity_share=capacity_share, min_positives=cfg.min_group_positives, bootstrap=cfg.bootstrap_samples)
+    if "contacted" in current.columns and current["contacted"].notna().any():
+        follow_up = follow_up_table(current, bootstrap=cfg.bootstrap_samples)
     if "target" in current.columns:
-        fairness = fairness_table(current, capacity_share=capacity_share, min_positives=cfg.min_group_positives, bootstrap=cfg.bootstrap_samples)
         gaps = recall_gaps(fairness)
         for g in gaps.itertuples(index=False):
             if g.gap > cfg.max_group_recall_gap:
@@ -87,7 +92,7 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
         classification = quality_report(reference, current, cfg=cfg, capacity_share=capacity_share)
         failures += [f"quality ({t['view'].replace('_', ' ')}): {t['description']}" for t in classification.failed]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, failures)
+    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, follow_up, failures)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -119,14 +124,25 @@ def _quality_html(report: MonitoringReport) -> str:
 def to_html(report: MonitoringReport) -> str:
     colour = "#1a7f37" if report.verdict == "pass" else "#cf222e"
     failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>no threshold breached</li>"
-    if report.fairness is None:
-        fairness = "<p>No outcomes are known for the current window: fairness and quality need them.</p>"
+    intro = "<p>The outreach list is the top of one ranking by expected unclaimed amount. "
+    if report.gaps is None:
+        cols = ["attribute", "group", "rows", "selection_rate", "selection_rate_low", "selection_rate_high"]
+        fairness = (
+            intro + "No outcomes are known for the current window, so recall (who the list misses) cannot be measured and nothing is gated: "
+            "the table says who the list selects; low/high: 90% bootstrap interval.</p>" + _table(report.fairness[cols])
+        )
     else:
         cols = ["attribute", "group", "rows", "positives", "recall", "recall_low", "recall_high", "selection_rate", "precision", "calibration_gap", "gated"]
         fairness = (
-            "<p>The outreach list is the top of one ranking by expected unclaimed amount. Recall: of the people missing an entitlement, "
-            "the share the list reaches (exclusion is the harm measured first); low/high: 90% bootstrap interval.</p>"
-            + _table(report.fairness[cols]) + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
+            intro + "Recall: of the people missing an entitlement, the share the list reaches (exclusion is the harm measured first); "
+            "low/high: 90% bootstrap interval.</p>" + _table(report.fairness[cols]) + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
+        )
+    if report.follow_up is not None:
+        fairness += (
+            "<h3 id='follow-up'>Follow-up recorded by agents (decision-log outcomes)</h3><p>Per group: the share of recorded contacts that reached "
+            "the household, and of those reached with a known result the share who claimed. Only contacted households have outcomes, so this "
+            "is not a recall and is not gated; a group reached or converted less often is a question for the outreach teams.</p>"
+            + _table(report.follow_up)
         )
     quality = "" if report.quality is None else _quality_html(report)
     evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))

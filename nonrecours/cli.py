@@ -440,7 +440,7 @@ def _monitoring_window(source: str, *, scorer, settings, since, until, decision_
             log = DecisionLog(connect(_decision_log_url(decision_log, settings)), pseudonym_key(resolve(secrets)))
         except ValueError as exc:
             _fail(str(exc))
-        scored = profiles_from_log(log.read(since, until))
+        scored = profiles_from_log(log.read(since, until), log.read_outcomes(since, until))
         if scored.empty:
             _fail(f"the decision log holds no decision between {since or 'the start'} and {until or 'now'}")
         return scored

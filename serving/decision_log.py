@@ -199,21 +199,35 @@ class DecisionLog:
             )
         return OutcomeReceipt(pseudonym, int(decision_id), at)
 
-    def read(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
-        """Decisions scored in ``[since, until)``, one row per household, in log order."""
-        query = select(decisions).order_by(decisions.c.id)
+    @staticmethod
+    def _window(query, since: datetime | None, until: datetime | None):
         if since is not None:
             query = query.where(decisions.c.scored_at >= since)
         if until is not None:
             query = query.where(decisions.c.scored_at < until)
+        return query
+
+    def read(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Decisions scored in ``[since, until)``, one row per household, in log order."""
+        query = self._window(select(decisions).order_by(decisions.c.id), since, until)
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in decisions.columns])
 
+    def read_outcomes(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
+        """Outcomes of the decisions scored in ``[since, until)``: the latest recorded per decision
+        and benefit (a later record corrects an earlier one)."""
+        window = self._window(select(decisions.c.id), since, until)
+        query = select(outcomes).where(outcomes.c.decision_id.in_(window.scalar_subquery())).order_by(outcomes.c.id)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in outcomes.columns])
+        return frame.drop_duplicates(["decision_id", "benefit"], keep="last").reset_index(drop=True)
 
-def profiles_from_log(logged: pd.DataFrame) -> pd.DataFrame:
+
+def profiles_from_log(logged: pd.DataFrame, recorded: pd.DataFrame | None = None) -> pd.DataFrame:
     """The long profiles (``PROFILES`` form, validated) and scores back from decision-log rows.
     ``household_id`` is the decision's id (the log holds no household id); the pseudonym, model
-    version and time come along."""
+    version and time come along. With ``recorded`` (:meth:`DecisionLog.read_outcomes`), each row
+    also gets ``contacted``, ``claimed`` and ``amount_granted``, empty where none was recorded."""
     records = []
     for row in logged.itertuples(index=False):
         for benefit, s in row.scores.items():
@@ -236,4 +250,12 @@ def profiles_from_log(logged: pd.DataFrame) -> pd.DataFrame:
             frame[c] = frame[c].astype("float64")  # nulls back to NaN
     profiles = validate(frame, PROFILES)
     extra = frame[[c for c in frame.columns if c not in PROFILES.names]].reset_index(drop=True)
-    return pd.concat([profiles, extra], axis=1)
+    out = pd.concat([profiles, extra], axis=1)
+    if recorded is None:
+        return out
+    follow = recorded.rename(columns={"decision_id": "household_id"})[["household_id", "benefit", "contacted", "claimed", "amount_granted"]]
+    out = out.merge(follow.astype({"benefit": "object"}), on=["household_id", "benefit"], how="left", validate="one_to_one")
+    for c in ("contacted", "claimed"):
+        out[c] = out[c].astype("boolean")
+    out["benefit"] = out["benefit"].astype(profiles["benefit"].dtype)
+    return out

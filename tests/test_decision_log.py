@@ -114,6 +114,28 @@ def test_a_time_window_reads_only_the_decisions_inside_it(log, some_profiles):
     assert len(log.read(since=t0 + timedelta(days=1))) == some_profiles["household_id"].nunique() - 1
 
 
+def test_outcomes_of_a_window_come_back_on_their_rows_the_latest_record_winning(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    ids = scored["household_id"].unique()
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    log.record_scored(scored[scored["household_id"] == ids[0]], model_name="m", model_version="1", source="api", at=t0)
+    log.record_scored(scored[scored["household_id"] != ids[0]], model_name="m", model_version="1", source="api", at=t0 + timedelta(days=2))
+    log.record_outcome(Outcome(int(ids[0]), "rsa", True, None, None, date(2026, 1, 5)))  # outside the window below
+    log.record_outcome(Outcome(int(ids[1]), "rsa", True, None, None, date(2026, 1, 5)))
+    log.record_outcome(Outcome(int(ids[1]), "rsa", True, True, 400.0, date(2026, 2, 1)))  # corrects the first
+    log.record_outcome(Outcome(int(ids[2]), "css_free", False, None, None, date(2026, 1, 5)))
+    since = t0 + timedelta(days=1)
+    recorded = log.read_outcomes(since=since)
+    assert len(recorded) == 2
+    back = profiles_from_log(log.read(since=since), recorded)
+    assert len(back) == len(scored[scored["household_id"] != ids[0]])
+    who = dict(zip(back["household_pseudonym"], back["household_id"]))
+    row = lambda hid, b: back[(back["household_id"] == who[pseudonymise(int(hid), KEY)]) & (back["benefit"] == b)].iloc[0]  # noqa: E731
+    assert row(ids[1], "rsa")["claimed"] and row(ids[1], "rsa")["amount_granted"] == 400.0
+    assert not row(ids[2], "css_free")["contacted"] and pd.isna(row(ids[2], "css_free")["claimed"])
+    assert back["contacted"].notna().sum() == 2 and back["benefit"].dtype == some_profiles["benefit"].dtype
+
+
 def test_sqlite_runs_in_wal_mode(tmp_path):
     engine = connect(f"sqlite:///{tmp_path / 'd.db'}")
     with engine.connect() as conn:

@@ -72,7 +72,9 @@ def test_a_pay_cut_for_a_third_of_households_is_drift(scored):
     r = report(scored[0], scored[2])
     assert r.drift.breached and "income_known_per_cu" in r.drift.drifted
     assert r.verdict == "fail" and r.failures[0].startswith("drift:")
-    assert r.fairness is None  # no outcomes for the shifted window: nothing claimed about fairness
+    # no outcomes for the shifted window: who the list selects is shown, nothing is gated
+    assert r.fairness["recall"].isna().all() and not r.fairness["gated"].any() and r.fairness["selection_rate"].between(0, 1).all()
+    assert r.gaps is None and r.evidently_quality is None and not any(f.startswith("fairness") for f in r.failures)
 
 
 def test_a_scorer_that_under_flags_women_breaches_the_fairness_threshold(scored):
@@ -133,6 +135,41 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
     logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
     assert len(logged) >= 4
+
+
+def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorded(small_population, populations, tracking_store, tmp_path):
+    """The demo pipeline logged every household it scored; agents record outcomes for the top of
+    its worklist; a monitor of that log window shows them per group."""
+    import shutil
+    from datetime import date
+
+    from serving.decision_log import DecisionLog, Outcome, connect
+    from serving.secrets import pseudonym_key, resolve
+
+    db = tmp_path / "decisions.db"
+    shutil.copy(small_population / "decisions.db", db)
+    secrets = small_population / "secrets.env"
+    log = DecisionLog(connect(f"sqlite:///{db}"), pseudonym_key(resolve(secrets)))
+    worklist = pd.read_csv(small_population / "worklist.csv").drop_duplicates("household_id").head(120)
+    for i, r in enumerate(worklist.itertuples(index=False)):
+        reached = i % 4 != 3
+        log.record_outcome(Outcome(int(r.household_id), r.benefit, reached, (i % 2 == 0) if reached else None, None, date(2026, 11, 2)))
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["monitor", "--reference", str(populations[0]), "--current", "log", "--decision-log", f"sqlite:///{db}",
+                                 "--secrets", str(secrets), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads(next(out.glob("report-*.json")).read_text())
+    assert data["current"].startswith("decision log") and data["recall_gaps"] is None  # no truth: recall is not claimed
+    follow = pd.DataFrame(data["follow_up"])
+    by_sex = follow[follow["attribute"] == "head_sex"]
+    assert by_sex["outcomes"].sum() == 120
+    reached = (by_sex["reached_share"] * by_sex["outcomes"]).sum()
+    assert reached == pytest.approx(90) and by_sex["results_known"].sum() == 90
+    claimed = (by_sex["claimed_share"] * by_sex["results_known"]).sum()
+    assert claimed == pytest.approx(sum(1 for i in range(120) if i % 4 != 3 and i % 2 == 0))
+    selection = pd.DataFrame(data["fairness"])
+    assert selection["selection_rate"].notna().all() and selection["recall"].isna().all()
+    assert "id='follow-up'" in next(out.glob("report-*.html")).read_text()
 
 
 def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_store, tmp_path):
