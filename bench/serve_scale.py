@@ -16,12 +16,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_scale import CLI, HERE, machine  # noqa: E402
@@ -56,39 +52,11 @@ def in_process(folder: Path, tracking: str, sizes: list[int], seconds: float) ->
 
 
 def load(url: str, headers: dict, bodies: list[dict], clients: int, per_request: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    counter = iter(range(10**9))
+    from serving.process import Clients
 
-    def client() -> None:
-        with httpx.Client(timeout=300) as http:
-            while not stop.is_set():
-                with lock:
-                    k = next(counter)
-                body = [{**bodies[(k * per_request + j) % len(bodies)], "household_id": k * per_request + j} for j in range(per_request)]
-                t = time.perf_counter()
-                r = http.post(url + "/score", json={"households": body}, headers=headers)
-                dt = time.perf_counter() - t
-                with lock:
-                    (latencies.append(dt) if r.status_code == 200 else errors.append(f"{r.status_code} {r.text[:200]}"))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    lat = np.array(latencies)
-    return {
-        "clients": clients, "households_per_request": per_request, "requests": len(lat), "errors": len(errors), "first_error": errors[0] if errors else None,
-        "households_per_second": len(lat) * per_request / elapsed,
-        "latency_p50_s": float(np.percentile(lat, 50)) if len(lat) else None, "latency_p99_s": float(np.percentile(lat, 99)) if len(lat) else None,
-    }
+    run = Clients(url, headers, bodies, clients, per_request=per_request)
+    run.run_for(seconds)
+    return run.summary()
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ version: what French public bodies must publish about an algorithm behind indivi
 of L311-3-1 and R311-3-1-2).
 
 Where it sits: ``nonrecours card`` writes it beside the model card of each version. Its weights
-are the model's own (LightGBM gain per feature, as shares); its wording comes from the schema.
+are the model's own (LightGBM gain per feature, as shares); its wording comes from the schema's French text (``Column.fr``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def feature_weights(scorer: Scorer) -> pd.DataFrame:
 
 def notice(*, name: str, version: str, run_id: str, scorer: Scorer, capacity_share: float, top: int = 10) -> str:
     weights = feature_weights(scorer).head(top)
-    lines = "\n".join(f"| {r.feature} | {PROFILES.column(r.feature).description} | {r.share:.1%} |" for r in weights.itertuples(index=False))
+    lines = "\n".join(f"| {PROFILES.column(r.feature).fr} | `{r.feature}` | {r.share:.1%} |" for r in weights.itertuples(index=False))
     benefits = ", ".join(BENEFIT_LABELS.values())
     return f"""# Notice explicative de l'algorithme « {name} » (version {version})
 
@@ -59,7 +59,7 @@ le sexe, la nationalité, le handicap et la tranche d'âge en tant que telle ; i
 ## Principaux paramètres et leur poids
 Part de chaque donnée dans les décisions du modèle (gain cumulé des arbres, {top} premières) :
 
-| donnée | signification | poids |
+| donnée | nom technique | poids |
 |---|---|---|
 {lines}
 

@@ -451,7 +451,7 @@ def _monitoring_window(source: str, *, scorer, settings, since, until, decision_
         individuals, households = read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS)
     except (SchemaError, FileNotFoundError) as exc:
         _fail(str(exc))
-    scored = score_extract(individuals, households, scorer, law=settings.law, css=load_calibration().css, n_reasons=1,
+    scored = score_extract(individuals, households, scorer, law=settings.law, css=load_calibration().css, n_reasons=0,
                            partition_households=settings.serving.partition_households, quiet=quiet)
     if (folder / "outcomes.parquet").exists():
         from training.evaluate import join_labels

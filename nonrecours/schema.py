@@ -69,6 +69,7 @@ class Column:
     max: float | None = None
     nullable: bool = False
     pattern: str | None = None
+    fr: str = ""  # the meaning in French, for the public notice of the algorithm (model inputs)
 
 
 @dataclass(frozen=True)
@@ -309,43 +310,43 @@ PROFILES = Table(
     key=("household_id", "benefit"),
     columns=(
         Column("household_id", "int64", "id", "Household identifier."),
-        _f("benefit", "category", "Benefit this row is about (one model for all benefits).", categories=BENEFITS),
+        _f("benefit", "category", "Benefit this row is about (one model for all benefits).", categories=BENEFITS, fr="Prestation concernée (un seul modèle pour toutes les prestations)"),
         # law engine on observed data
-        Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data."),
-        Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0),
-        _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8),
+        Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data.", fr="Droit ouvert selon OpenFisca-France sur les données de l'organisme"),
+        Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0, fr="Montant mensuel calculé par OpenFisca-France sur les données de l'organisme"),
+        _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8, fr="Nombre de prestations auxquelles OpenFisca-France ouvre droit sur ces données"),
         # what the agency already pays
-        _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1),
-        *(_f(f"receives_{b}", "float64", f"Observed receipt of {b}: 1, 0, or NaN where unseen.", nullable=True, min=0, max=1) for b in BENEFITS),
-        _f("benefits_received", "int8", "Benefits observed received (known ones only).", min=0, max=8),
+        _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1, fr="Le foyer perçoit déjà cette prestation (si l'organisme peut le voir)"),
+        *(_f(f"receives_{b}", "float64", f"Observed receipt of {b}: 1, 0, or NaN where unseen.", nullable=True, min=0, max=1, fr=f"Perçoit déjà : {BENEFIT_LABELS[b]}") for b in BENEFITS),
+        _f("benefits_received", "int8", "Benefits observed received (known ones only).", min=0, max=8, fr="Nombre de prestations perçues connues de l'organisme"),
         # composition
-        _f("household_type", "category", "Household type as known to the agency.", categories=HOUSEHOLD_TYPES),
-        _f("n_persons", "int8", "Persons in the dwelling.", min=1, max=20),
-        _f("n_adults", "int8", "Persons aged 18 or more.", min=0, max=20),
-        _f("n_children", "int8", "Persons under 18.", min=0, max=20),
-        _f("n_under_3", "int8", "Children under 3.", min=0, max=20),
-        _f("n_benefit_units", "int8", "Benefit units (familles) in the dwelling.", min=1, max=10),
-        _f("head_age", "int16", "Age of the reference person.", unit="years", min=0, max=120),
-        _f("oldest_age", "int16", "Age of the oldest member.", unit="years", min=0, max=120),
-        _f("head_activity", "category", "Activity of the reference person as last known.", categories=ACTIVITIES),
-        _f("any_higher_education", "bool", "An adult holds a higher-education degree."),
+        _f("household_type", "category", "Household type as known to the agency.", categories=HOUSEHOLD_TYPES, fr="Type de foyer connu de l'organisme"),
+        _f("n_persons", "int8", "Persons in the dwelling.", min=1, max=20, fr="Nombre de personnes dans le logement"),
+        _f("n_adults", "int8", "Persons aged 18 or more.", min=0, max=20, fr="Nombre de personnes de 18 ans ou plus"),
+        _f("n_children", "int8", "Persons under 18.", min=0, max=20, fr="Nombre d'enfants de moins de 18 ans"),
+        _f("n_under_3", "int8", "Children under 3.", min=0, max=20, fr="Nombre d'enfants de moins de 3 ans"),
+        _f("n_benefit_units", "int8", "Benefit units (familles) in the dwelling.", min=1, max=10, fr="Nombre de foyers allocataires (familles) dans le logement"),
+        _f("head_age", "int16", "Age of the reference person.", unit="years", min=0, max=120, fr="Âge de la personne de référence"),
+        _f("oldest_age", "int16", "Age of the oldest member.", unit="years", min=0, max=120, fr="Âge du membre le plus âgé"),
+        _f("head_activity", "category", "Activity of the reference person as last known.", categories=ACTIVITIES, fr="Activité de la personne de référence, dernière connue"),
+        _f("any_higher_education", "bool", "An adult holds a higher-education degree.", fr="Un adulte est diplômé de l'enseignement supérieur"),
         # income (per OECD consumption unit: 1 + 0.5 per other person aged 14+ + 0.3 per child)
-        _f("consumption_units", "float64", "OECD-modified equivalence scale.", min=1),
-        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0),
-        _f("income_declared_per_cu", "float64", "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0),
-        _f("pay_change", "float64", "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no change; NaN: no pay last year).", nullable=True),
-        _f("pay_drop", "bool", "Latest known pay is at least 30% below last year's monthly average."),
-        _f("pension_share", "float64", "Share of known income from pensions.", min=0, max=1),
-        _f("unemployment_share", "float64", "Share of known income from unemployment benefit.", min=0, max=1),
+        _f("consumption_units", "float64", "OECD-modified equivalence scale.", min=1, fr="Nombre d'unités de consommation (échelle de l'OCDE modifiée)"),
+        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0, fr="Dernier revenu mensuel connu (salaire brut, pensions, allocations chômage) par unité de consommation"),
+        _f("income_declared_per_cu", "float64", "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0, fr="Revenu déclaré de l'an dernier (salaire / 12, pensions, allocations chômage) par unité de consommation"),
+        _f("pay_change", "float64", "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no change; NaN: no pay last year).", nullable=True, fr="Évolution du dernier salaire connu par rapport à la moyenne mensuelle de l'an dernier"),
+        _f("pay_drop", "bool", "Latest known pay is at least 30% below last year's monthly average.", fr="Baisse du salaire d'au moins 30 % par rapport à l'an dernier"),
+        _f("pension_share", "float64", "Share of known income from pensions.", min=0, max=1, fr="Part des pensions dans les revenus connus"),
+        _f("unemployment_share", "float64", "Share of known income from unemployment benefit.", min=0, max=1, fr="Part des allocations chômage dans les revenus connus"),
         # housing and territory
-        _f("tenure", "category", "Housing tenure.", categories=TENURES),
-        _f("rent_monthly", "float64", "Rent excluding charges.", unit="EUR/month", min=0),
-        _f("rent_burden", "float64", "Rent over known monthly income (capped at 5).", min=0, max=5),
-        _f("territory_type", "category", "Kind of territory.", categories=TERRITORY_TYPES),
+        _f("tenure", "category", "Housing tenure.", categories=TENURES, fr="Statut d'occupation du logement"),
+        _f("rent_monthly", "float64", "Rent excluding charges.", unit="EUR/month", min=0, fr="Loyer mensuel hors charges"),
+        _f("rent_burden", "float64", "Rent over known monthly income (capped at 5).", min=0, max=5, fr="Taux d'effort : loyer rapporté au revenu mensuel connu"),
+        _f("territory_type", "category", "Kind of territory.", categories=TERRITORY_TYPES, fr="Type de territoire"),
         # contact and events
-        _f("digital_exclusion", "bool", "Digital-exclusion proxy."),
-        _f("contacts_last_year", "int16", "Contacts with social services over twelve months.", min=0, max=1000),
-        _f("reported_event", "category", "Life event reported over the last three months.", categories=REPORTED_EVENTS),
+        _f("digital_exclusion", "bool", "Digital-exclusion proxy.", fr="Indice d'éloignement du numérique"),
+        _f("contacts_last_year", "int16", "Contacts with social services over twelve months.", min=0, max=1000, fr="Contacts avec les services sociaux sur douze mois"),
+        _f("reported_event", "category", "Life event reported over the last three months.", categories=REPORTED_EVENTS, fr="Événement de vie signalé dans les trois derniers mois"),
         # protected: for fairness auditing only, never model inputs
         Column("head_sex", "category", "protected", "Sex of the reference person.", categories=SEXES),
         Column("any_disability", "bool", "protected", "A member has an MDPH-recognised disability."),

@@ -1,5 +1,6 @@
-"""Run the scoring API as a child process and wait until it answers: for the end-to-end tests,
-the load and restart tests and the benchmark, which all need a real server.
+"""Run the scoring API as a child process and wait until it answers, and load it with concurrent
+clients: for the end-to-end tests, the load and restart tests and the benchmark, which all need a
+real server.
 
 Where it sits: beside ``nonrecours serve``, which it starts with the given settings; nothing in
 the service depends on it.
@@ -7,11 +8,13 @@ the service depends on it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,3 +90,74 @@ class ApiProcess:
 
     def __exit__(self, *exc) -> None:
         self.kill(signal.SIGTERM)
+
+
+class Clients:
+    """``n`` threads each posting ``per_request`` households per request to ``/score`` until told
+    to stop; every household id is new. Records the ids acknowledged (200 with the ids sent back),
+    the latency of each answered request and every error. With ``retry_connection_errors`` (a
+    server being restarted), refused connections and 5xx are waited out instead of counted."""
+
+    def __init__(self, url: str, headers: dict, bodies: list[dict], n: int, *, per_request: int = 1, first_id: int = 0, retry_connection_errors: bool = False, timeout: float = 300):
+        self.url, self.headers, self.bodies, self.n, self.per_request = url, headers, bodies, n, per_request
+        self.ids = itertools.count(first_id)
+        self.lock = threading.Lock()
+        self.acked: list[int] = []
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self.retry = retry_connection_errors
+        self.timeout = timeout
+        self.elapsed = 0.0
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=self.timeout) as client:
+            while not self.stop.is_set():
+                with self.lock:
+                    ids = [next(self.ids) for _ in range(self.per_request)]
+                body = [{**self.bodies[h % len(self.bodies)], "household_id": h} for h in ids]
+                started = time.perf_counter()
+                try:
+                    r = client.post(self.url + "/score", json={"households": body}, headers=self.headers)
+                except httpx.HTTPError as exc:
+                    if not self.retry:
+                        with self.lock:
+                            self.errors.append(f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.2)
+                    continue
+                latency = time.perf_counter() - started
+                with self.lock:
+                    if r.status_code == 200 and [h["household_id"] for h in r.json()] == ids:
+                        self.acked.extend(ids)
+                        self.latencies.append(latency)
+                    elif not (self.retry and r.status_code >= 500):
+                        self.errors.append(f"{r.status_code}: {r.text[:300]}")
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.n)]
+        for t in self.threads:
+            t.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=self.timeout + 60)
+        self.elapsed = time.perf_counter() - self._started
+
+    def run_for(self, seconds: float) -> None:
+        self.start()
+        time.sleep(seconds)
+        self.finish()
+
+    def summary(self) -> dict:
+        """Throughput and latency of a finished run, as the benchmark reports them."""
+        import numpy as np
+
+        pct = lambda q: float(np.percentile(self.latencies, q)) if self.latencies else None  # noqa: E731
+        return {
+            "clients": self.n, "households_per_request": self.per_request, "requests": len(self.latencies), "errors": len(self.errors),
+            "first_error": self.errors[0] if self.errors else None,
+            "households_per_second": len(self.acked) / self.elapsed if self.elapsed else None,
+            "latency_p50_s": pct(50), "latency_p99_s": pct(99),
+        }

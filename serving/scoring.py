@@ -37,7 +37,8 @@ def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Sc
     p = scorer.predict(profiles)
     amount = scorer.estimated_amount(profiles)
     out = profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount)
-    out["reasons"] = reasons(profiles, scorer.contributions(profiles), n_reasons)
+    # Reasons need TreeSHAP contributions, as costly as the prediction again: skipped when none are wanted.
+    out["reasons"] = reasons(profiles, scorer.contributions(profiles), n_reasons) if n_reasons else [[] for _ in range(len(out))]
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from data.generate import generate
 from nonrecours.config import Settings

@@ -17,7 +17,7 @@ from monitoring.report import build_report
 from nonrecours.cli import app
 from nonrecours.config import LawConfig, MonitoringConfig
 from nonrecours.io import read_table
-from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES
+from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
 from serving.scoring import score_extract
 from training.evaluate import join_labels
 from training.tracking import load_scorer
@@ -51,7 +51,7 @@ def scored(populations, tracking_store):
     scorer = load_scorer("models:/nonrecours/1")
     out = []
     for folder in populations:
-        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_calibration().css, n_reasons=1, partition_households=5000, quiet=True)
+        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_calibration().css, n_reasons=0, partition_households=5000, quiet=True)
         if (folder / "outcomes.parquet").exists():
             s = join_labels(s, read_table(folder, OUTCOMES))
         out.append(s)
@@ -191,9 +191,10 @@ def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_we
     weights = feature_weights(load_scorer("models:/nonrecours/1"))
     assert abs(weights["share"].sum() - 1) < 1e-9
     top = weights.iloc[0]
-    assert f"| {top.feature} |" in text and f"{top.share:.1%}" in text
+    assert f"| {PROFILES.column(top.feature).fr} | `{top.feature}` | {top.share:.1%} |" in text
+    assert PROFILES.column(top.feature).description not in text  # the public notice is in French throughout
     for protected in ("head_sex", "head_nationality_group", "any_disability", "age_band"):
-        assert f"| {protected} |" not in text
+        assert f"`{protected}`" not in text
     missing = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "999", "--tracking-uri", tracking_store])
     assert missing.exit_code == 2 and "no registered version 999" in missing.output
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from nonrecours.io import read_table, write_table
-from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, TABLES, SchemaError, validate
+from nonrecours.schema import ENTITLEMENTS, INDIVIDUALS, TABLES, SchemaError, validate
 
 
 def entitlement_rows(**overrides) -> pd.DataFrame:
@@ -20,6 +20,14 @@ def test_every_column_is_documented_with_a_role_and_a_description():
         for col in table.columns:
             assert col.description and col.role, (table.name, col.name)
             assert col.dtype in {"int8", "int16", "int64", "float64", "bool", "boolean", "category"}
+
+
+def test_every_model_input_has_a_french_meaning_for_the_public_notice():
+    from nonrecours.schema import FEATURES, PROFILES
+
+    missing = [f for f in FEATURES if not PROFILES.column(f).fr]
+    assert not missing, f"model inputs without French text (Column.fr): {missing}"
+    assert len({PROFILES.column(f).fr for f in FEATURES}) == len(FEATURES)  # no two read the same
 
 
 def test_protected_attributes_are_declared_protected():

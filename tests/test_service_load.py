@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
 
 import httpx
 import pytest
 
 from serving.decision_log import DecisionLog, connect, pseudonymise
-from serving.process import ApiProcess
+from serving.process import ApiProcess, Clients
 from serving.request import from_tables
 from serving.secrets import api_keys, pseudonym_key, resolve
 
@@ -34,54 +32,6 @@ def _server(folder, tracking_store, secrets_file) -> ApiProcess:
 
 def _auth(secrets_file) -> dict:
     return {"Authorization": f"Bearer {api_keys(resolve(secrets_file))[0]}"}
-
-
-class Clients:
-    """``n`` threads sending one household per request until told to stop; every household id is
-    new. Records acknowledged ids (200) and everything else."""
-
-    def __init__(self, url: str, headers: dict, bodies: list[dict], n: int, first_id: int, retry_connection_errors: bool = False):
-        self.url, self.headers, self.bodies, self.n = url, headers, bodies, n
-        self.ids = itertools.count(first_id)
-        self.lock = threading.Lock()
-        self.acked: list[int] = []
-        self.errors: list[str] = []
-        self.stop = threading.Event()
-        self.retry = retry_connection_errors
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=120) as client:
-            while not self.stop.is_set():
-                with self.lock:
-                    hid = next(self.ids)
-                body = {**self.bodies[hid % len(self.bodies)], "household_id": hid}
-                try:
-                    r = client.post(self.url + "/score", json={"households": [body]}, headers=self.headers)
-                except httpx.HTTPError as exc:
-                    if not self.retry:
-                        self.errors.append(f"{type(exc).__name__}: {exc}")
-                    time.sleep(0.2)
-                    continue
-                with self.lock:
-                    if r.status_code == 200 and r.json()[0]["household_id"] == hid:
-                        self.acked.append(hid)
-                    elif not (self.retry and r.status_code >= 500):
-                        self.errors.append(f"{r.status_code}: {r.text[:300]}")
-
-    def start(self) -> None:
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(self.n)]
-        for t in self.threads:
-            t.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=180)
-
-    def run_for(self, seconds: float) -> None:
-        self.start()
-        time.sleep(seconds)
-        self.finish()
 
 
 def test_fuzzing_score_and_outcomes_from_the_openapi_document_gives_no_5xx(small_population, tracking_store, secrets_file, tmp_path):
