@@ -424,15 +424,39 @@ def serve(
     os.execvpe(args[0], args, env)
 
 
+def _log_window(source: str, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None] | None:
+    """The decision-log window a source names: ``log`` (--since/--until), ``log:START..END`` (ISO
+    dates or times, either side may be empty), or None for a folder."""
+    if source == "log":
+        return since, until
+    if not source.startswith("log:"):
+        return None
+    start, sep, end = source[4:].partition("..")
+    if not sep:
+        _fail(f"{source}: a decision-log window is written log:START..END (for example log:2026-10-01..2026-11-01; either side may be empty)")
+    try:
+        return (datetime.fromisoformat(start) if start else None), (datetime.fromisoformat(end) if end else None)
+    except ValueError as exc:
+        _fail(f"{source}: {exc}; dates are ISO, for example log:2026-10-01..2026-11-01T12:00")
+
+
+def _window_label(source: str, since: datetime | None, until: datetime | None) -> str:
+    window = _log_window(source, since, until)
+    return source if window is None else f"decision log {window[0] or ''}..{window[1] or ''}"
+
+
 def _monitoring_window(source: str, *, scorer, settings, since, until, decision_log, secrets, quiet) -> pd.DataFrame:
     """Scored profiles of a source: a raw-data folder (scored now by the champion; with ``target``
-    when it holds outcomes.parquet) or ``log`` (the decision log's window --since/--until)."""
+    when it holds outcomes.parquet) or a decision-log window (``log`` with --since/--until, or
+    ``log:START..END``), with the outcomes agents recorded."""
     from data.calibration import load_calibration
     from nonrecours.io import read_table
     from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, SchemaError
     from serving.scoring import score_extract
 
-    if source == "log":
+    window = _log_window(source, since, until)
+    if window is not None:
+        since, until = window
         from serving.decision_log import DecisionLog, connect, profiles_from_log
         from serving.secrets import pseudonym_key, resolve
 
@@ -446,7 +470,7 @@ def _monitoring_window(source: str, *, scorer, settings, since, until, decision_
         return scored
     folder = Path(source)
     if not folder.is_dir():
-        _fail(f"{source}: not a folder of raw tables, nor `log`")
+        _fail(f"{source}: not a folder of raw tables, nor `log` / `log:START..END`")
     try:
         individuals, households = read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS)
     except (SchemaError, FileNotFoundError) as exc:
@@ -462,8 +486,8 @@ def _monitoring_window(source: str, *, scorer, settings, since, until, decision_
 
 @app.command()
 def monitor(
-    reference: Annotated[str, typer.Option("--reference", help="Reference window: a folder of raw tables (individuals/households, with outcomes.parquet when known), or `log`.")],
-    current: Annotated[str, typer.Option("--current", help="Current window: a folder of raw tables, or `log` (the decision log between --since and --until).")],
+    reference: Annotated[str, typer.Option("--reference", help="Reference window: a folder of raw tables (individuals/households, with outcomes.parquet when known), `log` (the decision log between --since and --until) or `log:START..END` (e.g. log:2026-10-01..2026-11-01).")],
+    current: Annotated[str, typer.Option("--current", help="Current window: a folder of raw tables, `log` or `log:START..END`, as for --reference.")],
     out: Annotated[Path, typer.Option("--out", help="Folder of reports: report-<time>.html and .json, and index.html listing them all.")] = Path("reports"),
     since: Annotated[Optional[datetime], typer.Option("--since", help="Start of the decision-log window (with `log`).")] = None,
     until: Annotated[Optional[datetime], typer.Option("--until", help="End of the decision-log window, excluded (with `log`).")] = None,
@@ -484,6 +508,9 @@ def monitor(
     from training.tracking import load_scorer, resolve_tracking_uri
 
     settings = _settings(config, law__workers=workers)
+    for source in (reference, current):  # both checked before either is scored
+        if _log_window(source, since, until) is None and not Path(source).is_dir():
+            _fail(f"{source}: not a folder of raw tables, nor `log` / `log:START..END`")
     uri = resolve_tracking_uri(tracking_uri, settings.registry)
     mlflow.set_tracking_uri(uri)
     name, alias = settings.registry.model_name, settings.serving.model_alias
@@ -493,9 +520,8 @@ def monitor(
         _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train`")
     scorer = load_scorer(f"models:/{name}/{version.version}")
     windows = [_monitoring_window(s, scorer=scorer, settings=settings, since=since, until=until, decision_log=decision_log, secrets=secrets, quiet=quiet) for s in (reference, current)]
-    label = lambda s: f"decision log {since or ''}..{until or ''}" if s == "log" else s  # noqa: E731
     report = build_report(*windows, cfg=settings.monitoring, capacity_share=settings.training.capacity_share,
-                          model=f"{name} v{version.version}", reference_name=label(reference), current_name=label(current))
+                          model=f"{name} v{version.version}", reference_name=_window_label(reference, since, until), current_name=_window_label(current, since, until))
     page, data, index = write_report(report, out)
     client = mlflow.MlflowClient(tracking_uri=uri)
     for path in (page, data):

@@ -113,6 +113,12 @@ class ServingConfig(_Frozen):
         "A lone request pays it once; under load it merges the clients just answered into the next batch.",
     )
     readiness_retry_seconds: float = Field(default=10.0, gt=0, description="How often a not-ready service looks for a champion again.")
+    champion_refresh_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often a ready service checks whether the champion alias has moved; a new champion is loaded beside "
+        "the old one, then swapped in between batches (no request fails). 0: never (restart to change model).",
+    )
     partition_households: int = Field(default=5_000, ge=1, description="Households per partition in batch scoring (one simulation each).")
 
 

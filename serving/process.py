@@ -37,6 +37,7 @@ class ApiProcess:
     secrets_file: Path
     log_path: Path
     port: int = field(default_factory=free_port)
+    config: Path | None = None
     process: subprocess.Popen | None = None
 
     @property
@@ -49,6 +50,8 @@ class ApiProcess:
         env.setdefault("BENTOML_DO_NOT_TRACK", "True")
         cli = Path(sys.executable).parent / "nonrecours"
         args = [str(cli), "serve", "--port", str(self.port), "--tracking-uri", self.tracking_uri, "--decision-log", self.decision_log_url, "--secrets", str(self.secrets_file)]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)

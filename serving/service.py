@@ -135,23 +135,32 @@ class Scoring:
         self.log = DecisionLog(connect(url), pseudonym_key(_secrets()))
         self.css = load_calibration().css
         tax_benefit_system()
-        self.scorer = None
-        self.model_version = ""
+        # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it
+        # logs is the one that scored it.
+        self.champion: tuple[object, str] | None = None
         serving = self.settings.serving
         self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000)
         self.batch_sizes = bentoml.metrics.Histogram(
             name="nonrecours_batch_households", documentation="Households per law-engine simulation in the API", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
         )
-        if not self._load_champion():
-            import threading
+        self._load_champion()
+        import threading
 
-            threading.Thread(target=self._keep_looking, name="champion-retry", daemon=True).start()
+        threading.Thread(target=self._watch_champion, name="champion-watch", daemon=True).start()
 
-    def _keep_looking(self) -> None:
-        while not self._load_champion():
-            time.sleep(self.settings.serving.readiness_retry_seconds)
+    def _watch_champion(self) -> None:
+        """Not ready: look for a champion every ``readiness_retry_seconds``. Ready: look every
+        ``champion_refresh_seconds`` whether the alias moved (0: stop looking)."""
+        serving = self.settings.serving
+        while True:
+            if self.champion is not None and serving.champion_refresh_seconds == 0:
+                return
+            time.sleep(serving.readiness_retry_seconds if self.champion is None else serving.champion_refresh_seconds)
+            self._load_champion()
 
     def _load_champion(self) -> bool:
+        """Load the version the alias points to, unless it is the one serving. A new version is
+        loaded while the old one keeps serving, then swapped in. True when serving."""
         import mlflow
 
         from training.tracking import load_scorer, resolve_tracking_uri
@@ -159,22 +168,33 @@ class Scoring:
         reg = self.settings.registry
         alias = self.settings.serving.model_alias
         uri = resolve_tracking_uri(None, reg)
+        current = self.champion
         try:
             mlflow.set_tracking_uri(uri)
-            version = mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(reg.model_name, alias)
-            scorer = load_scorer(f"models:/{reg.model_name}/{version.version}")
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said in the log
+            version = str(mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(reg.model_name, alias).version)
+            if current is not None and version == current[1]:
+                return True
+            scorer = load_scorer(f"models:/{reg.model_name}/{version}")
+            if current is None:  # the law engine's caches; a swap finds them warm
+                self._warm_up(scorer)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", or "keep the one serving", said in the log
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if current is not None:
+                logger.warning("could not check or load %s@%s at %s (%s); still scoring with version %s", reg.model_name, alias, uri, why, current[1])
+                return True
             _Status.not_ready_reason = f"no champion model {reg.model_name}@{alias} in the registry yet: train one with `nonrecours train`"
             logger.error(
                 "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours train`; "
                 "this service looks again every %.0f s.",
-                reg.model_name, alias, uri, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, self.settings.serving.readiness_retry_seconds,
+                reg.model_name, alias, uri, why, self.settings.serving.readiness_retry_seconds,
             )
             return False
-        self._warm_up(scorer)
-        self.scorer, self.model_version = scorer, str(version.version)
+        self.champion = (scorer, version)
         _Status.not_ready_reason = None
-        logger.info("ready: scoring with %s version %s", reg.model_name, self.model_version)
+        if current is None:
+            logger.info("ready: scoring with %s version %s", reg.model_name, version)
+        else:
+            logger.info("champion changed: scoring with %s version %s (was version %s)", reg.model_name, version, current[1])
         return True
 
     def _warm_up(self, scorer) -> None:
@@ -187,7 +207,7 @@ class Scoring:
         score_tables(*to_tables(households), scorer, law=self.settings.law, css=self.css, n_reasons=1)
 
     def __is_ready__(self) -> bool:
-        return self.scorer is not None
+        return self.champion is not None
 
     @bentoml.api
     async def score(
@@ -199,7 +219,7 @@ class Scoring:
         Concurrent requests share one law-engine simulation (:mod:`serving.batching`)."""
         from serving.batching import Overloaded
 
-        if self.scorer is None:  # the request gate answers first; this is the last line of defence
+        if self.champion is None:  # the request gate answers first; this is the last line of defence
             raise ServiceUnavailable("no champion model in the registry yet: train one with `nonrecours train`")
         try:
             return await self.batcher.submit(households)
@@ -213,9 +233,10 @@ class Scoring:
         from serving.scoring import score_tables
 
         _t0 = time.perf_counter()
+        scorer, model_version = self.champion  # type: ignore[misc]
         try:
             individuals, tables = to_tables(households)
-            scored = score_tables(individuals, tables, self.scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
+            scored = score_tables(individuals, tables, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
         except SchemaError as exc:
             # Input the request models let through but the data contract refuses: still the
             # caller's to fix, so a 400 naming the column (the whole batch gets it; seen only
@@ -227,7 +248,7 @@ class Scoring:
         name = self.settings.registry.model_name
         try:
             # household_id is still the position in the batch: two requests may carry one id.
-            self.log.record_scored(scored, model_name=name, model_version=self.model_version, source="api", at=at, ids=external)
+            self.log.record_scored(scored, model_name=name, model_version=model_version, source="api", at=at, ids=external)
         except Exception as exc:  # noqa: BLE001 - no score leaves unlogged
             logger.exception("decision log write failed")
             raise ServiceUnavailable(f"the decision log is unavailable, nothing was scored: {type(exc).__name__}") from None
@@ -241,7 +262,7 @@ class Scoring:
                 HouseholdScore(
                     household_id=h.household_id,  # type: ignore[attr-defined]
                     model_name=name,
-                    model_version=self.model_version,
+                    model_version=model_version,
                     scored_at=at,
                     scores=[
                         {

@@ -4,6 +4,7 @@ under-flags one group breaches the fairness threshold; the command writes its re
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import mlflow
 import numpy as np
@@ -170,6 +171,23 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     selection = pd.DataFrame(data["fairness"])
     assert selection["selection_rate"].notna().all() and selection["recall"].isna().all()
     assert "id='follow-up'" in next(out.glob("report-*.html")).read_text()
+
+    # Two windows of the same log: the first 500 decisions moved to January.
+    from sqlalchemy import update
+
+    from serving.decision_log import decisions
+
+    with log.engine.begin() as conn:
+        conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=timezone.utc)))
+    windows = tmp_path / "windows"
+    result = runner.invoke(app, ["monitor", "--reference", "log:..2026-06-01", "--current", "log:2026-06-01..", "--decision-log", f"sqlite:///{db}",
+                                 "--secrets", str(secrets), "--out", str(windows), "--tracking-uri", tracking_store, "-q"])
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads(next(windows.glob("report-*.json")).read_text())
+    assert data["reference"] == "decision log ..2026-06-01 00:00:00" and data["current"] == "decision log 2026-06-01 00:00:00.."
+    assert data["drift"]["columns"] > 20
+    bad = runner.invoke(app, ["monitor", "--reference", "log:2026-13-01..", "--current", "log", "--decision-log", f"sqlite:///{db}", "--tracking-uri", tracking_store])
+    assert bad.exit_code == 2 and "log:2026-13-01..: month must be in 1..12" in bad.output, bad.output
 
 
 def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_store, tmp_path):

@@ -136,8 +136,10 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
     assert count > 0 and total / count > 1.0, metrics[:2000]  # some batches held several households
 
 
-def test_without_a_champion_the_service_is_up_but_not_ready_and_says_why(small_population, tmp_path):
-    server = ApiProcess(f"sqlite:///{tmp_path / 'empty-mlflow.db'}", f"sqlite:///{tmp_path / 'd.db'}", small_population / "secrets.env", tmp_path / "server.log")
+def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_champion_alias(small_population, tmp_path):
+    config = tmp_path / "settings.yaml"
+    config.write_text("serving:\n  readiness_retry_seconds: 2\n  champion_refresh_seconds: 2\n")
+    server = ApiProcess(f"sqlite:///{tmp_path / 'empty-mlflow.db'}", f"sqlite:///{tmp_path / 'd.db'}", small_population / "secrets.env", tmp_path / "server.log", config=config)
     with server:
         server.wait("/livez")
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 503
@@ -159,3 +161,18 @@ def test_without_a_champion_the_service_is_up_but_not_ready_and_says_why(small_p
             status = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code
             time.sleep(0.5 if status != 200 else 0)
         assert status == 200
+        # Another version becomes champion: every worker moves to it without a restart, and no
+        # request fails on the way.
+        retrained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"])
+        assert retrained.exit_code == 0, retrained.output
+        promoted = CliRunner().invoke(app, ["promote", "--version", "2", "--reason", "test: the service follows the alias", "--tracking-uri", server.tracking_uri])
+        assert promoted.exit_code == 0, promoted.output
+        deadline, seen = time.monotonic() + 60, []
+        while seen[-4:] != ["2"] * 4 and time.monotonic() < deadline:
+            r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
+            assert r.status_code == 200, r.text
+            seen.append(r.json()[0]["model_version"])
+        assert seen[-4:] == ["2"] * 4, seen
+        assert "champion changed: scoring with nonrecours version 2 (was version 1)" in server.log_tail(50_000)
+        logged = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env"))).read()
+        assert logged["model_version"].iloc[-1] == "2" and len(logged) == len(seen) + 1
