@@ -35,7 +35,7 @@ class QualityResult:
     snapshot: object  # evidently Snapshot
     current: dict[str, float]
     reference: dict[str, float] | None
-    tests: list[dict]  # name, description, passed
+    tests: list[dict]  # view (outreach_list | score), name, description, passed
 
     @property
     def failed(self) -> list[dict]:
@@ -53,18 +53,19 @@ def classification_frame(scored: pd.DataFrame, capacity_share: float) -> pd.Data
     )
 
 
-DEFINITION = DataDefinition(
-    numerical_columns=["p_unclaimed"],
-    classification=[
-        BinaryClassification(name=LIST, target="target", prediction_labels="flagged", pos_label=1),
-        BinaryClassification(name=SCORE, target="target", prediction_probas="p_unclaimed", pos_label=1),
-    ],
-)
+def _definition() -> DataDefinition:
+    return DataDefinition(
+        numerical_columns=["p_unclaimed"],
+        classification=[
+            BinaryClassification(name=LIST, target="target", prediction_labels="flagged", pos_label=1),
+            BinaryClassification(name=SCORE, target="target", prediction_probas="p_unclaimed", pos_label=1),
+        ],
+    )
 
 
 def _run(current: pd.DataFrame, reference: pd.DataFrame | None, list_preset: ClassificationPreset, score_preset: ClassificationPreset):
-    cur = Dataset.from_pandas(current, data_definition=DEFINITION)
-    ref = None if reference is None else Dataset.from_pandas(reference, data_definition=DEFINITION)
+    cur = Dataset.from_pandas(current, data_definition=_definition())
+    ref = None if reference is None else Dataset.from_pandas(reference, data_definition=_definition())
     return Report([list_preset, score_preset], include_tests=False).run(current_data=cur, reference_data=ref)
 
 

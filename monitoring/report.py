@@ -19,6 +19,7 @@ import pandas as pd
 
 from monitoring.drift import DriftResult, drift_report
 from monitoring.fairness import fairness_table, follow_up_table, recall_gaps
+from monitoring.plots import group_figure, png_data_uri
 from monitoring.quality import QualityResult, quality_report
 from nonrecours.config import MonitoringConfig
 from nonrecours.io import write_text
@@ -37,6 +38,7 @@ class MonitoringReport:
     quality: pd.DataFrame | None
     evidently_quality: QualityResult | None
     follow_up: pd.DataFrame | None
+    max_gap: float
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -92,7 +94,7 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
         classification = quality_report(reference, current, cfg=cfg, capacity_share=capacity_share)
         failures += [f"quality ({t['view'].replace('_', ' ')}): {t['description']}" for t in classification.failed]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, follow_up, failures)
+    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, follow_up, cfg.max_group_recall_gap, failures)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -104,6 +106,10 @@ def _table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(figure, alt: str) -> str:
+    return f'<img class="figure" alt="{html.escape(alt)}" src="{png_data_uri(figure)}">'
 
 
 def _quality_html(report: MonitoringReport) -> str:
@@ -127,15 +133,18 @@ def to_html(report: MonitoringReport) -> str:
     intro = "<p>The outreach list is the top of one ranking by expected unclaimed amount. "
     if report.gaps is None:
         cols = ["attribute", "group", "rows", "selection_rate", "selection_rate_low", "selection_rate_high"]
+        figure = group_figure(report.fairness, "selection_rate", "Share of each group on the outreach list (90% interval)")
         fairness = (
             intro + "No outcomes are known for the current window, so recall (who the list misses) cannot be measured and nothing is gated: "
-            "the table says who the list selects; low/high: 90% bootstrap interval.</p>" + _table(report.fairness[cols])
+            "the table says who the list selects; low/high: 90% bootstrap interval.</p>" + _img(figure, "selection rate per group") + _table(report.fairness[cols])
         )
     else:
         cols = ["attribute", "group", "rows", "positives", "recall", "recall_low", "recall_high", "selection_rate", "precision", "calibration_gap", "gated"]
+        figure = group_figure(report.fairness, "recall", f"Recall per group (90% interval; shaded: within {report.max_gap:.2f} of the best gated group; hollow: too few positives to gate)", report.max_gap)
         fairness = (
             intro + "Recall: of the people missing an entitlement, the share the list reaches (exclusion is the harm measured first); "
-            "low/high: 90% bootstrap interval.</p>" + _table(report.fairness[cols]) + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
+            "low/high: 90% bootstrap interval.</p>" + _img(figure, "recall per group") + _table(report.fairness[cols])
+            + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
         )
     if report.follow_up is not None:
         fairness += (
@@ -149,7 +158,7 @@ def to_html(report: MonitoringReport) -> str:
     drifted = ", ".join(report.drift.drifted) or "none"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nonrecours monitoring {report.created}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
-.verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}</style></head><body>
+.verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}img.figure{{max-width:100%}}</style></head><body>
 <h1>nonrecours monitoring <span class="verdict">{report.verdict.upper()}</span></h1>
 <p>Model {html.escape(report.model)} · reference {html.escape(report.reference)} · current {html.escape(report.current)} · {report.created}</p>
 <ul>{failures}</ul>

@@ -107,6 +107,23 @@ def test_classification_quality_is_evidentlys_and_passes_for_the_champion_on_a_f
     assert "classification" in r.to_json() and r.to_json()["classification"]["reference"]["roc_auc"] > 0.5
 
 
+def test_the_page_draws_recall_per_group_with_its_intervals(scored):
+    import base64
+    import io
+    import re
+
+    import matplotlib.image
+
+    from monitoring.report import to_html
+
+    page = to_html(report(scored[0], scored[1]))
+    found = re.search(r'<img class="figure" alt="recall per group" src="data:image/png;base64,([^"]+)"', page)
+    assert found, "no recall figure in the page"
+    pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(found.group(1))), format="png")
+    assert pixels.shape[1] > 2 * pixels.shape[0] and pixels.std() > 0.05  # one wide row of panels, drawn
+    assert 'alt="selection rate per group"' in to_html(report(scored[0], scored[2]))  # no outcomes: who is selected
+
+
 def test_a_scorer_that_lost_its_ranking_fails_evidentlys_quality_tests(scored):
     noisy = scored[1].copy()
     rng = np.random.default_rng(0)
@@ -234,6 +251,7 @@ def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_p
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--no-first-run", "--virtual-time-budget=10000"]
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
     assert "<h2>Drift</h2>" in dom and "<h2>Fairness</h2>" in dom and "head_sex" in dom and "<iframe" in dom
+    assert "Quality where outcomes are known" in dom and 'alt="recall per group"' in dom and dom.count("<iframe") == 2
     shot = tmp_path / "page.png"
     subprocess.run([browser, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180)
     pixels = matplotlib.image.imread(shot)
