@@ -64,7 +64,10 @@ def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives
         groups = scored[attribute].astype("object").astype(str).to_numpy()
         frame = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute))
         by_group = frame.by_group
-        for group in by_group.index:
+        column = scored[attribute]
+        declared = [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else sorted(by_group.index)
+        present = [g for g in declared if g in by_group.index]
+        for group in present + sorted(set(by_group.index) - set(present)):  # the schema's order (age bands in age order)
             idx = np.flatnonzero(groups == group)
             yy, pp, ff = y[idx], p[idx], pred[idx]
             draws = {m: [] for m in metrics}

@@ -20,8 +20,12 @@ def group_figure(table: pd.DataFrame, metric: str, title: str, threshold_gap: fl
     ``_high``). Ungated groups (too few positives) are drawn hollow. With ``threshold_gap``, the
     band below the best gated group's value down to the allowed gap is shaded."""
     attributes = list(dict.fromkeys(table["attribute"]))
-    fig = Figure(figsize=(4 * len(attributes), 3.6), constrained_layout=True)
-    axes = np.atleast_1d(fig.subplots(1, len(attributes), sharey=True))
+    cols = min(4, len(attributes))
+    rows = -(-len(attributes) // cols)
+    fig = Figure(figsize=(4 * cols, 3.4 * rows), constrained_layout=True)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
+    for ax in axes[len(attributes):]:
+        ax.set_visible(False)
     fig.suptitle(title)
     for ax, attribute in zip(axes, attributes):
         g = table[table["attribute"] == attribute].reset_index(drop=True)
@@ -39,7 +43,9 @@ def group_figure(table: pd.DataFrame, metric: str, title: str, threshold_gap: fl
         ax.set_xticks(x, g["group"], rotation=40, ha="right", fontsize=8)
         ax.set_title(attribute, fontsize=10)
         ax.set_ylim(0, 1.02)
-    axes[0].set_ylabel(metric.replace("_", " "))
+        ax.set_xlim(-0.5, len(g) - 0.5)
+    for ax in axes[::cols]:
+        ax.set_ylabel(metric.replace("_", " "))
     return fig
 
 

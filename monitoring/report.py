@@ -183,13 +183,14 @@ def write_index(out: Path) -> Path:
     rows = []
     for path in sorted(out.glob("report-*.json"), reverse=True):
         r = json.loads(path.read_text())
-        rows.append({"date": r["created"], "model": r["model"], "current": r["current"], "verdict": r["verdict"], "report": path.with_suffix(".html").name})
+        why = "; ".join(f.split(":", 1)[0] for f in r["failures"])  # drift / fairness / quality (view)
+        rows.append({"date": r["created"], "model": r["model"], "reference": r["reference"], "current": r["current"], "verdict": r["verdict"], "why": why, "report": path.with_suffix(".html").name})
     items = "".join(
-        f"<tr><td>{html.escape(r['date'])}</td><td>{html.escape(r['model'])}</td><td>{html.escape(r['current'])}</td>"
-        f"<td>{r['verdict'].upper()}</td><td><a href='{html.escape(r['report'])}'>{html.escape(r['report'])}</a></td></tr>"
+        f"<tr><td>{html.escape(r['date'])}</td><td>{html.escape(r['model'])}</td><td>{html.escape(r['reference'])}</td><td>{html.escape(r['current'])}</td>"
+        f"<td>{r['verdict'].upper()}</td><td>{html.escape(r['why'])}</td><td><a href='{html.escape(r['report'])}'>{html.escape(r['report'])}</a></td></tr>"
         for r in rows
     )
     index = out / "index.html"
     write_text(index, f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>nonrecours monitoring reports</title></head><body>"
-                  f"<h1>Monitoring reports</h1><table border='1'><tr><th>date</th><th>model</th><th>current window</th><th>verdict</th><th>report</th></tr>{items}</table></body></html>")
+                  f"<h1>Monitoring reports</h1><table border='1'><tr><th>date</th><th>model</th><th>reference window</th><th>current window</th><th>verdict</th><th>breached</th><th>report</th></tr>{items}</table></body></html>")
     return index

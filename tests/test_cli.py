@@ -38,6 +38,21 @@ def test_the_pipeline_writes_everything_into_one_folder(small_population):
     assert not any(n.endswith(".tmp") for n in names)
 
 
+def test_the_pipeline_ends_with_a_report_on_a_fresh_draw_and_one_on_its_pay_cut_copy(small_population):
+    import json
+
+    reports = sorted((small_population / "reports").glob("report-*.json"), key=lambda p: json.loads(p.read_text())["current"])
+    fresh, shifted = (json.loads(p.read_text()) for p in reports)
+    assert fresh["current"].endswith("fresh") and shifted["current"].endswith("shifted")
+    # the fresh draw keeps its outcomes: recall per group and Evidently's quality tests
+    assert fresh["recall_gaps"] is not None and len(fresh["classification"]["tests"]) == 2
+    # the pay-cut copy has none (its truth was drawn before the cut): drift, and no recall claimed
+    assert not (small_population / "shifted" / "outcomes.parquet").exists()
+    assert shifted["verdict"] == "fail" and shifted["failures"][0].startswith("drift:") and shifted["recall_gaps"] is None
+    index = (small_population / "reports" / "index.html").read_text()
+    assert all(p.with_suffix(".html").name in index for p in reports)
+
+
 def test_entitlements_can_write_to_another_folder(small_population, tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -94,6 +94,7 @@ def test_the_champion_passes_the_fairness_threshold_on_a_fresh_population(scored
     r = report(scored[0], scored[1])
     assert (r.gaps["gap"] <= CFG.max_group_recall_gap).all(), r.gaps
     assert set(r.fairness["attribute"]) == {"head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"}
+    assert list(r.fairness.loc[r.fairness["attribute"] == "age_band", "group"]) == ["under_25", "25_29", "30_44", "45_59", "60_64", "65_plus"]  # the schema's order
 
 
 def test_classification_quality_is_evidentlys_and_passes_for_the_champion_on_a_fresh_population(scored):
@@ -120,7 +121,7 @@ def test_the_page_draws_recall_per_group_with_its_intervals(scored):
     found = re.search(r'<img class="figure" alt="recall per group" src="data:image/png;base64,([^"]+)"', page)
     assert found, "no recall figure in the page"
     pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(found.group(1))), format="png")
-    assert pixels.shape[1] > 2 * pixels.shape[0] and pixels.std() > 0.05  # one wide row of panels, drawn
+    assert pixels.shape[1] > pixels.shape[0] > 300 and pixels.std() > 0.05  # a grid of panels, drawn
     assert 'alt="selection rate per group"' in to_html(report(scored[0], scored[2]))  # no outcomes: who is selected
 
 
@@ -145,7 +146,7 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     pages = sorted(out.glob("report-*.html"))
     assert len(pages) == 2 and len(list(out.glob("report-*.json"))) == 2
     index = (out / "index.html").read_text()
-    assert all(p.name in index for p in pages) and "PASS" in index and "FAIL" in index
+    assert all(p.name in index for p in pages) and "PASS" in index and "FAIL" in index and "<td>drift</td>" in index
     verdicts = {json.loads(p.read_text())["verdict"] for p in out.glob("report-*.json")}
     assert verdicts == {"pass", "fail"}
     html = pages[0].read_text()
