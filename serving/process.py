@@ -72,18 +72,33 @@ class ApiProcess:
         raise TimeoutError(f"{self.url}{path} did not answer {status} within {timeout:.0f} s:\n{self.log_tail()}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (BentoML runs an arbiter and workers) and reap it."""
+        """Signal the server and every process it started, and wait until all are gone. BentoML's
+        workers run in sessions of their own: signalling the process group alone leaves them
+        serving as orphans on the same port after a SIGKILL (found by the crash test). SIGTERM
+        goes to the group (the arbiter stops its workers); whatever survives 60 s is killed."""
+        import psutil
+
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            os.killpg(self.process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+            family = [psutil.Process(self.process.pid)]
+            family += family[0].children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        targets = family if sig == signal.SIGKILL else family[:1]
+        for p in targets:
+            try:
+                os.killpg(p.pid, sig) if p.pid == self.process.pid else p.send_signal(sig)
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass
+        _, alive = psutil.wait_procs(family, timeout=60)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=30)
+        self.process.wait(timeout=30)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

@@ -87,7 +87,9 @@ def test_a_crash_under_load_loses_no_acknowledged_decision(tracking_store, secre
         clients.start()
         time.sleep(15)
         before = len(clients.acked)
-        server.kill()  # SIGKILL to the whole process group, with requests in flight
+        server.kill()  # SIGKILL to the server and all its workers, with requests in flight
+        with pytest.raises(httpx.ConnectError):  # nothing left answering: the crash was whole
+            httpx.get(server.url + "/livez", timeout=5)
         server.start()
         server.wait()
         time.sleep(10)

@@ -1,0 +1,40 @@
+"""Benchmark: wall time and peak memory of `nonrecours score` (batch worklist) for N households.
+
+Usage: .venv/bin/python bench/score_scale.py 10000 [100000 ...]
+Trains a champion on 3,000 households, draws N households (seed 1), then times
+`score --input ... --out worklist.csv` with the decision log written (SQLite, every household
+logged) and again with `--no-log`, so the log's share is visible. Writes
+bench/results/score_<N>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_scale import CLI, HERE, machine, measure  # noqa: E402
+
+
+def main(sizes: list[int]) -> None:
+    (HERE / "results").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as d:
+        tracking = f"sqlite:///{d}/mlflow.db"
+        subprocess.run([CLI, "pipeline", "-n", "3000", "--out", f"{d}/train", "--tracking-uri", tracking, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([CLI, "keys", "--out", f"{d}/secrets.env"], check=True, stdout=subprocess.DEVNULL)
+        for n in sizes:
+            folder = f"{d}/{n}"
+            subprocess.run([CLI, "generate", "-n", str(n), "--seed", "1", "--out", folder, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+            common = ["--input", folder, "--tracking-uri", tracking, "--secrets", f"{d}/secrets.env", "--quiet"]
+            logged = measure([CLI, "score", *common, "--out", f"{folder}/worklist.csv", "--decision-log", f"sqlite:///{folder}/decisions.db"])
+            dry = measure([CLI, "score", *common, "--out", f"{folder}/dry.csv", "--no-log"])
+            out = {"households": n, "machine": machine(), "score_logged": logged, "score_no_log": dry}
+            (HERE / "results" / f"score_{n}.json").write_text(json.dumps(out, indent=2))
+            print(f"{n:>9,} households | score {logged['seconds']:.1f} s, peak {logged['max_rss_mb']:.0f} MB | --no-log {dry['seconds']:.1f} s | {machine()}")
+
+
+if __name__ == "__main__":
+    main([int(a) for a in sys.argv[1:]] or [10_000])
