@@ -399,6 +399,8 @@ def serve(
     POST /score and POST /outcomes need 'Authorization: Bearer <key>' (NONRECOURS_API_KEYS);
     /healthz, /livez, /readyz, /metrics and /docs.json are open. With no champion yet, the
     service starts, logs why it is not ready and answers 503 on /readyz until one is trained.
+    Once ready, it checks every serving.champion_refresh_seconds (60) whether the champion alias
+    moved and swaps the new version in without a restart.
     Example request: serving/examples/households.json.
     """
     from serving.secrets import api_keys, pseudonym_key, resolve
