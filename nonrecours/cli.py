@@ -500,8 +500,9 @@ def monitor(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Drift (Evidently) and fairness (fairlearn) of the champion between two windows, against the
-    thresholds of the `monitoring` settings. Prints a verdict and exits 1 when a threshold is
+    """Drift (Evidently), fairness (fairlearn) and, where outcomes are known, classification
+    quality (Evidently) of the champion between two windows, against the thresholds of the
+    `monitoring` settings; for a decision-log window, the outcomes agents recorded per group. Prints a verdict and exits 1 when a threshold is
     breached (0 when none is), so a scheduler can alert. The report is also logged to the
     champion's MLflow run."""
     import mlflow
