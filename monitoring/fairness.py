@@ -20,7 +20,6 @@ from nonrecours.schema import AUDIT_GROUPS
 from training.metrics import top_k
 
 
-
 def _recall(y_true, y_pred) -> float:
     pos = y_true.astype(bool)
     return float(y_pred[pos].mean()) if pos.any() else float("nan")
@@ -36,6 +35,28 @@ def _selection_rate(y_true, y_pred) -> float:
 
 
 METRICS = {"selection_rate": _selection_rate, "recall": _recall, "precision": _precision}
+
+
+def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = 0.90) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*columns)``, rows resampled with replacement
+    ``draws`` times; (nan, nan) for an empty group or when no draw gives a number."""
+    n = len(columns[0])
+    if n == 0 or draws == 0:
+        return np.nan, np.nan
+    values = np.array([statistic(*(c[b] for c in columns)) for b in (rng.integers(0, n, n) for _ in range(draws))], dtype=float)
+    if not np.isfinite(values).any():
+        return np.nan, np.nan
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def in_schema_order(column: pd.Series, present) -> list[str]:
+    """The groups present, in the column's declared category order (age bands in age order), then
+    any undeclared ones sorted."""
+    present = {str(g) for g in present}
+    declared = [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else []
+    return [g for g in declared if g in present] + sorted(present - set(declared))
 
 
 def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
@@ -62,24 +83,15 @@ def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives
     rows = []
     for attribute in AUDIT_GROUPS:
         groups = scored[attribute].astype("object").astype(str).to_numpy()
-        frame = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute))
-        by_group = frame.by_group
-        column = scored[attribute]
-        declared = [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else sorted(by_group.index)
-        present = [g for g in declared if g in by_group.index]
-        for group in present + sorted(set(by_group.index) - set(present)):  # the schema's order (age bands in age order)
+        by_group = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute)).by_group
+        for group in in_schema_order(scored[attribute], by_group.index):
             idx = np.flatnonzero(groups == group)
             yy, pp, ff = y[idx], p[idx], pred[idx]
-            draws = {m: [] for m in metrics}
-            for _ in range(bootstrap):
-                b = rng.integers(0, len(idx), len(idx))
-                for m, fn in metrics.items():
-                    draws[m].append(fn(yy[b], ff[b]))
             row = {"attribute": attribute, "group": str(group), "rows": len(idx), "positives": int(yy.sum()) if known else np.nan}
-            for m in METRICS:
+            for m, fn in METRICS.items():
                 value = float(by_group.loc[group, m]) if m in metrics else np.nan
-                lo, hi = np.nanpercentile(draws[m], [5, 95]) if m in metrics and np.isfinite(draws[m]).any() else (np.nan, np.nan)
-                row[m], row[f"{m}_low"], row[f"{m}_high"] = value, float(lo), float(hi)
+                lo, hi = bootstrap_interval(fn, yy, ff, draws=bootstrap, rng=rng) if m in metrics else (np.nan, np.nan)
+                row[m], row[f"{m}_low"], row[f"{m}_high"] = value, lo, hi
             row["calibration_gap"] = float(pp.mean() - yy.mean()) if known else np.nan
             row["gated"] = known and row["positives"] >= min_positives
             rows.append(row)
@@ -97,15 +109,16 @@ def follow_up_table(scored: pd.DataFrame, *, bootstrap: int = 200, seed: int = 0
     rng = np.random.default_rng(seed)
     rows = []
     for attribute in AUDIT_GROUPS:
-        for group, g in recorded.groupby(recorded[attribute].astype("object").astype(str), sort=True):
+        groups = recorded[attribute].astype("object").astype(str)
+        for group in in_schema_order(recorded[attribute], set(groups)):
+            g = recorded[groups == group]
             reached = g[g["contacted"].astype(bool)]
             known = reached["claimed"].dropna().astype(bool).to_numpy()
-            draws = [known[rng.integers(0, len(known), len(known))].mean() for _ in range(bootstrap)] if len(known) else []
-            lo, hi = np.percentile(draws, [5, 95]) if draws else (np.nan, np.nan)
+            lo, hi = bootstrap_interval(np.mean, known, draws=bootstrap, rng=rng)
             rows.append({
-                "attribute": attribute, "group": str(group), "outcomes": len(g), "reached_share": len(reached) / len(g),
+                "attribute": attribute, "group": group, "outcomes": len(g), "reached_share": len(reached) / len(g),
                 "results_known": len(known), "claimed_share": float(known.mean()) if len(known) else np.nan,
-                "claimed_low": float(lo), "claimed_high": float(hi),
+                "claimed_low": lo, "claimed_high": hi,
             })
     return pd.DataFrame(rows, columns=["attribute", "group", "outcomes", "reached_share", "results_known", "claimed_share", "claimed_low", "claimed_high"])
 

@@ -170,9 +170,15 @@ def to_html(report: MonitoringReport) -> str:
 
 
 def write_report(report: MonitoringReport, out: Path) -> tuple[Path, Path, Path]:
-    """``report-<time>.html`` and ``.json`` in ``out``, then ``index.html`` listing every report there."""
+    """``report-<time>.html`` and ``.json`` in ``out``, then ``index.html`` listing every report there.
+    The file name is the writing time to the microsecond, with a counter should that be taken too,
+    so two reports written in the same second (a scheduler's two windows) are both kept."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"report-{report.created}"
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+    stem, n = f"report-{stamp}", 1
+    while (out / f"{stem}.json").exists() or (out / f"{stem}.html").exists():
+        n += 1
+        stem = f"report-{stamp}-{n}"
     page, data = out / f"{stem}.html", out / f"{stem}.json"
     write_text(page, to_html(report))
     write_text(data, json.dumps(report.to_json(), indent=1, default=float))

@@ -72,6 +72,17 @@ def _write_json(obj: dict, path: Path) -> None:
     write_text(path, json.dumps(obj, indent=2, default=str))
 
 
+def _without_password(url: str) -> str:
+    """A database URL fit to print: the password masked (an unparseable one is shown as given)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def _fail(message: str) -> None:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code=2)
@@ -417,11 +428,21 @@ def serve(
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = resolve_tracking_uri(tracking_uri, settings.registry)
     env["NONRECOURS_DECISION_LOG_URL"] = _decision_log_url(decision_log, settings)
+    # The log's tables are created here, once, before the workers start: several workers creating
+    # them at the same moment on a new database would race; a wrong URL fails now, said plainly.
+    from serving.decision_log import connect
+
+    shown = _without_password(env["NONRECOURS_DECISION_LOG_URL"])
+    try:
+        connect(env["NONRECOURS_DECISION_LOG_URL"]).dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to open the log stops the start, with the reason
+        _fail(f"decision log {shown!r}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+              "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours")
     if secrets is not None:
         env["NONRECOURS_SECRETS_FILE"] = str(secrets.resolve())
     if config is not None:
         env["NONRECOURS_CONFIG"] = str(config.resolve())
-    console.print(f"scoring API on http://{host}:{port} (decision log: {env['NONRECOURS_DECISION_LOG_URL']}, registry: {env['MLFLOW_TRACKING_URI']})")
+    console.print(f"scoring API on http://{host}:{port} (decision log: {shown}, registry: {_without_password(env['MLFLOW_TRACKING_URI'])})")
     args = [sys.executable, "-m", "bentoml", "serve", "serving.service:Scoring", "--port", str(port), "--host", host]
     os.execvpe(args[0], args, env)
 

@@ -111,3 +111,12 @@ def test_a_missing_table_is_named(tmp_path):
 def test_an_unknown_observed_benefit_is_refused(tmp_path):
     result = runner.invoke(app, ["generate", "-n", "5", "--out", str(tmp_path), "--observed-benefits", "rsa,rmi"])
     assert result.exit_code == 2 and "rmi" in result.output
+
+
+def test_serve_refuses_a_decision_log_it_cannot_open_without_printing_its_password(tmp_path):
+    runner.invoke(app, ["keys", "--out", str(tmp_path / "secrets.env")])
+    url = "postgresql+psycopg://agent:hunter2-secret@127.0.0.1:1/nonrecours"  # nothing listens on port 1
+    result = runner.invoke(app, ["serve", "--secrets", str(tmp_path / "secrets.env"), "--decision-log", url, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    assert result.exit_code == 2, result.output
+    assert "decision log" in result.output and "127.0.0.1:1" in result.output and "cannot open it" in result.output
+    assert "hunter2-secret" not in result.output and "***" in result.output

@@ -235,6 +235,29 @@ def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_we
     assert missing.exit_code == 2 and "no registered version 999" in missing.output
 
 
+def test_two_reports_written_in_the_same_second_are_both_kept_and_listed(scored, tmp_path):
+    from monitoring.report import write_report
+
+    same = report(scored[0], scored[1])  # one report object: the same creation time, to the second
+    first, second = write_report(same, tmp_path), write_report(same, tmp_path)
+    assert first[0] != second[0] and first[0].exists() and second[0].exists()
+    assert len(list(tmp_path.glob("report-*.json"))) == 2
+    listing = first[2].read_text()
+    assert first[0].name in listing and second[0].name in listing
+
+
+def test_bootstrap_intervals_hold_the_estimate_narrow_with_more_rows_and_are_empty_without_rows():
+    from monitoring.fairness import bootstrap_interval
+
+    rng = np.random.default_rng(1)
+    small, large = rng.random(40) < 0.3, rng.random(4000) < 0.3
+    lo_s, hi_s = bootstrap_interval(np.mean, small, draws=300, rng=rng)
+    lo_l, hi_l = bootstrap_interval(np.mean, large, draws=300, rng=rng)
+    assert lo_s <= small.mean() <= hi_s and lo_l <= large.mean() <= hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 4  # a hundred times the rows: about a tenth of the width
+    assert np.isnan(bootstrap_interval(np.mean, small[:0], draws=300, rng=rng)).all()
+
+
 @pytest.mark.slow
 def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_path):
     import os

@@ -109,3 +109,36 @@ def test_a_forced_promotion_needs_a_reason_and_is_recorded(store):
 def test_promoting_a_version_that_does_not_exist_is_a_clear_error(store):
     result = runner.invoke(app, ["promote", "--version", "99", "--reason", "x", "--tracking-uri", store])
     assert result.exit_code == 2 and "99" in result.output
+
+
+OPEN_STORE = """
+import sys, time
+from pathlib import Path
+from nonrecours.config import RegistryConfig
+from training.tracking import resolve_tracking_uri
+import mlflow
+go = Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.01)
+uri = resolve_tracking_uri(sys.argv[1], RegistryConfig())
+mlflow.MlflowClient(tracking_uri=uri).search_registered_models()
+"""
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_do_not_break_its_migration(tmp_path):
+    # MLflow alone fails here (measured: most of 4 processes opening a new file at once die in
+    # its migration); this is what the service's workers and a training run started beside a
+    # waiting service do.
+    import subprocess
+    import sys
+
+    uri, go = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, uri, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for p in procs:
+        assert p.stdout.readline().strip() == "ready"
+    go.touch()
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n".join(e[-1500:] for e in errors)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    assert client.create_registered_model("still-usable").name == "still-usable"

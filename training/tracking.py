@@ -7,6 +7,8 @@ every decision is also written as tags on the model version and appended to a JS
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
 import os
 import subprocess
@@ -34,8 +36,35 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 def resolve_tracking_uri(option: str | None, cfg: RegistryConfig) -> str:
-    """The option, else ``MLFLOW_TRACKING_URI``, else the configured default (SQLite)."""
-    return option or os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+    """The option, else ``MLFLOW_TRACKING_URI``, else the configured default (SQLite); a SQLite
+    store's tables are created before the URI is returned (see :func:`prepare_sqlite_store`)."""
+    uri = option or os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        prepare_sqlite_store(uri)
+    return uri
+
+
+@functools.cache
+def prepare_sqlite_store(uri: str) -> None:
+    """Create or upgrade a SQLite store's tables in one process at a time.
+
+    MLflow creates a new store's tables in whichever process opens it first, with no lock
+    (its tracking and registry stores, unlike its jobs store). Two processes opening the same new
+    file at once — the service's workers, a training run started beside a waiting service —
+    break each other's migration (``AttributeError: dimension_attributes``). Here the first
+    process creates the tables under a file lock beside the database; the others wait, then
+    find them. Once per process and URI.
+    """
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / f".{db.name}.init-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def promotion_log_path(cfg: RegistryConfig, tracking_uri: str) -> Path:
