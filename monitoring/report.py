@@ -59,6 +59,9 @@ class MonitoringReport:
         }
 
 
+HELD_OUT = "held-out test set (training run)"
+
+
 def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
     """The training evaluation's metrics (training.metrics.evaluate) on one window."""
     m = evaluate(
@@ -71,7 +74,8 @@ def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
     return {k: m[k] for k in ("rows", "positives", "roc_auc", "pr_auc", "brier", "ece", "recall_at_k", "precision_at_k", "euros_share_at_k")}
 
 
-def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str) -> MonitoringReport:
+def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str,
+                 held_out: dict[str, float] | None = None) -> MonitoringReport:
     """Both frames: scored profiles (one row per household and benefit). The current window's
     selection rates per group are always reported; with ``target`` (outcomes known) recall,
     precision, calibration and quality too, gated by the thresholds; with ``contacted``/``claimed``
@@ -91,6 +95,8 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
                 failures.append(f"fairness: recall gap {g.gap:.2f} on {g.attribute} ({g.lowest} vs {g.highest}; threshold {cfg.max_group_recall_gap:.2f})")
         windows = [("current", current)] + ([("reference", reference)] if "target" in reference.columns else [])
         quality = pd.DataFrame([{"window": name, **_quality(df, capacity_share)} for name, df in windows])
+        if held_out:  # for context, not tested: shows how far an in-sample reference flatters the model
+            quality = pd.concat([quality, pd.DataFrame([{"window": HELD_OUT, **{k: held_out.get(k, np.nan) for k in quality.columns if k != "window"}}])], ignore_index=True)
         classification = quality_report(reference, current, cfg=cfg, capacity_share=capacity_share)
         failures += [f"quality ({t['view'].replace('_', ' ')}): {t['description']}" for t in classification.failed]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
@@ -123,7 +129,10 @@ def _quality_html(report: MonitoringReport) -> str:
         "<section id='quality'><h2>Quality where outcomes are known</h2>"
         "<p>Evidently tests of the current window against the reference (thresholds from the monitoring settings); "
         "the predicted label is the outreach list, the probability the model's score.</p>"
-        f"{tests}<h3>Training metrics on each window</h3>{_table(report.quality)}{frame}</section>"
+        f"{tests}<h3>Training metrics on each window</h3><p>The last row, where shown, is the champion on its own held-out "
+        "test set, as its training run logged it: for context, not tested. A reference window the model trained on scores "
+        "higher than that (in-sample), which makes the tests above stricter.</p>"
+        f"{_table(report.quality)}{frame}</section>"
     )
 
 

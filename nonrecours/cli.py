@@ -529,7 +529,7 @@ def monitor(
     import mlflow
 
     from monitoring.report import build_report, write_report
-    from training.tracking import load_scorer, resolve_tracking_uri
+    from training.tracking import held_out_metrics, load_scorer, resolve_tracking_uri
 
     settings = _settings(config, law__workers=workers)
     for source in (reference, current):  # both checked before either is scored
@@ -544,10 +544,11 @@ def monitor(
         _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train`")
     scorer = load_scorer(f"models:/{name}/{version.version}")
     windows = [_monitoring_window(s, scorer=scorer, settings=settings, since=since, until=until, decision_log=decision_log, secrets=secrets, quiet=quiet) for s in (reference, current)]
-    report = build_report(*windows, cfg=settings.monitoring, capacity_share=settings.training.capacity_share,
-                          model=f"{name} v{version.version}", reference_name=_window_label(reference, since, until), current_name=_window_label(current, since, until))
-    page, data, index = write_report(report, out)
     client = mlflow.MlflowClient(tracking_uri=uri)
+    report = build_report(*windows, cfg=settings.monitoring, capacity_share=settings.training.capacity_share,
+                          model=f"{name} v{version.version}", reference_name=_window_label(reference, since, until), current_name=_window_label(current, since, until),
+                          held_out=held_out_metrics(client.get_run(version.run_id).data.metrics))
+    page, data, index = write_report(report, out)
     for path in (page, data):
         client.log_artifact(version.run_id, str(path), artifact_path="monitoring")
     colour = "green" if report.verdict == "pass" else "red"

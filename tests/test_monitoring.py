@@ -154,6 +154,12 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
     logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
     assert len(logged) >= 4
+    # Beside both windows, the champion's own held-out figures from its training run, for context.
+    passed = next(d for d in (json.loads(p.read_text()) for p in out.glob("report-*.json")) if d["verdict"] == "pass")
+    quality = {q["window"]: q for q in passed["quality"]}
+    assert set(quality) == {"current", "reference", "held-out test set (training run)"}
+    logged_auc = mlflow.MlflowClient(tracking_store).get_run(run_id).data.metrics["all.overall.model.roc_auc"]
+    assert quality["held-out test set (training run)"]["roc_auc"] == pytest.approx(logged_auc)
 
 
 def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorded(small_population, populations, tracking_store, tmp_path):

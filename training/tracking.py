@@ -163,14 +163,26 @@ def champion_metrics(client: MlflowClient, cfg: RegistryConfig, test: pd.DataFra
     return evaluate_slices(rescored, {"model": METHODS["model"]}, capacity_share), str(version.version)
 
 
+def metric_name(population: str, benefit: str, method: str, name: str) -> str:
+    """How a training run names a figure: ``all.overall.model.roc_auc``."""
+    return f"{population}.{benefit}.{method}.{name}"
+
+
 def _flat_metrics(metrics: pd.DataFrame) -> dict[str, float]:
     out = {}
     for row in metrics.to_dict("records"):
         for name in ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k", "euros_at_k", "euros_share_at_k", "positives"):
             value = row[name]
             if pd.notna(value):
-                out[f"{row['population']}.{row['benefit']}.{row['method']}.{name}"] = float(value)
+                out[metric_name(row["population"], row["benefit"], row["method"], name)] = float(value)
     return out
+
+
+def held_out_metrics(run_metrics: dict[str, float]) -> dict[str, float]:
+    """The model's figures on its own held-out test set (every household and benefit), as its
+    training run logged them: ``{"roc_auc": ..., "recall_at_k": ...}``."""
+    prefix = metric_name("all", "overall", "model", "")
+    return {k.removeprefix(prefix): v for k, v in run_metrics.items() if k.startswith(prefix)}
 
 
 @dataclass
