@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from nonrecours.config import without_password
+
 app = typer.Typer(
     help="Find households probably entitled to a French benefit that they do not claim.\n\n"
     "Stages: generate (synthetic population) -> entitlements (OpenFisca-France on what an agency "
@@ -70,17 +72,6 @@ def _write_json(obj: dict, path: Path) -> None:
     from nonrecours.io import write_text
 
     write_text(path, json.dumps(obj, indent=2, default=str))
-
-
-def _without_password(url: str) -> str:
-    """A database URL fit to print: the password masked (an unparseable one is shown as given)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 def _fail(message: str) -> None:
@@ -372,7 +363,7 @@ def score(
     try:
         version = str(mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, alias).version)
     except mlflow.exceptions.MlflowException:
-        _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train` (or promote a version)")
+        _fail(f"no model {name}@{alias} in the registry at {without_password(uri)}: train one with `nonrecours train` (or promote a version)")
     scorer = load_scorer(f"models:/{name}/{version}")
     scored = score_extract(
         individuals, households, scorer, law=settings.law, css=load_calibration().css, n_reasons=settings.serving.reasons_per_score,
@@ -432,7 +423,7 @@ def serve(
     # them at the same moment on a new database would race; a wrong URL fails now, said plainly.
     from serving.decision_log import connect
 
-    shown = _without_password(env["NONRECOURS_DECISION_LOG_URL"])
+    shown = without_password(env["NONRECOURS_DECISION_LOG_URL"])
     try:
         connect(env["NONRECOURS_DECISION_LOG_URL"]).dispose()
     except Exception as exc:  # noqa: BLE001 - any failure to open the log stops the start, with the reason
@@ -442,7 +433,7 @@ def serve(
         env["NONRECOURS_SECRETS_FILE"] = str(secrets.resolve())
     if config is not None:
         env["NONRECOURS_CONFIG"] = str(config.resolve())
-    console.print(f"scoring API on http://{host}:{port} (decision log: {shown}, registry: {_without_password(env['MLFLOW_TRACKING_URI'])})")
+    console.print(f"scoring API on http://{host}:{port} (decision log: {shown}, registry: {without_password(env['MLFLOW_TRACKING_URI'])})")
     args = [sys.executable, "-m", "bentoml", "serve", "serving.service:Scoring", "--port", str(port), "--host", host]
     os.execvpe(args[0], args, env)
 
@@ -541,7 +532,7 @@ def monitor(
     try:
         version = mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException:
-        _fail(f"no model {name}@{alias} in the registry at {uri}: train one with `nonrecours train`")
+        _fail(f"no model {name}@{alias} in the registry at {without_password(uri)}: train one with `nonrecours train`")
     scorer = load_scorer(f"models:/{name}/{version.version}")
     windows = [_monitoring_window(s, scorer=scorer, settings=settings, since=since, until=until, decision_log=decision_log, secrets=secrets, quiet=quiet) for s in (reference, current)]
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -584,7 +575,7 @@ def card(
     if version is not None:
         versions = [v for v in versions if str(v.version) == str(version)]
     if not versions:
-        _fail(f"no registered version {version or ''} of {name} in {uri}: train one with `nonrecours train`".replace("  ", " "))
+        _fail(f"no registered version {version or ''} of {name} in {without_password(uri)}: train one with `nonrecours train`".replace("  ", " "))
     out.mkdir(parents=True, exist_ok=True)
     for v in versions:
         with tempfile.TemporaryDirectory() as d:

@@ -165,3 +165,15 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
         section, _, field = key.partition("__")
         data.setdefault(section, {})[field] = value
     return Settings.model_validate(data)
+
+
+def without_password(url: str) -> str:
+    """A database or tracking URL fit to print or log: the password masked (an unparseable one is
+    shown as given)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url

@@ -33,7 +33,7 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from pydantic import Field, ValidationError
 
-from nonrecours.config import ServingConfig
+from nonrecours.config import ServingConfig, without_password
 from nonrecours.schema import SchemaError
 from serving.request import Household, HouseholdScore, OutcomeAck, OutcomeIn
 
@@ -180,13 +180,13 @@ class Scoring:
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", or "keep the one serving", said in the log
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if current is not None:
-                logger.warning("could not check or load %s@%s at %s (%s); still scoring with version %s", reg.model_name, alias, uri, why, current[1])
+                logger.warning("could not check or load %s@%s at %s (%s); still scoring with version %s", reg.model_name, alias, without_password(uri), why, current[1])
                 return True
             _Status.not_ready_reason = f"no champion model {reg.model_name}@{alias} in the registry yet: train one with `nonrecours train`"
             logger.error(
                 "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours train`; "
                 "this service looks again every %.0f s.",
-                reg.model_name, alias, uri, why, self.settings.serving.readiness_retry_seconds,
+                reg.model_name, alias, without_password(uri), why, self.settings.serving.readiness_retry_seconds,
             )
             return False
         self.champion = (scorer, version)
