@@ -3,7 +3,7 @@ OUT ?= demo
 HOUSEHOLDS ?= 20000
 SEED ?= 2026
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast lint
 setup:
 	bash scripts/setup.sh
 
@@ -17,3 +17,7 @@ test: setup
 # The default tier only (a few minutes).
 test-fast: setup
 	.venv/bin/python -m pytest -m "not slow"
+
+# The import layers of pyproject.toml, on the installed layout (the tests run it too).
+lint: setup
+	.venv/bin/python scripts/lint_imports.py

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/serve_scale.py [--seconds 60]
 Draws and trains on 3,000 households in a temporary folder (the pipeline command), then measures:
-- in process (the limit): `serving.scoring.score_tables` on batches of 1, 16 and 100 households;
+- in process (the limit): `nonrecours.serving.scoring.score_tables` on batches of 1, 16 and 100 households;
 - through a real `nonrecours serve`: single-household requests from 1 client and from 16
   concurrent clients, and 100-household requests from 1 client, each for --seconds.
 Writes bench/results/serve.json and prints a Markdown table for the README.
@@ -26,17 +26,17 @@ from generate_scale import CLI, HERE, machine  # noqa: E402
 def in_process(folder: Path, tracking: str, sizes: list[int], seconds: float) -> dict:
     import mlflow
 
-    from data.calibration import load_calibration
-    from nonrecours.config import LawConfig
-    from nonrecours.io import read_table
-    from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS
-    from serving.scoring import score_tables
-    from training.tracking import load_scorer
+    from nonrecours.data.calibration import load_calibration
+    from nonrecours.core.config import LawConfig
+    from nonrecours.core.io import read_table
+    from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
+    from nonrecours.serving.scoring import score_tables
+    from nonrecours.training.registry import load_scorer
 
     mlflow.set_tracking_uri(tracking)
     scorer = load_scorer("models:/nonrecours@champion")
     ind, hh = read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS)
-    css, law = load_calibration().css, LawConfig()
+    css, law = load_law_parameters().css, LawConfig()
     out = {}
     score_tables(ind[ind["household_id"] == hh["household_id"].iloc[0]], hh.iloc[:1], scorer, law=law, css=css, n_reasons=3)  # warm-up
     for n in sizes:
@@ -52,7 +52,7 @@ def in_process(folder: Path, tracking: str, sizes: list[int], seconds: float) ->
 
 
 def load(url: str, headers: dict, bodies: list[dict], clients: int, per_request: int, seconds: float) -> dict:
-    from serving.process import Clients
+    from nonrecours.app.process import Clients
 
     run = Clients(url, headers, bodies, clients, per_request=per_request)
     run.run_for(seconds)
@@ -64,22 +64,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--households", type=int, default=3000)
     args = parser.parse_args()
-    from serving.process import ApiProcess
-    from serving.request import from_tables
-    from serving.secrets import api_keys, resolve
+    from nonrecours.app.process import ApiProcess
+    from nonrecours.serving.request import from_tables
+    from nonrecours.serving.secrets import api_keys, resolve
 
     (HERE / "results").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         folder, tracking = Path(d) / "pop", f"sqlite:///{d}/mlflow.db"
         subprocess.run([CLI, "pipeline", "-n", str(args.households), "--out", str(folder), "--tracking-uri", tracking, "--quiet"], check=True)
         limit = in_process(folder, tracking, [1, 16, 100], args.seconds)
-        from nonrecours.io import read_table
-        from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS
+        from nonrecours.core.io import read_table
+        from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
 
         bodies = from_tables(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS))
         with ApiProcess(tracking, f"sqlite:///{d}/decisions.db", folder / "secrets.env", Path(d) / "server.log") as server:
             server.wait()
-            headers = {"Authorization": f"Bearer {api_keys(resolve(folder / 'secrets.env'))[0]}"}
+            headers = {"Authorization": f"Bearer {api_keys(resolve(folder / 'secrets.env', {}))[0]}"}
             served = {
                 "single_1_client": load(server.url, headers, bodies, 1, 1, args.seconds),
                 "single_16_clients": load(server.url, headers, bodies, 16, 1, args.seconds),

@@ -44,7 +44,7 @@ def _quality(folder: Path) -> str:
     """The quality table of the run just made, read back from its MLflow artifacts."""
     import mlflow
 
-    from training.card import markdown_table
+    from nonrecours.training.card import markdown_table
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
     latest = max(client.search_model_versions("name='nonrecours'"), key=lambda v: int(v.version))

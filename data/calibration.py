@@ -1,7 +1,10 @@
-"""Typed access to ``data/calibration.yaml``: the published figures the generator is tuned to.
+"""Typed access to ``data/calibration.yaml`` (the published figures the generator is tuned to) and
+``data/population.yaml`` (the shapes it draws from).
 
-Where it sits: read by the generator (shares, non-take-up targets, claim-model effects) and by the
-law engine's CSS valuation. The YAML keeps every figure next to its source.
+Where it sits: in the data layer, read by the generator only (shares, non-take-up targets,
+claim-model effects, and from ``data/population.yaml`` the shapes of its distributions);
+production never reads it. Law parameters production needs (the CSS
+valuation) are in :mod:`nonrecours.law.parameters`. The YAML keeps every figure next to its source.
 """
 
 from __future__ import annotations
@@ -12,7 +15,143 @@ from importlib import resources
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from features.law import CssValuation
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Range = tuple[float, float]
+
+
+class Pay(_Frozen):
+    smic_gross_monthly: float
+    premium_median: float
+    premium_sigma: float
+    higher_education_factor: float
+    women_factor: float
+    full_time_share: float
+    part_time_share_of_rest: float
+    part_time_fraction: Range
+    short_contract_fraction: Range
+    student_job_share: float
+    student_job_pay: Range
+    declaration_noise_sd: float
+    declaration_noise_clip: Range
+
+
+class Unemployment(_Frozen):
+    paid_share: float
+    replacement_rate: float
+    replacement_draw: Range
+    max_monthly: float
+
+
+class Pension(_Frozen):
+    median: float
+    sigma: float
+    women_factor: float
+
+
+class Disability(_Frozen):
+    working_age: tuple[int, int]
+    share_80_plus: float
+    share_50_plus: float
+    rate_80_plus: float
+    rate_50_79: dict[str, float]
+    out_of_work_share: float
+
+
+class Members(_Frozen):
+    women_heading_single_person: float
+    women_heading_otherwise: float
+    women_among_flatmates: float
+    girls_at_birth: float
+    partner_age_gap: dict[str, float]
+    flatmate_age_gap: tuple[int, int]
+    adult_age: int
+    oldest_age: int
+    children_count: dict[str, tuple[tuple[int, float], ...]]
+    oldest_child_age: int
+
+
+class ByAge(_Frozen):
+    """A share for ages below each bound, and one for the oldest."""
+
+    below_age: tuple[int, ...]
+    share: tuple[float, ...]
+    share_older: float
+
+
+class Housing(_Frozen):
+    owner_by_head_age: ByAge
+    owner_rank_base: float
+    social_share: float
+    social_rank_exponent: float
+    social_single_parent_extra: float
+    free_housing_share: float
+    private_floor: float
+    surface_first_person: float
+    surface_per_other_person: float
+    surface_noise: dict[str, float | Range]
+    rent_per_m2: dict[str, float]
+    social_rent_per_m2: float
+    private_rent_sigma: float
+    social_rent_sigma: float
+
+
+class DigitalExclusion(_Frozen):
+    older_from_age: int
+    under_60: float
+    rural_extra: float
+    low_income_extra: float
+
+
+class Contacts(_Frozen):
+    base: float
+    low_income: float
+    single_parent: float
+
+
+class Events(_Frozen):
+    job_loss: float
+    new_job: float
+    irregular_hours: float
+    separation: float
+    birth: float
+    job_loss_before_age: int
+    birth_up_to_head_age: int
+    new_job_pay_fraction: Range
+    irregular_pay_sigma: float
+    job_loss_paid_share: float
+
+
+class Claims(_Frozen):
+    min_amount: float
+    amount_unit: float
+    intercept_bracket: Range
+    age_25_29: tuple[int, int]
+
+
+class Shapes(_Frozen):
+    """``data/population.yaml``: the distributions the generator draws from."""
+
+    as_of: str
+    pay: Pay
+    unemployment: Unemployment
+    pension: Pension
+    disability: Disability
+    head_age_bands: dict[str, tuple[tuple[int, int, float], ...]]
+    members: Members
+    activity_by_age: tuple[tuple[int, int, dict[str, float]], ...]
+    infant_age: int
+    higher_education: ByAge
+    housing: Housing
+    digital_exclusion: DigitalExclusion
+    nationality_share: dict[str, float]
+    contacts: Contacts
+    events: Events
+    communes: dict[str, tuple[str, ...]]
+    claims: Claims
 
 
 class ClaimModel(BaseModel):
@@ -48,16 +187,21 @@ class Calibration(BaseModel):
     ntu_source: dict[str, str]
     gradients: dict
     claim_model: ClaimModel
-    css: CssValuation
+    shapes: Shapes
+
+
+def _read(name: str) -> dict:
+    return yaml.safe_load(resources.files("nonrecours.data").joinpath(name).read_text())
 
 
 @lru_cache(maxsize=1)
 def load_calibration() -> Calibration:
-    raw = yaml.safe_load(resources.files("data").joinpath("calibration.yaml").read_text())
+    """``calibration.yaml`` (published figures and the claim model) and ``population.yaml`` (the
+    shapes of the distributions), read once per process."""
+    raw = _read("calibration.yaml")
     pop = raw["population"]
     territory = {k: v for k, v in pop["territory_share"].items() if k != "assumption"}
     ntu = raw["non_take_up"]
-    cover = raw["css_cover_value"]
     return Calibration(
         household_type_share=pop["household_type_share"],
         single_parent_headed_by_mother=pop["single_parent_headed_by_mother"],
@@ -70,5 +214,5 @@ def load_calibration() -> Calibration:
         ntu_source={b: v["source"] for b, v in ntu.items()},
         gradients=raw["gradients"],
         claim_model=ClaimModel(**{k: v for k, v in raw["claim_model"].items() if k != "assumption"}),
-        css=CssValuation(tuple(cover["age_upper_bounds"]), tuple(cover["eur_per_month"])),
+        shapes=Shapes.model_validate({**_read("population.yaml"), "as_of": str(_read("population.yaml")["as_of"])}),
     )

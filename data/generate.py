@@ -1,7 +1,7 @@
 """The synthetic population: a true situation, what an agency observes of it, and who claims what.
 
 Where it sits: the first stage. ``nonrecours generate`` writes ``individuals.parquet`` and
-``households.parquet`` (the observed view, schema in :mod:`nonrecours.schema`) and
+``households.parquet`` (the observed view, schema in :mod:`nonrecours.core.schema`) and
 ``outcomes.parquet`` (the truth). Later stages read only the observed tables for features and
 only the outcomes for labels.
 
@@ -33,59 +33,20 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from data.calibration import Calibration
-from data.summary import calibration_summary
-from features.entitlements import run_law_engine
-from nonrecours.config import Settings
-from nonrecours.schema import BENEFITS
+from nonrecours.data.calibration import Calibration
+from nonrecours.data.summary import calibration_summary
+from nonrecours.law.engine import run_law_engine
+from nonrecours.core.config import Settings
+from nonrecours.core.schema import BENEFITS
+from nonrecours.law.parameters import load_law_parameters
 
 CLAIM_ORDER = ("af", "aah", "aide_logement", "rsa", "ppa", "css_free", "css_contrib", "aspa")
 """Order in which claim decisions are drawn: an earlier claim puts the household in contact."""
 
-# Communes by kind of territory, with their housing-aid zone in OpenFisca-France's zoning file
-# (1: Paris agglomeration, 2: large cities, 3: elsewhere). Illustrative, not a sample.
-COMMUNES = {
-    "paris_agglo": ("75056", "93066", "92050", "94028", "91228", "95018"),
-    "large_urban": ("69123", "13055", "59350", "31555", "44109", "35238", "67482", "33063"),
-    "small_urban": ("87085", "86194", "23096", "19031", "24037", "46042", "08105"),
-    "rural": ("01002", "15187", "12145", "48095", "01001", "01004"),
-}
+MONTHS_PER_YEAR = 12
 
-SMIC_GROSS_MONTHLY = 1801.80
-"""Gross monthly minimum wage, 1 January 2025 (décret n° 2024-951): the floor of full-time pay."""
-
-ARE_MAX_MONTHLY = 8_400.0
-"""Unemployment insurance is capped (about 280 EUR a day in 2025, Unédic): without the cap the
-pay distribution's tail gave a benefit of 60,000 EUR a month at 125,000 households (seen here)."""
-
-# Age bands of the household's reference person by household type (assumption: shaped on INSEE
-# census age pyramids of reference persons). Each row: (low, high, weight).
-HEAD_AGE_BANDS = {
-    "single_person": ((20, 29, 0.17), (30, 44, 0.15), (45, 59, 0.20), (60, 74, 0.25), (75, 95, 0.23)),
-    "couple_no_child": ((20, 29, 0.08), (30, 44, 0.10), (45, 59, 0.20), (60, 74, 0.37), (75, 92, 0.25)),
-    "couple_with_children": ((22, 29, 0.08), (30, 44, 0.55), (45, 59, 0.35), (60, 68, 0.02)),
-    "single_parent": ((20, 29, 0.10), (30, 44, 0.50), (45, 59, 0.37), (60, 68, 0.03)),
-    "other": ((18, 29, 0.50), (30, 44, 0.20), (45, 59, 0.15), (60, 80, 0.15)),
-}
-CHILDREN_COUNT = {  # assumption, close to INSEE family sizes
-    "couple_with_children": ((1, 0.42), (2, 0.40), (3, 0.14), (4, 0.04)),
-    "single_parent": ((1, 0.58), (2, 0.30), (3, 0.09), (4, 0.03)),
-}
-# Activity by age of adults (assumption, shaped on INSEE activity and employment rates).
-ACTIVITY_BY_AGE = (  # (low, high, {activity: p})
-    (18, 24, {"student": 0.45, "employed": 0.38, "unemployed": 0.10, "inactive": 0.07}),
-    (25, 54, {"employed": 0.80, "unemployed": 0.07, "inactive": 0.13}),
-    (55, 61, {"employed": 0.65, "unemployed": 0.06, "inactive": 0.14, "retired": 0.15}),
-    (62, 66, {"employed": 0.25, "retired": 0.70, "inactive": 0.05}),
-    (67, 120, {"retired": 0.97, "inactive": 0.03}),
-)
-EVENT_RATES = {  # per person or household over the last four months (assumption)
-    "job_loss": 0.035,
-    "new_job": 0.12,
-    "irregular_hours": 0.20,
-    "separation": 0.012,
-    "birth": 0.025,
-}
+TENURES = ("owner", "social_renter", "private_renter", "free_housing")
+"""Tenure codes in the order of the shares they are drawn with."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +77,12 @@ def draw_households(n: int, rng: np.random.Generator, cal: Calibration) -> pd.Da
     """Household type, reference person's age, territory and commune."""
     htype = _choice(rng, cal.household_type_share, n)
     head_age = np.zeros(n, dtype=int)
-    for t, bands in HEAD_AGE_BANDS.items():
+    for t, bands in cal.shapes.head_age_bands.items():
         m = htype == t
         head_age[m] = _band_ages(rng, bands, int(m.sum()))
     territory = _choice(rng, cal.territory_share, n)
     depcom = np.empty(n, dtype=object)
-    for t, codes in COMMUNES.items():
+    for t, codes in cal.shapes.communes.items():
         m = territory == t
         depcom[m] = np.array(codes, dtype=object)[rng.integers(0, len(codes), int(m.sum()))]
     return pd.DataFrame(
@@ -137,13 +98,14 @@ def draw_households(n: int, rng: np.random.Generator, cal: Calibration) -> pd.Da
 
 def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     """One row per person: benefit unit, role, age, sex. Flatmates ("other") form two units."""
+    m = cal.shapes.members
     n = len(hh)
     htype = hh["household_type"].to_numpy()
     head_age = hh["head_age"].to_numpy()
     head_female = np.where(
         htype == "single_parent",
         rng.random(n) < cal.single_parent_headed_by_mother,
-        rng.random(n) < np.where(htype == "single_person", 0.55, 0.5),
+        rng.random(n) < np.where(htype == "single_person", m.women_heading_single_person, m.women_heading_otherwise),
     )
     frames = [
         pd.DataFrame(
@@ -151,7 +113,8 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
         )
     ]
     couple = np.isin(htype, ("couple_no_child", "couple_with_children"))
-    partner_age = np.clip(head_age[couple] + np.rint(rng.normal(-2, 3, couple.sum())).astype(int), 18, 100)
+    gap = rng.normal(m.partner_age_gap["mean"], m.partner_age_gap["sd"], couple.sum())
+    partner_age = np.clip(head_age[couple] + np.rint(gap).astype(int), m.adult_age, m.oldest_age)
     frames.append(
         pd.DataFrame(
             {
@@ -170,19 +133,19 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
                 "household_id": hh["household_id"].to_numpy()[other],
                 "benefit_unit": 1,
                 "role": "head",
-                "age": np.clip(head_age[other] + rng.integers(-5, 6, other.sum()), 18, 100),
-                "female": rng.random(other.sum()) < 0.5,
+                "age": np.clip(head_age[other] + rng.integers(m.flatmate_age_gap[0], m.flatmate_age_gap[1] + 1, other.sum()), m.adult_age, m.oldest_age),
+                "female": rng.random(other.sum()) < m.women_among_flatmates,
             }
         )
     )
     n_children = np.zeros(n, dtype=int)
-    for t, dist in CHILDREN_COUNT.items():
-        m = htype == t
+    for t, dist in m.children_count.items():
+        of_type = htype == t
         counts = np.array([c for c, _ in dist])
         p = np.array([w for _, w in dist])
-        n_children[m] = counts[rng.choice(len(counts), size=int(m.sum()), p=p / p.sum())]
+        n_children[of_type] = counts[rng.choice(len(counts), size=int(of_type.sum()), p=p / p.sum())]
     rows = np.repeat(np.arange(n), n_children)
-    max_child_age = np.clip(head_age[rows] - 18, 0, 24)
+    max_child_age = np.clip(head_age[rows] - m.adult_age, 0, m.oldest_child_age)
     frames.append(
         pd.DataFrame(
             {
@@ -190,7 +153,7 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
                 "benefit_unit": 0,
                 "role": "child",
                 "age": np.floor(rng.random(len(rows)) * (max_child_age + 1)).astype(int),
-                "female": rng.random(len(rows)) < 0.49,
+                "female": rng.random(len(rows)) < m.girls_at_birth,
             }
         )
     )
@@ -204,45 +167,56 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
     return persons
 
 
-def draw_resources(persons: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Activity, education, disability, pay, pensions and unemployment benefit, three months ago."""
+def _by_age(age: np.ndarray, table) -> np.ndarray:
+    """The share of ``table`` (a :class:`nonrecours.data.calibration.ByAge`) for each age."""
+    return np.select([age < bound for bound in table.below_age], list(table.share), table.share_older)
+
+
+def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
+    """Activity, education, disability, pay, pensions and unemployment benefit, three months ago.
+    The shapes (and their sources) are in ``data/population.yaml``."""
+    s = cal.shapes
+    pay_, dis, ue = s.pay, s.disability, s.unemployment
     n = len(persons)
     age = persons["age"].to_numpy()
     female = persons["female"].to_numpy()
-    adult = (persons["role"] != "child").to_numpy() | (age >= 18)
-    activity = np.where(age < 3, "inactive", "student").astype(object)
-    for low, high, dist in ACTIVITY_BY_AGE:
+    adult = (persons["role"] != "child").to_numpy() | (age >= s.members.adult_age)
+    activity = np.where(age < s.infant_age, "inactive", "student").astype(object)
+    for low, high, dist in s.activity_by_age:
         m = adult & (age >= low) & (age <= high)
         activity[m] = _choice(rng, dist, int(m.sum()))
-    higher_ed = adult & (rng.random(n) < np.select([age < 25, age < 45, age < 65], [0.20, 0.50, 0.33], 0.18))
+    higher_ed = adult & (rng.random(n) < _by_age(age, s.higher_education))
 
-    # Disability recognised by the MDPH: about 2.2% of working-age adults at 80% or more and 1.5%
-    # between 50% and 79% (assumption, on the order of AAH recipients); most are out of work.
+    # Disability recognised by the MDPH (population.yaml: disability); most are out of work.
     u = rng.random(n)
-    working_age = adult & (age >= 20) & (age < 65)
-    rate = np.where(working_age & (u < 0.022), 0.8, np.where(working_age & (u < 0.037), 0.5 + 0.29 * rng.random(n), 0.0))
-    activity[(rate > 0) & (rng.random(n) < 0.8) & (activity != "retired")] = "inactive"
+    working_age = adult & (age >= dis.working_age[0]) & (age <= dis.working_age[1])
+    rate = np.where(
+        working_age & (u < dis.share_80_plus),
+        dis.rate_80_plus,
+        np.where(working_age & (u < dis.share_50_plus), dis.rate_50_79["low"] + dis.rate_50_79["width"] * rng.random(n), 0.0),
+    )
+    activity[(rate > 0) & (rng.random(n) < dis.out_of_work_share) & (activity != "retired")] = "inactive"
 
-    # Full-time-equivalent gross pay: the minimum wage plus a log-normal premium (median about
-    # 2,700 EUR gross, as INSEE's private-sector median), higher with a degree, lower for women
-    # (INSEE's gender gap in FTE pay is about 14%). Then a share of part-time and short contracts.
-    fte = SMIC_GROSS_MONTHLY + rng.lognormal(np.log(900), 0.9, n) * np.where(higher_ed, 1.6, 1.0) * np.where(female, 0.8, 1.0)
+    # Full-time-equivalent gross pay: the minimum wage plus a log-normal premium, then a share of
+    # part-time and short contracts (population.yaml: pay).
+    premium = rng.lognormal(np.log(pay_.premium_median), pay_.premium_sigma, n)
+    fte = pay_.smic_gross_monthly + premium * np.where(higher_ed, pay_.higher_education_factor, 1.0) * np.where(female, pay_.women_factor, 1.0)
     fraction = np.select(
-        [rng.random(n) < 0.72, rng.random(n) < 0.64],
-        [np.ones(n), rng.uniform(0.5, 0.8, n)],
-        rng.uniform(0.2, 0.5, n),
+        [rng.random(n) < pay_.full_time_share, rng.random(n) < pay_.part_time_share_of_rest],
+        [np.ones(n), rng.uniform(*pay_.part_time_fraction, n)],
+        rng.uniform(*pay_.short_contract_fraction, n),
     )
     employed = activity == "employed"
     pay = np.where(employed, fte * fraction, 0.0)
-    student_job = (activity == "student") & (age >= 18) & (rng.random(n) < 0.25)
-    pay = np.where(student_job, rng.uniform(400, 900, n), pay)
-    # Unemployment insurance: about 60% of the unemployed are paid, about 57% of former gross pay.
+    student_job = (activity == "student") & (age >= s.members.adult_age) & (rng.random(n) < pay_.student_job_share)
+    pay = np.where(student_job, rng.uniform(*pay_.student_job_pay, n), pay)
+    # Unemployment insurance for a share of the unemployed, a share of former gross pay, capped.
     unemployed = activity == "unemployed"
-    unemployment = np.where(unemployed & (rng.random(n) < 0.6), np.minimum(0.57 * fte * rng.uniform(0.6, 1.0, n), ARE_MAX_MONTHLY), 0.0)
-    # Gross pensions: median about 1,750 EUR for men, a quarter less for women (DREES, "Les
-    # retraités et les retraites"); disability pensions are not modelled.
+    insured = ue.replacement_rate * fte * rng.uniform(*ue.replacement_draw, n)
+    unemployment = np.where(unemployed & (rng.random(n) < ue.paid_share), np.minimum(insured, ue.max_monthly), 0.0)
+    # Gross pensions (population.yaml: pension); disability pensions are not modelled.
     retired = activity == "retired"
-    pension = np.where(retired, rng.lognormal(np.log(1750), 0.45, n) * np.where(female, 0.75, 1.0), 0.0)
+    pension = np.where(retired, rng.lognormal(np.log(s.pension.median), s.pension.sigma, n) * np.where(female, s.pension.women_factor, 1.0), 0.0)
     return persons.assign(
         activity=activity,
         higher_education=higher_ed,
@@ -259,34 +233,38 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
     n = len(hh)
     income = (persons["pay"] + persons["pension_monthly"] + persons["unemployment"]).groupby(persons["household_id"]).sum()
     size = persons.groupby("household_id").size()
-    cu = 1 + 0.5 * (size - 1)  # rough consumption units, only to rank households here
+    cu = load_law_parameters().equivalence_scale.units(persons["household_id"])  # every member as 14+: only ranks households here
     rank = (income / cu).reindex(hh["household_id"]).rank(pct=True).to_numpy()
     head_age = hh["head_age"].to_numpy()
     htype = hh["household_type"].to_numpy()
+    h, dx, c = cal.shapes.housing, cal.shapes.digital_exclusion, cal.shapes.contacts
 
-    owner = np.select([head_age < 30, head_age < 45, head_age < 60], [0.12, 0.42, 0.60], 0.74) * (0.45 + rank)
-    social = 0.36 * (1 - rank) ** 1.3 + np.where(htype == "single_parent", 0.15, 0.0)
-    free = np.full(n, 0.03)
-    private = np.clip(1 - owner - social - free, 0.05, None)
+    owner = _by_age(head_age, h.owner_by_head_age) * (h.owner_rank_base + rank)
+    social = h.social_share * (1 - rank) ** h.social_rank_exponent + np.where(htype == "single_parent", h.social_single_parent_extra, 0.0)
+    free = np.full(n, h.free_housing_share)
+    private = np.clip(1 - owner - social - free, h.private_floor, None)
     w = np.stack([owner, social, private, free], axis=1)
     w = w / w.sum(axis=1, keepdims=True)
     pick = (rng.random(n)[:, None] > np.cumsum(w, axis=1)).sum(axis=1)
-    tenure = np.array(["owner", "social_renter", "private_renter", "free_housing"], dtype=object)[np.minimum(pick, 3)]
+    tenure = np.array(TENURES, dtype=object)[np.minimum(pick, len(TENURES) - 1)]
 
-    # Rent excluding charges: surface (m²) times a price per m² by territory (assumption, on the
-    # order of the rent observatories' figures); social rents about 6.5 EUR/m².
-    surface = 25 + 17 * (size.reindex(hh["household_id"]).to_numpy() - 1) + rng.normal(0, 6, n).clip(-10, 20)
-    per_m2 = hh["territory_type"].map({"paris_agglo": 24.0, "large_urban": 13.0, "small_urban": 10.0, "rural": 8.5}).to_numpy()
+    # Rent excluding charges: surface (m²) times a price per m² by territory (population.yaml: housing).
+    noise = rng.normal(0.0, h.surface_noise["sd"], n).clip(*h.surface_noise["clip"])
+    surface = h.surface_first_person + h.surface_per_other_person * (size.reindex(hh["household_id"]).to_numpy() - 1) + noise
+    per_m2 = hh["territory_type"].map(h.rent_per_m2).to_numpy()
     rent = np.select(
         [tenure == "private_renter", tenure == "social_renter"],
-        [surface * per_m2 * rng.lognormal(0, 0.15, n), surface * 6.5 * rng.lognormal(0, 0.1, n)],
+        [surface * per_m2 * rng.lognormal(0, h.private_rent_sigma, n), surface * h.social_rent_per_m2 * rng.lognormal(0, h.social_rent_sigma, n)],
         0.0,
     )
-    # Digital exclusion: INSEE finds 15.4% of people aged 15+ and 35% of those aged 60+ lack
-    # basic digital skills; rural and low-income households more often.
-    p_digital = np.where(head_age >= 60, cal.illectronisme_60_plus, 0.08) + np.where(hh["territory_type"] == "rural", 0.04, 0) + 0.06 * (1 - rank)
-    nationality = _choice(rng, {"french": 0.92, "eu": 0.03, "non_eu": 0.05}, n)  # INSEE: 7.7% foreigners, a third EU
-    contacts = rng.poisson(0.3 + 2.5 * (1 - rank) ** 2 + np.where(htype == "single_parent", 0.5, 0.0))
+    # Digital exclusion: INSEE's shares by age (calibration.yaml), more often rural and low-income.
+    p_digital = (
+        np.where(head_age >= dx.older_from_age, cal.illectronisme_60_plus, dx.under_60)
+        + np.where(hh["territory_type"] == "rural", dx.rural_extra, 0)
+        + dx.low_income_extra * (1 - rank)
+    )
+    nationality = _choice(rng, cal.shapes.nationality_share, n)
+    contacts = rng.poisson(c.base + c.low_income * (1 - rank) ** 2 + np.where(htype == "single_parent", c.single_parent, 0.0))
     return hh.assign(
         tenure=tenure,
         rent_monthly=np.round(rent, 2),
@@ -297,7 +275,7 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
     )
 
 
-def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Recent events: pay and activity today (``*_recent``), what the agency knows (``*_known``),
     which members still live there (``in_truth``) and which the agency lists (``in_observed``)."""
     n = len(persons)
@@ -306,16 +284,17 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
     age = persons["age"].to_numpy()
     pay = persons["pay"].to_numpy()
     unemp = persons["unemployment"].to_numpy()
+    ev, ue = cal.shapes.events, cal.shapes.unemployment
 
-    job_loss = adult & (activity == "employed") & (age < 62) & (rng.random(n) < EVENT_RATES["job_loss"])
-    new_job = adult & (activity == "unemployed") & (rng.random(n) < EVENT_RATES["new_job"])
-    irregular = adult & (activity == "employed") & ~job_loss & (rng.random(n) < EVENT_RATES["irregular_hours"])
+    job_loss = adult & (activity == "employed") & (age < ev.job_loss_before_age) & (rng.random(n) < ev.job_loss)
+    new_job = adult & (activity == "unemployed") & (rng.random(n) < ev.new_job)
+    irregular = adult & (activity == "employed") & ~job_loss & (rng.random(n) < ev.irregular_hours)
     pay_recent = pay.copy()
     pay_recent[job_loss] = 0.0
-    pay_recent[new_job] = (persons["fte"].to_numpy() * rng.uniform(0.3, 1.0, n))[new_job]
-    pay_recent[irregular] = (pay * rng.lognormal(0, 0.3, n))[irregular]
+    pay_recent[new_job] = (persons["fte"].to_numpy() * rng.uniform(*ev.new_job_pay_fraction, n))[new_job]
+    pay_recent[irregular] = (pay * rng.lognormal(0, ev.irregular_pay_sigma, n))[irregular]
     unemp_recent = unemp.copy()
-    unemp_recent[job_loss] = np.where(rng.random(n) < 0.7, np.minimum(0.57 * pay, ARE_MAX_MONTHLY), 0.0)[job_loss]
+    unemp_recent[job_loss] = np.where(rng.random(n) < ev.job_loss_paid_share, np.minimum(ue.replacement_rate * pay, ue.max_monthly), 0.0)[job_loss]
     unemp_recent[new_job] = 0.0
     activity_recent = activity.copy()
     activity_recent[job_loss] = "unemployed"
@@ -326,8 +305,8 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
     head_age = hh.set_index("household_id")["head_age"]
     hh_ids = hh["household_id"].to_numpy()
     is_couple = htype.isin(["couple_no_child", "couple_with_children"]).to_numpy()
-    separation = is_couple & (rng.random(len(hh)) < EVENT_RATES["separation"])
-    birth = is_couple & ~separation & (head_age.to_numpy() <= 42) & (rng.random(len(hh)) < EVENT_RATES["birth"])
+    separation = is_couple & (rng.random(len(hh)) < ev.separation)
+    birth = is_couple & ~separation & (head_age.to_numpy() <= ev.birth_up_to_head_age) & (rng.random(len(hh)) < ev.birth)
     person_event = pd.Series(job_loss | new_job, index=persons.index)
     reported_person = rng.random(n) < reported_share
     reported_hh = rng.random(len(hh)) < reported_share
@@ -352,7 +331,7 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
             "benefit_unit": 0,
             "role": "child",
             "age": 0,
-            "female": rng.random(len(b)) < 0.49,
+            "female": rng.random(len(b)) < cal.shapes.members.girls_at_birth,
             "activity": "inactive",
             "higher_education": False,
             "disability_rate": 0.0,
@@ -433,7 +412,7 @@ def draw_claims(
     Each benefit's intercept is solved so that the mean non-take-up over its eligible households
     equals the calibration target; the draw then follows those probabilities.
     """
-    cm = cal.claim_model
+    cm, shape = cal.claim_model, cal.shapes.claims
     wide_amount = entitlements.pivot(index="household_id", columns="benefit", values="monthly_amount")
     wide_elig = entitlements.pivot(index="household_id", columns="benefit", values="eligible")
     d = drivers.reindex(wide_amount.index)
@@ -453,9 +432,9 @@ def draw_claims(
     p_claim = {}
     for b in CLAIM_ORDER:
         eligible = wide_elig[b].to_numpy(dtype=bool)
-        amount = np.maximum(wide_amount[b].to_numpy(dtype=float), 1.0)
+        amount = np.maximum(wide_amount[b].to_numpy(dtype=float), shape.min_amount)
         slope = cm.log_amount_aspa if b == "aspa" else cm.log_amount
-        x = base + slope * np.log(amount / 100) + cm.in_contact * in_contact
+        x = base + slope * np.log(amount / shape.amount_unit) + cm.in_contact * in_contact
         if b == "aspa":
             x = x + cm.woman_aspa * d["head_female"].to_numpy()
         if b == "css_free":
@@ -463,7 +442,7 @@ def draw_claims(
         target = 1 - cal.ntu[b]
         if eligible.any():
             xe = x[eligible]
-            intercept = brentq(lambda a: expit(a + xe).mean() - target, -30, 30)
+            intercept = brentq(lambda a: expit(a + xe).mean() - target, *shape.intercept_bracket)
         else:
             intercept = 0.0
         p = np.where(eligible, expit(intercept + x), 0.0)
@@ -484,14 +463,15 @@ def draw_claims(
     return out[["household_id", "benefit", "eligible", "monthly_amount", "claimed", "p_claim"]]
 
 
-def observe(persons: pd.DataFrame, hh: pd.DataFrame, outcomes: pd.DataFrame, settings: Settings, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def observe(persons: pd.DataFrame, hh: pd.DataFrame, outcomes: pd.DataFrame, settings: Settings, rng: np.random.Generator, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The agency's view: last reported composition and income, benefits it sees paid."""
     p = persons[persons["in_observed"]].reset_index(drop=True)
     reported = p["event_reported"].to_numpy()
     # Monthly resource data reach the agency about three months late: it sees pay as it was
     # before any recent change, unless the change was reported.
     known_pay = np.where(reported, p["pay_recent"], p["pay"])
-    declared = p["pay"].to_numpy() * 12 * np.clip(rng.normal(1, 0.02, len(p)), 0.9, 1.1)
+    pay_ = cal.shapes.pay
+    declared = p["pay"].to_numpy() * MONTHS_PER_YEAR * np.clip(rng.normal(1, pay_.declaration_noise_sd, len(p)), *pay_.declaration_noise_clip)
     individuals = pd.DataFrame(
         {
             "person_id": p["person_id"],
@@ -540,12 +520,12 @@ def generate(n_households: int, seed: int, settings: Settings, cal: Calibration,
     rng = np.random.default_rng(seed)
     hh = draw_households(n_households, rng, cal)
     persons = draw_members(hh, rng, cal)
-    persons = draw_resources(persons, rng)
+    persons = draw_resources(persons, rng, cal)
     hh = household_attributes(hh, persons, rng, cal)
-    persons, hh = draw_events(persons, hh, rng, settings.scenario.reported_event_share)
+    persons, hh = draw_events(persons, hh, rng, settings.scenario.reported_event_share, cal)
 
     true_persons, true_hh = true_situation(persons, hh)
-    truth = run_law_engine(true_persons, true_hh, law=settings.law, css=cal.css, scheduler=scheduler, quiet=quiet, description="law engine on the true situation")
+    truth = run_law_engine(true_persons, true_hh, law=settings.law, css=load_law_parameters().css, scheduler=scheduler, quiet=quiet, description="law engine on the true situation")
 
     heads = persons[persons["in_truth"] & (persons["role"] == "head") & (persons["benefit_unit"] == 0)].set_index("household_id")
     true_type = pd.Series(_household_type(persons[persons["in_truth"]], hh["household_id"].to_numpy()), index=hh["household_id"])
@@ -555,7 +535,7 @@ def generate(n_households: int, seed: int, settings: Settings, cal: Calibration,
             "territory_type": hh.set_index("household_id")["territory_type"],
             "single_mother": (true_type == "single_parent") & heads["female"],
             "couple_no_child": true_type == "couple_no_child",
-            "age_25_29": heads["age"].between(25, 29),
+            "age_25_29": heads["age"].between(*cal.shapes.claims.age_25_29),
             "higher_education": heads["higher_education"],
             "digital_exclusion": hh.set_index("household_id")["digital_exclusion"],
             "recent_event": hh.set_index("household_id")["recent_event"],
@@ -563,7 +543,7 @@ def generate(n_households: int, seed: int, settings: Settings, cal: Calibration,
         }
     ).fillna(False)
     outcomes = draw_claims(truth, drivers, rng, cal)
-    individuals, households = observe(persons, hh, outcomes, settings, rng)
+    individuals, households = observe(persons, hh, outcomes, settings, rng, cal)
     summary = calibration_summary(
         outcomes=outcomes,
         households=households,

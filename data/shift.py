@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 
 
-def cut_pay(individuals: pd.DataFrame, households: pd.DataFrame, *, share: float = 1 / 3, factor: float = 0.7, seed: int = 0) -> pd.DataFrame:
+SHARE_HIT = 1 / 3
+PAY_FACTOR = 0.7
+"""The demo's recession: a third of households paid 30% less."""
+
+
+def cut_pay(individuals: pd.DataFrame, households: pd.DataFrame, *, share: float = SHARE_HIT, factor: float = PAY_FACTOR, seed: int = 0) -> pd.DataFrame:
     """The individuals table with the latest known pay of ``share`` of the households multiplied
     by ``factor`` (a recession seen in monthly pay data before any declaration)."""
     rng = np.random.default_rng(seed)

@@ -1,7 +1,7 @@
 """The generator's calibration report: what the synthetic population looks like next to the
 published figures it is tuned to (household shares, poverty, non-take-up and its gradients).
 
-Where it sits: computed by :func:`data.generate.generate` and written as ``calibration.json``
+Where it sits: computed by :func:`nonrecours.data.generate.generate` and written as ``calibration.json``
 beside the tables, printed by ``nonrecours generate``, checked by the calibration tests.
 """
 
@@ -10,18 +10,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.calibration import Calibration
-from nonrecours.schema import BENEFITS
+from nonrecours.data.calibration import Calibration
+from nonrecours.core.schema import BENEFITS
+from nonrecours.law.parameters import load_law_parameters
 
 # Approximate net-to-gross ratios, used only to estimate the poverty rate of the population (a
 # sanity check of the income distribution, not an input to any entitlement).
 NET_PAY, NET_PENSION, NET_UNEMPLOYMENT = 0.78, 0.91, 0.93
+POVERTY_LINE = 0.6
+"""INSEE's monetary poverty line: 60% of the median equivalised income."""
+TOLERANCE = 0.04
+"""A simulated non-take-up within 4 points of its target counts as calibrated."""
+ASPA_AMOUNT_BINS = (100, 200, 500)
+"""EUR a month: the bins of DREES n°97's ASPA gradient (calibration.yaml: gradients)."""
+DIGITS = 4
+"""Shares and rates in the report are rounded to this many digits."""
 CASH_BENEFITS = ("rsa", "ppa", "aide_logement", "aspa", "af", "aah")
 
 
 def _ntu(claimed: pd.Series, mask: pd.Series | np.ndarray) -> float | None:
     sel = claimed[np.asarray(mask)]
-    return None if len(sel) == 0 else round(float(1 - sel.mean()), 4)
+    return None if len(sel) == 0 else round(float(1 - sel.mean()), DIGITS)
 
 
 def poverty_rate(true_persons: pd.DataFrame, outcomes: pd.DataFrame) -> float:
@@ -35,15 +44,12 @@ def poverty_rate(true_persons: pd.DataFrame, outcomes: pd.DataFrame) -> float:
     ).groupby(hid).sum()
     paid = outcomes[outcomes["benefit"].isin(CASH_BENEFITS) & outcomes["claimed"]]
     benefits = paid.groupby("household_id")["monthly_amount"].sum().reindex(market.index, fill_value=0)
-    age = true_persons["age"]
-    # OECD-modified scale: 1 for the first adult, 0.5 per other person aged 14+, 0.3 per child under 14.
-    weight = np.where(age >= 14, 0.5, 0.3)
-    units = pd.Series(weight, index=true_persons.index).groupby(hid).sum() + 0.5
+    units = load_law_parameters().equivalence_scale.units(hid, true_persons["age"])
     equivalised = (market + benefits) / units
     persons = true_persons.groupby("household_id").size()
     per_person = np.repeat(equivalised.to_numpy(), persons.reindex(equivalised.index).to_numpy())
-    line = 0.6 * np.median(per_person)
-    return round(float((per_person < line).mean()), 4)
+    line = POVERTY_LINE * np.median(per_person)
+    return round(float((per_person < line).mean()), DIGITS)
 
 
 def calibration_summary(
@@ -65,14 +71,14 @@ def calibration_summary(
     benefits = {}
     for b in BENEFITS:
         g = by_b.get(b)
-        ntu = None if g is None or g.empty else round(float(1 - g["claimed"].mean()), 4)
+        ntu = None if g is None or g.empty else round(float(1 - g["claimed"].mean()), DIGITS)
         benefits[b] = {
             "eligible_households": 0 if g is None else int(len(g)),
-            "eligible_share": round(0 if g is None else len(g) / n_households, 4),
+            "eligible_share": round(0 if g is None else len(g) / n_households, DIGITS),
             "mean_monthly_amount": None if g is None or g.empty else round(float(g["monthly_amount"].mean()), 2),
             "ntu": ntu,
             "ntu_target": cal.ntu[b],
-            "within_4_points": None if ntu is None else abs(ntu - cal.ntu[b]) <= 0.04,
+            "within_4_points": None if ntu is None else abs(ntu - cal.ntu[b]) <= TOLERANCE,
             "target_is_assumption": cal.ntu_is_assumption[b],
             "source": cal.ntu_source[b],
         }
@@ -99,14 +105,15 @@ def calibration_summary(
         gradients["rsa_recent_event"] = {"event": _ntu(c, d["recent_event"].astype(bool)), "none": _ntu(c, ~d["recent_event"].astype(bool))}
     aspa = by_b.get("aspa")
     if aspa is not None and not aspa.empty:
+        low, mid, high = ASPA_AMOUNT_BINS
         c = aspa["claimed"]
         amt = aspa["monthly_amount"]
         d = drivers.reindex(aspa.index)
         gradients["aspa_amount"] = {
-            "<100": _ntu(c, amt < 100),
-            "100-200": _ntu(c, (amt >= 100) & (amt < 200)),
-            "200-500": _ntu(c, (amt >= 200) & (amt < 500)),
-            ">=500": _ntu(c, amt >= 500),
+            f"<{low}": _ntu(c, amt < low),
+            f"{low}-{mid}": _ntu(c, (amt >= low) & (amt < mid)),
+            f"{mid}-{high}": _ntu(c, (amt >= mid) & (amt < high)),
+            f">={high}": _ntu(c, amt >= high),
         }
         gradients["aspa_tenure"] = {
             "renter": _ntu(c, d["tenure"].isin(["social_renter", "private_renter"])),
@@ -120,14 +127,14 @@ def calibration_summary(
         "households": n_households,
         "persons_observed": int(households["n_persons"].sum()),
         "persons_true": int(len(true_persons)),
-        "household_type_share": {t: round(float(shares.get(t, 0.0)), 4) for t in cal.household_type_share},
+        "household_type_share": {t: round(float(shares.get(t, 0.0)), DIGITS) for t in cal.household_type_share},
         "household_type_share_target": dict(cal.household_type_share),
-        "tenure_share": {k: round(float(v), 4) for k, v in hh["tenure"].value_counts(normalize=True).items()},
+        "tenure_share": {k: round(float(v), DIGITS) for k, v in hh["tenure"].value_counts(normalize=True).items()},
         "poverty_rate": poverty_rate(true_persons, outcomes),
         "poverty_rate_target": cal.poverty_rate,
-        "recent_event_share": round(float(hh["recent_event"].mean()), 4),
+        "recent_event_share": round(float(hh["recent_event"].mean()), DIGITS),
         "benefits": benefits,
         "gradients": gradients,
         "assumptions": sorted(b for b, a in cal.ntu_is_assumption.items() if a)
-        + ["claim_model", "css_cover_value", "territory_share"],
+        + ["claim_model", "css_cover_value", "territory_share", "population_shapes"],
     }

@@ -10,14 +10,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nonrecours.schema import AGE_BANDS, BENEFITS, PROFILES, validate
+from nonrecours.core.schema import AGE_BANDS, BENEFITS, PROFILES, validate
+from nonrecours.law.parameters import load_law_parameters
 
 PAY_DROP_THRESHOLD = 0.30
 """A fall of 30% or more of monthly pay against last year's average counts as a drop."""
+AGE_BAND_UPPER = (25, 30, 45, 60, 65)
+"""Upper bounds (excluded) of the schema's ``AGE_BANDS`` but the last one."""
+ADULT_AGE = 18
+INFANT_AGE = 3
+"""Children under 3 count apart: a young child's care and family benefits differ."""
+MAX_RENT_BURDEN = 5.0
+"""Rent over known income is capped here (a household with rent and no known income gets it)."""
 
 
 def _age_band(age: pd.Series) -> pd.Categorical:
-    codes = np.select([age < 25, age < 30, age < 45, age < 60, age < 65], list(AGE_BANDS[:5]), AGE_BANDS[5])
+    codes = np.select([age < bound for bound in AGE_BAND_UPPER], list(AGE_BANDS[:-1]), AGE_BANDS[-1])
     return pd.Categorical(codes, categories=list(AGE_BANDS))
 
 
@@ -26,9 +34,7 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
     ind = individuals
     hid = ind["household_id"]
     age = ind["age"].astype(int)
-    adult = age >= 18
-    # OECD-modified scale: 1 for the first person, 0.5 per other person aged 14+, 0.3 under 14.
-    weights = np.where(age >= 14, 0.5, 0.3)
+    adult = age >= ADULT_AGE
     known = ind["known_pay_monthly"] + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     declared = ind["declared_pay_last_year"] / 12 + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     g = pd.DataFrame(
@@ -36,8 +42,7 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
             "household_id": hid,
             "adult": adult,
             "child": ~adult,
-            "under_3": age < 3,
-            "w": weights,
+            "under_3": age < INFANT_AGE,
             "known": known,
             "declared": declared,
             "pay_known": ind["known_pay_monthly"],
@@ -55,7 +60,6 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
         n_adults=("adult", "sum"),
         n_children=("child", "sum"),
         n_under_3=("under_3", "sum"),
-        w=("w", "sum"),
         known=("known", "sum"),
         declared=("declared", "sum"),
         pay_known=("pay_known", "sum"),
@@ -68,7 +72,7 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
         n_benefit_units=("unit", "nunique"),
     )
     heads = ind[(ind["role"] == "head") & (ind["benefit_unit"] == 0)].drop_duplicates("household_id").set_index("household_id")
-    s["consumption_units"] = 0.5 + s.pop("w")
+    s["consumption_units"] = load_law_parameters().equivalence_scale.units(hid, age).reindex(s.index)
     s["head_age"] = heads["age"].reindex(s.index)
     s["head_activity"] = heads["activity"].reindex(s.index)
     s["head_sex"] = heads["sex"].reindex(s.index)
@@ -99,7 +103,7 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
         change = np.where(s["pay_declared"] > 0, s["pay_known"] / s["pay_declared"] - 1, np.nan)
         base["pension_share"] = np.where(s["known"] > 0, s["pension"] / s["known"], 0.0)
         base["unemployment_share"] = np.where(s["known"] > 0, s["unemployment"] / s["known"], 0.0)
-        base["rent_burden"] = np.clip(np.where(s["known"] > 0, hh["rent_monthly"] / s["known"], np.where(hh["rent_monthly"] > 0, 5.0, 0.0)), 0, 5)
+        base["rent_burden"] = np.clip(np.where(s["known"] > 0, hh["rent_monthly"] / s["known"], np.where(hh["rent_monthly"] > 0, MAX_RENT_BURDEN, 0.0)), 0, MAX_RENT_BURDEN)
     base["pay_change"] = change
     base["pay_drop"] = np.nan_to_num(change, nan=0.0) <= -PAY_DROP_THRESHOLD
     base["rent_monthly"] = hh["rent_monthly"]

@@ -14,7 +14,7 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from nonrecours.schema import BENEFITS, FEATURES, PER_BENEFIT, PROFILES
+from nonrecours.core.schema import BENEFITS, FEATURES, PER_BENEFIT, PROFILES
 
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 
-from nonrecours.schema import AUDIT_GROUPS
-from training.metrics import top_k
+from nonrecours.core.schema import AUDIT_GROUPS
+from nonrecours.training.metrics import outreach_list, recall_gaps
 
 
 def _recall(y_true, y_pred) -> float:
@@ -35,9 +35,11 @@ def _selection_rate(y_true, y_pred) -> float:
 
 
 METRICS = {"selection_rate": _selection_rate, "recall": _recall, "precision": _precision}
+INTERVAL_LEVEL = 0.90
+"""Coverage of each group's bootstrap interval."""
 
 
-def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = 0.90) -> tuple[float, float]:
+def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(*columns)``, rows resampled with replacement
     ``draws`` times; (nan, nan) for an empty group or when no draw gives a number."""
     n = len(columns[0])
@@ -61,11 +63,10 @@ def in_schema_order(column: pd.Series, present) -> list[str]:
 
 def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
     """The outreach list: the top ``capacity_share`` of rows by expected unclaimed amount."""
-    value = scored["expected_unclaimed_monthly"].to_numpy(dtype=float)
-    return top_k(value, int(np.ceil(capacity_share * len(value))))
+    return outreach_list(scored["expected_unclaimed_monthly"].to_numpy(dtype=float), capacity_share)
 
 
-def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives: int, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives: int, bootstrap: int, seed: int = 0) -> pd.DataFrame:
     """One row per (attribute, group): rows, positives, the metrics, their 90% bootstrap interval
     and ``gated`` (enough positives to count against the threshold). ``scored`` needs
     ``p_unclaimed``, ``expected_unclaimed_monthly``, the audited columns and, for everything but
@@ -98,7 +99,7 @@ def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives
     return pd.DataFrame(rows)
 
 
-def follow_up_table(scored: pd.DataFrame, *, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+def follow_up_table(scored: pd.DataFrame, *, bootstrap: int, seed: int = 0) -> pd.DataFrame:
     """What agents recorded after outreach (the decision log's outcomes), per audited group: rows
     with an outcome, the share reached, and among those reached with a known result the share who
     claimed (with its 90% bootstrap interval). ``scored`` needs ``contacted`` and ``claimed``
@@ -121,14 +122,3 @@ def follow_up_table(scored: pd.DataFrame, *, bootstrap: int = 200, seed: int = 0
                 "claimed_low": lo, "claimed_high": hi,
             })
     return pd.DataFrame(rows, columns=["attribute", "group", "outcomes", "reached_share", "results_known", "claimed_share", "claimed_low", "claimed_high"])
-
-
-def recall_gaps(table: pd.DataFrame) -> pd.DataFrame:
-    """Per attribute: best minus worst recall among gated groups, and which groups."""
-    out = []
-    for attribute, g in table[table["gated"]].groupby("attribute", sort=False):
-        if len(g) < 2:
-            continue
-        lo, hi = g.loc[g["recall"].idxmin()], g.loc[g["recall"].idxmax()]
-        out.append({"attribute": attribute, "gap": float(hi["recall"] - lo["recall"]), "lowest": lo["group"], "highest": hi["group"]})
-    return pd.DataFrame(out, columns=["attribute", "gap", "lowest", "highest"])

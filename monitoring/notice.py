@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nonrecours.schema import BENEFIT_LABELS, PROFILES
-from training.model import Scorer
+from nonrecours.core.schema import BENEFIT_LABELS, PROFILES
+from nonrecours.training.model import Scorer
+
+MAIN_PARAMETERS = 10
+"""Parameters listed with their weight: the main ones, as CRPA R311-3-1-2 asks."""
 
 
 def feature_weights(scorer: Scorer) -> pd.DataFrame:
@@ -22,7 +25,7 @@ def feature_weights(scorer: Scorer) -> pd.DataFrame:
     return frame.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def notice(*, name: str, version: str, run_id: str, scorer: Scorer, capacity_share: float, top: int = 10) -> str:
+def notice(*, name: str, version: str, run_id: str, scorer: Scorer, capacity_share: float, top: int = MAIN_PARAMETERS) -> str:
     weights = feature_weights(scorer).head(top)
     lines = "\n".join(f"| {PROFILES.column(r.feature).fr} | `{r.feature}` | {r.share:.1%} |" for r in weights.itertuples(index=False))
     benefits = ", ".join(BENEFIT_LABELS.values())

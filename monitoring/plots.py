@@ -1,7 +1,7 @@
 """Figures of the monitoring report: a metric per audited group with its bootstrap interval, so an
 auditor sees at a glance which group the outreach list reaches least.
 
-Where it sits: :mod:`monitoring.report` embeds them in the HTML page as PNG data; each function
+Where it sits: :mod:`nonrecours.monitoring.report` embeds them in the HTML page as PNG data; each function
 takes a table and returns a figure.
 """
 

@@ -2,7 +2,7 @@
 
 Where it sits: ``nonrecours monitor`` calls :func:`quality_report` when the current window has a
 truth (``target``). The rows are the scored profiles (one per household and benefit); the
-predicted label is the outreach list (:func:`monitoring.fairness.flagged`, the top of one ranking by
+predicted label is the outreach list (:func:`nonrecours.monitoring.fairness.flagged`, the top of one ranking by
 expected unclaimed amount), the probability is ``p_unclaimed``. When the reference window has a
 truth too, Evidently tests the current window against it: ROC AUC and recall on the list may not
 fall by more than the configured drops. A failed test is a breach.
@@ -17,8 +17,8 @@ from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.presets import ClassificationPreset
 from evidently.tests import gte
 
-from monitoring.fairness import flagged
-from nonrecours.config import MonitoringConfig
+from nonrecours.monitoring.fairness import flagged
+from nonrecours.core.config import MonitoringConfig
 
 # Two views of one classification, as Evidently names them. With a probability, Evidently derives
 # labels by a 0.5 threshold; the list is a top-k by expected amount, so it is given as labels apart.

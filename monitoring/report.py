@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring.drift import DriftResult, drift_report
-from monitoring.fairness import fairness_table, follow_up_table, recall_gaps
-from monitoring.plots import group_figure, png_data_uri
-from monitoring.quality import QualityResult, quality_report
-from nonrecours.config import MonitoringConfig
-from nonrecours.io import write_text
-from training.metrics import evaluate
+from nonrecours.monitoring.drift import DriftResult, drift_report
+from nonrecours.monitoring.fairness import fairness_table, follow_up_table
+from nonrecours.monitoring.plots import group_figure, png_data_uri
+from nonrecours.monitoring.quality import QualityResult, quality_report
+from nonrecours.core.config import FairnessConfig, MonitoringConfig
+from nonrecours.core.io import write_text
+from nonrecours.training.metrics import evaluate, recall_gaps
 
 
 @dataclass
@@ -63,7 +63,7 @@ HELD_OUT = "held-out test set (training run)"
 
 
 def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
-    """The training evaluation's metrics (training.metrics.evaluate) on one window."""
+    """The training evaluation's metrics (nonrecours.training.metrics.evaluate) on one window."""
     m = evaluate(
         scored["target"].to_numpy(dtype=bool),
         scored["p_unclaimed"].to_numpy(dtype=float),
@@ -74,8 +74,8 @@ def _quality(scored: pd.DataFrame, capacity_share: float) -> dict[str, float]:
     return {k: m[k] for k in ("rows", "positives", "roc_auc", "pr_auc", "brier", "ece", "recall_at_k", "precision_at_k", "euros_share_at_k")}
 
 
-def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float, model: str, reference_name: str, current_name: str,
-                 held_out: dict[str, float] | None = None) -> MonitoringReport:
+def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, fairness_cfg: FairnessConfig, capacity_share: float, model: str,
+                 reference_name: str, current_name: str, held_out: dict[str, float] | None = None) -> MonitoringReport:
     """Both frames: scored profiles (one row per household and benefit). The current window's
     selection rates per group are always reported; with ``target`` (outcomes known) recall,
     precision, calibration and quality too, gated by the thresholds; with ``contacted``/``claimed``
@@ -85,14 +85,14 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
     if drift.breached:
         failures.append(f"drift: {drift.share:.0%} of {drift.columns} columns drifted (threshold {cfg.max_drift_share:.0%}): {', '.join(drift.drifted)}")
     gaps = quality = classification = follow_up = None
-    fairness = fairness_table(current, capacity_share=capacity_share, min_positives=cfg.min_group_positives, bootstrap=cfg.bootstrap_samples)
+    fairness = fairness_table(current, capacity_share=capacity_share, min_positives=fairness_cfg.min_group_positives, bootstrap=fairness_cfg.bootstrap_samples)
     if "contacted" in current.columns and current["contacted"].notna().any():
-        follow_up = follow_up_table(current, bootstrap=cfg.bootstrap_samples)
+        follow_up = follow_up_table(current, bootstrap=fairness_cfg.bootstrap_samples)
     if "target" in current.columns:
-        gaps = recall_gaps(fairness)
+        gaps = recall_gaps(fairness, recall="recall")
         for g in gaps.itertuples(index=False):
-            if g.gap > cfg.max_group_recall_gap:
-                failures.append(f"fairness: recall gap {g.gap:.2f} on {g.attribute} ({g.lowest} vs {g.highest}; threshold {cfg.max_group_recall_gap:.2f})")
+            if g.gap > fairness_cfg.max_group_recall_gap:
+                failures.append(f"fairness: recall gap {g.gap:.2f} on {g.attribute} ({g.lowest} vs {g.highest}; threshold {fairness_cfg.max_group_recall_gap:.2f})")
         windows = [("current", current)] + ([("reference", reference)] if "target" in reference.columns else [])
         quality = pd.DataFrame([{"window": name, **_quality(df, capacity_share)} for name, df in windows])
         if held_out:  # for context, not tested: shows how far an in-sample reference flatters the model
@@ -100,7 +100,7 @@ def build_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monitor
         classification = quality_report(reference, current, cfg=cfg, capacity_share=capacity_share)
         failures += [f"quality ({t['view'].replace('_', ' ')}): {t['description']}" for t in classification.failed]
     created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
-    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, follow_up, cfg.max_group_recall_gap, failures)
+    return MonitoringReport(created, model, reference_name, current_name, drift, fairness, gaps, quality, classification, follow_up, fairness_cfg.max_group_recall_gap, failures)
 
 
 def _table(df: pd.DataFrame) -> str:

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+RECENT_BATCHES = 1000
+"""Batch sizes kept for the metrics."""
+
+
 class Overloaded(RuntimeError):
     """More households are waiting than the queue may hold."""
 
@@ -37,12 +41,14 @@ class Batcher:
 
     ``fn`` takes a list and returns a list of the same length, in order; it runs in a worker
     thread, one batch at a time. An exception in ``fn`` goes to every request of its batch.
+    The sizes come from the serving settings (``max_batch_size``, ``batch_linger_ms``,
+    ``max_waiting_households``).
     """
 
     fn: Callable[[list[Any]], list[Any]]
-    max_batch: int = 200
-    linger_seconds: float = 0.03
-    max_waiting: int = 5_000
+    max_batch: int
+    linger_seconds: float
+    max_waiting: int
     batches: list[int] = field(default_factory=list, repr=False)  # sizes of recent batches, for metrics
     _queue: asyncio.Queue | None = field(default=None, repr=False)
     _runner: asyncio.Task | None = field(default=None, repr=False)
@@ -80,7 +86,7 @@ class Batcher:
                 size += len(job.items)
             items = [x for job in batch for x in job.items]
             self._waiting -= size
-            self.batches = [*self.batches[-999:], size]
+            self.batches = [*self.batches[1 - RECENT_BATCHES:], size]
             try:
                 results = await asyncio.to_thread(self.fn, items)
                 if len(results) != len(items):

@@ -6,7 +6,9 @@ its pseudonym (a keyed hash, HMAC-SHA256; the raw id is never stored), the time,
 and version, its profile (household-level features once, including the protected attributes
 auditors group by, which never reach the model) and, per benefit, the score, the amount, the
 reasons and the benefit-specific features. :func:`profiles_from_log` rebuilds the profiles.
-Each write is one transaction committed before the call returns: an acknowledged score is logged.
+Every write is committed before the call returns, so an acknowledged score is logged: an outcome
+in one transaction, a batch of scores in transactions of :data:`COMMIT_CHUNK` households (a
+failure part-way leaves the chunks already committed, and the call raises).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.schema import PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
+from nonrecours.core.schema import PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
 
 metadata = MetaData()
 
@@ -70,6 +72,10 @@ outcomes = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+COMMIT_CHUNK = 5_000
+"""Households per transaction when a batch of scores is logged (a worklist of 100,000 at once
+would hold one transaction of that size)."""
+MIN_KEY_BYTES = 16
 SCORES = SCORE_COLUMNS
 HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT))
 
@@ -132,10 +138,11 @@ class OutcomeReceipt:
 
 
 class DecisionLog:
-    """Append-only log; each call is one transaction, committed before it returns."""
+    """Append-only log; every write is committed before the call returns (scores in chunks of
+    :data:`COMMIT_CHUNK` households, an outcome in one transaction)."""
 
     def __init__(self, engine: Engine, key: bytes):
-        if len(key) < 16:
+        if len(key) < MIN_KEY_BYTES:
             raise ValueError("the pseudonymisation key must hold at least 16 bytes")
         self.engine = engine
         self.key = key
@@ -166,7 +173,7 @@ class DecisionLog:
             row["scores"][str(benefit)] = {c: _plain(record[c]) for c in (*PER_BENEFIT, *SCORES)}
         return list(out.values())
 
-    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None, chunk: int = 5_000) -> int:
+    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None, chunk: int = COMMIT_CHUNK) -> int:
         """Append one row per household in ``scored`` (see :meth:`rows`); returns the number of
         households logged. Chunks of ``chunk`` households are committed one after the other."""
         rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids)

@@ -13,7 +13,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from nonrecours.schema import BENEFIT_LABELS, BENEFITS, FEATURES, PROFILES
+from nonrecours.core.schema import BENEFIT_LABELS, BENEFITS, FEATURES, PROFILES
+
+SAME_PAY = 0.05
+"""A change of pay smaller than 5% reads as "about the same"."""
+NO_PAY_ANY_MORE = 0.99
+"""A fall of 99% or more reads as "no pay any more"."""
 
 
 def _eur(v: float) -> str:
@@ -38,9 +43,9 @@ def _pay_change(v: object, _benefit: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "no pay declared last year to compare with"
     change = float(v)  # type: ignore[arg-type]
-    if abs(change) < 0.05:
+    if abs(change) < SAME_PAY:
         return "pay about the same as last year's monthly average"
-    if change <= -0.99:
+    if change <= -NO_PAY_ANY_MORE:
         return "no pay any more, against pay last year"
     word = "fell" if change < 0 else "rose"
     return f"pay {word} by {abs(change):.0%} against last year's monthly average"

@@ -1,7 +1,7 @@
 """Scoring: the observed tables in, one scored row per household and benefit out, with the amount
 at stake and reasons in words. The API and batch worklists run this same code.
 
-Where it sits: after the registry (a :class:`training.model.Scorer` loaded from
+Where it sits: after the registry (a :class:`nonrecours.training.model.Scorer` loaded from
 ``models:/nonrecours@champion``). One partition goes through the law engine (one OpenFisca
 simulation), the one feature builder and the model; a large extract is cut into partitions that
 run locally or on a Dask cluster.
@@ -9,19 +9,20 @@ run locally or on a Dask cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from features.entitlements import observed_situation, run_law_engine
-from features.law import CssValuation
-from features.profiles import build_profiles
-from nonrecours.config import LawConfig
-from nonrecours.parallel import map_partitions
-from nonrecours.schema import BENEFITS, SCORE_COLUMNS
-from serving.reasons import reasons
-from training.model import Scorer
+from nonrecours.features.profiles import build_profiles
+from nonrecours.features.situation import observed_situation
+from nonrecours.law.engine import run_law_engine
+from nonrecours.law.parameters import CssValuation
+from nonrecours.core.config import LawConfig
+from nonrecours.core.parallel import map_households
+from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
+from nonrecours.serving.reasons import reasons
+from nonrecours.training.model import Scorer
 
 WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
 
@@ -42,24 +43,6 @@ def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Sc
     return out
 
 
-@dataclass(frozen=True)
-class _Partition:
-    individuals: pd.DataFrame
-    households: pd.DataFrame
-    scorer: Scorer
-    law: LawConfig
-    css: CssValuation
-    n_reasons: int
-
-
-def _score_partition(part: _Partition) -> pd.DataFrame:
-    import gc
-
-    out = score_tables(part.individuals, part.households, part.scorer, law=part.law, css=part.css, n_reasons=part.n_reasons)
-    gc.collect()  # an OpenFisca simulation is a web of reference cycles (see features.entitlements)
-    return out
-
-
 def score_extract(
     individuals: pd.DataFrame,
     households: pd.DataFrame,
@@ -74,20 +57,13 @@ def score_extract(
 ) -> pd.DataFrame:
     """:func:`score_tables` over partitions of ``partition_households`` households, in local
     processes (``law.workers``) or on the Dask cluster at ``scheduler``."""
-    ids = households["household_id"].to_numpy()
-    # At least one partition per local worker once there is enough work to share (a simulation
-    # costs about a second whatever its size).
-    n_parts = max(int(np.ceil(len(ids) / partition_households)), law.workers if len(ids) >= 200 * law.workers else 1)
-    chunks = [c for c in np.array_split(ids, n_parts) if len(c)]
-    by_household = individuals.groupby("household_id", sort=False).indices
-    parts = []
-    for chunk in chunks:
-        rows = [by_household[h] for h in chunk if h in by_household]
-        members = individuals.iloc[np.concatenate(rows)] if rows else individuals.iloc[:0]
-        parts.append(_Partition(members, households[households["household_id"].isin(chunk)], scorer, law, css, n_reasons))
+    n = len(households)
+    # At least one partition per local worker once each would get enough work to be worth a process.
+    n_parts = max(int(np.ceil(n / partition_households)), law.workers if n >= law.min_households_per_worker * law.workers else 1)
     # Spawned, not forked: LightGBM's OpenMP threads in a forked child hang once the parent has
     # predicted (measured here). Each worker loads OpenFisca once (a few seconds).
-    results = map_partitions(_score_partition, parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet, start_method="spawn")
+    task = partial(score_tables, scorer=scorer, law=law, css=css, n_reasons=n_reasons)
+    results = map_households(task, individuals, households, n_parts=n_parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet, start_method="spawn")
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame()
 
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import os
 import secrets as _random
+from collections.abc import Mapping
 from pathlib import Path
 
 PSEUDONYM_KEY = "NONRECOURS_PSEUDONYM_KEY"
 API_KEYS = "NONRECOURS_API_KEYS"
 MIN_LENGTH = 16
+KEY_BYTES, API_KEY_BYTES = 32, 24
+"""Random bytes behind a new pseudonymisation key and a new API key (URL-safe base64 text)."""
+PRIVATE = 0o600
+SHOWN = 40
+"""Characters of a malformed line quoted in an error (enough to find it, not a whole secret)."""
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:
@@ -26,15 +32,16 @@ def read_secrets_file(path: Path) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise ValueError(f"{path}:{n}: expected KEY=value, got {line[:40]!r}")
+            raise ValueError(f"{path}:{n}: expected KEY=value, got {line[:SHOWN]!r}")
         values[key.strip()] = value.strip().strip('"').strip("'")
     return values
 
 
-def resolve(path: Path | None = None) -> dict[str, str]:
-    """The secrets file's values with the environment's on top."""
+def resolve(path: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The secrets file's values with those of ``environ`` (the process environment, which the
+    application layer reads and passes) on top."""
     values = read_secrets_file(path) if path is not None else {}
-    values.update({k: v for k, v in os.environ.items() if k in (PSEUDONYM_KEY, API_KEYS)})
+    values.update({k: v for k, v in environ.items() if k in (PSEUDONYM_KEY, API_KEYS)})
     return values
 
 
@@ -68,10 +75,10 @@ def new_secrets_file(path: Path) -> bool:
     text = (
         "# nonrecours secrets: keep this file private and out of version control.\n"
         "# Losing the pseudonym key unlinks outcomes from earlier scores in the decision log.\n"
-        f"{PSEUDONYM_KEY}={_random.token_urlsafe(32)}\n"
-        f"{API_KEYS}={_random.token_urlsafe(24)}\n"
+        f"{PSEUDONYM_KEY}={_random.token_urlsafe(KEY_BYTES)}\n"
+        f"{API_KEYS}={_random.token_urlsafe(API_KEY_BYTES)}\n"
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return True

@@ -7,8 +7,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from data.calibration import load_calibration
-from nonrecours.config import LawConfig
+from nonrecours.data.calibration import load_calibration
+from nonrecours.core.config import LawConfig
 
 _ids = itertools.count(1)
 
@@ -72,7 +72,7 @@ def small_population(tmp_path_factory, tracking_store):
     features -> train), in one folder, tracked in the session's temporary store."""
     from typer.testing import CliRunner
 
-    from nonrecours.cli import app
+    from nonrecours.app.cli import app
 
     folder = tmp_path_factory.mktemp("population")
     runner = CliRunner()
@@ -86,8 +86,8 @@ def small_population(tmp_path_factory, tracking_store):
 
 @pytest.fixture(scope="session")
 def tables(small_population):
-    from nonrecours.io import read_table
-    from nonrecours.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
+    from nonrecours.core.io import read_table
+    from nonrecours.core.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
 
     return {t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
 
@@ -95,8 +95,8 @@ def tables(small_population):
 @pytest.fixture(scope="session")
 def evaluation(tables):
     """The model and its baselines trained in memory on the small population."""
-    from nonrecours.config import TrainingConfig
-    from training.evaluate import train_and_evaluate
+    from nonrecours.core.config import TrainingConfig
+    from nonrecours.training.evaluate import train_and_evaluate
 
     return train_and_evaluate(tables["profiles"], tables["outcomes"], TrainingConfig(), min_group_positives=30)
 
@@ -115,7 +115,7 @@ def observed_person(**overrides) -> dict:
 
 def make_observed(*members: dict, **household) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Observed tables for one household (the agency's view), validated against the schema."""
-    from nonrecours.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, validate
+    from nonrecours.core.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, validate
 
     hid = next(_ids)
     members = members or (observed_person(),)

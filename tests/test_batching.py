@@ -7,7 +7,7 @@ import threading
 import time
 
 
-from serving.batching import Batcher, Overloaded
+from nonrecours.serving.batching import Batcher, Overloaded
 
 
 class Recorder:
@@ -31,7 +31,7 @@ def test_concurrent_requests_share_one_call_and_get_their_own_results():
     fn = Recorder()
 
     async def main():
-        b = Batcher(fn, linger_seconds=0.05)
+        b = Batcher(fn, linger_seconds=0.05, max_batch=200, max_waiting=5000)
         return await asyncio.gather(*(b.submit([i, 100 + i]) for i in range(16)))
 
     results = asyncio.run(main())
@@ -50,7 +50,7 @@ def test_clients_answered_together_come_back_together():
             await asyncio.sleep(0.005)  # the client's own turnaround
 
     async def main():
-        b = Batcher(fn, linger_seconds=0.03)
+        b = Batcher(fn, linger_seconds=0.03, max_batch=200, max_waiting=5000)
         await asyncio.gather(*(client(b, i) for i in range(8)))
         return b
 
@@ -62,7 +62,7 @@ def test_a_lone_request_waits_only_the_linger():
     fn = Recorder(seconds=0.0)
 
     async def main():
-        b = Batcher(fn, linger_seconds=0.05)
+        b = Batcher(fn, linger_seconds=0.05, max_batch=200, max_waiting=5000)
         t = time.perf_counter()
         await b.submit([1])
         return time.perf_counter() - t
@@ -74,7 +74,7 @@ def test_batches_are_capped_and_the_rest_runs_next():
     fn = Recorder(seconds=0.05)
 
     async def main():
-        b = Batcher(fn, max_batch=10, linger_seconds=0.05)
+        b = Batcher(fn, max_batch=10, linger_seconds=0.05, max_waiting=5000)
         return await asyncio.gather(*(b.submit([i] * 4) for i in range(5)))
 
     results = asyncio.run(main())
@@ -86,7 +86,7 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_still_runs():
     fn = Recorder(seconds=0.05, fail_on=3)
 
     async def main():
-        b = Batcher(fn, linger_seconds=0.05)
+        b = Batcher(fn, linger_seconds=0.05, max_batch=200, max_waiting=5000)
         first = await asyncio.gather(*(b.submit([i]) for i in range(5)), return_exceptions=True)
         second = await b.submit([7])
         return first, second
@@ -99,7 +99,7 @@ def test_too_many_waiting_households_are_refused():
     fn = Recorder(seconds=0.3)
 
     async def main():
-        b = Batcher(fn, linger_seconds=0.0, max_waiting=10)
+        b = Batcher(fn, linger_seconds=0.0, max_waiting=10, max_batch=200)
         return await asyncio.gather(*(b.submit([i] * 4) for i in range(4)), return_exceptions=True)
 
     results = asyncio.run(main())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from data.generate import generate
-from nonrecours.config import LawConfig, Settings
-from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, validate
+from nonrecours.data.generate import generate
+from nonrecours.core.config import LawConfig, Settings
+from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, validate
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from nonrecours.cli import app
+from nonrecours.app.cli import app
 
 runner = CliRunner()
 

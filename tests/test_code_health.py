@@ -1,28 +1,199 @@
-"""Rules the code keeps: nothing happens at import, and the project stands alone."""
+"""Rules the code keeps, checked on the code itself: one namespace, enforced layers, nothing at
+import, the environment read only at the edge, no magic number, docstrings that name modules
+that exist, a thin command line, and a project that stands alone."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
+import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import nonrecours
+
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = [
-    ".".join(p.relative_to(ROOT).with_suffix("").parts)
-    for pkg in ("nonrecours", "data", "features", "training", "serving", "monitoring")
-    for p in (ROOT / pkg).rglob("*.py")
-]
+LAYERS = ("core", "law", "data", "features", "training", "serving", "monitoring", "app")
+ENTRY_POINT = "nonrecours.app.bento"
+"""The one module that builds something at import: ``bentoml serve`` imports it to start a server."""
+
+
+def modules() -> list[str]:
+    """Every module of the installed package, by its ``nonrecours.`` name."""
+    names = []
+    for layer in LAYERS:
+        package = importlib.import_module(f"nonrecours.{layer}")
+        names += [package.__name__] + [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    return names
+
+
+def source(module: str) -> Path:
+    return Path(importlib.util.find_spec(module).origin)
+
+
+def test_every_folder_is_installed_under_the_nonrecours_namespace_and_nowhere_else(tmp_path):
+    code = (
+        "import importlib\n"
+        f"for layer in {LAYERS!r}: importlib.import_module('nonrecours.' + layer)\n"
+        "import nonrecours.features.profiles, nonrecours.law.openfisca, nonrecours.serving.scoring\n"
+        "bare = []\n"
+        "for name in ('data', 'features', 'training', 'serving', 'monitoring', 'law', 'core', 'app'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "        bare.append(name)\n"
+        "    except ModuleNotFoundError:\n"
+        "        pass\n"
+        "assert not bare, f'importable without the nonrecours. prefix: {bare}'\n"
+    )
+    # From a folder outside the checkout: what an installed project offers, not the source tree.
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert len(modules()) > 40
+
+
+def test_the_layers_hold_on_the_installed_layout():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "lint_imports.py")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 kept, 0 broken" in result.stdout
+    analysed = int(re.search(r"Analyzed (\d+) files", result.stdout).group(1))
+    assert analysed >= len(modules()), result.stdout  # every module was seen, so the contract is not vacuous
+
+
+def test_an_import_against_the_layers_breaks_the_contract(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from nonrecours.serving.scoring import worklist\n")  # the law layer importing serving
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "lint_imports.py"), "--add", f"nonrecours/law/bad.py={bad}"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0 and "nonrecours.law.bad -> nonrecours.serving.scoring" in result.stdout, result.stdout
 
 
 def test_importing_every_module_creates_no_file_and_loads_no_law_engine(tmp_path):
     code = (
         "import sys, importlib\n"
-        f"for m in {[m.removesuffix('.__init__') for m in MODULES]!r}: importlib.import_module(m)\n"
+        f"for m in {[m for m in modules() if m != ENTRY_POINT]!r}: importlib.import_module(m)\n"
         "assert 'openfisca_france' not in sys.modules, 'OpenFisca loaded at import'\n"
+        "assert 'nonrecours.app.bento' not in sys.modules, 'the server entry point was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env={"PATH": ""})
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _reads_environment(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" and node.attr in {"environ", "getenv", "environb"}:
+            lines.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and node.module == "os" and any(a.name in {"environ", "getenv"} for a in node.names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_no_module_below_the_application_layer_reads_the_environment():
+    offenders = {m: _reads_environment(ast.parse(source(m).read_text())) for m in modules() if not m.startswith("nonrecours.app")}
+    assert {m: lines for m, lines in offenders.items() if lines} == {}
+    # and the check sees a read where there is one
+    assert _reads_environment(ast.parse((ROOT / "nonrecours" / "app" / "environment.py").read_text()))
+
+
+ALLOWED_NUMBERS = {0, 1, 2, -1, 12, 100}
+"""Not magic: zero, one, a pair or a square, a sign, months in a year, a percentage."""
+NUMBERS_LIVE_HERE = {
+    "nonrecours.core.config": "the typed configuration: every default is a number declared with its description",
+    "nonrecours.training.plots": "figure geometry (inches, font sizes, bins of a picture), not figures of the domain",
+    "nonrecours.monitoring.plots": "figure geometry, as above",
+}
+"""Modules whose numbers are their subject; kept short."""
+
+
+def magic_numbers(tree: ast.Module) -> list[tuple[int, object]]:
+    """Numeric literals outside module-level named constants and ``Field(...)`` declarations."""
+    declared = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            declared |= {id(n) for n in ast.walk(node)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Field":
+            declared |= {id(n) for kw in node.keywords for n in ast.walk(kw.value)}
+    return [
+        (n.lineno, n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and type(n.value) in (int, float) and id(n) not in declared and n.value not in ALLOWED_NUMBERS
+    ]
+
+
+def test_no_magic_number_outside_named_constants_settings_and_data_files():
+    found = {m: magic_numbers(ast.parse(source(m).read_text())) for m in modules() if m not in NUMBERS_LIVE_HERE and not m.startswith("nonrecours.app")}
+    assert {m: v for m, v in found.items() if v} == {}
+    assert magic_numbers(ast.parse("def f(x):\n    return x * 0.57\n")) == [(2, 0.57)]
+    assert magic_numbers(ast.parse("RATE = 0.57\n")) == []
+
+
+MODULE_NAME = re.compile(r"\b((?:nonrecours\.)?(?:core|app|law|data|features|training|serving|monitoring)(?:\.[a-z_][a-z0-9_]*)+)")
+
+
+def _names_resolve(name: str) -> bool:
+    """``name`` is a module, or an attribute of one (``nonrecours.serving.scoring.score_tables``)."""
+    name = name if name.startswith("nonrecours.") else f"nonrecours.{name}"
+    parts = name.split(".")
+    for cut in range(len(parts), 1, -1):
+        module = ".".join(parts[:cut])
+        try:
+            found = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            found = None
+        if found is not None:
+            obj = importlib.import_module(module)
+            for attr in parts[cut:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    return False
+
+
+def _docstrings(tree: ast.Module) -> list[str]:
+    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))]
+    return [d for d in (ast.get_docstring(n) for n in nodes) if d]
+
+
+def _is_setting(name: str) -> bool:
+    """``serving.workers`` names a setting (section and field), not a module."""
+    from nonrecours.core.config import Settings
+
+    section, _, rest = name.partition(".")
+    fields = getattr(Settings.model_fields.get(section), "annotation", None)
+    return fields is not None and rest.split(".")[0] in fields.model_fields
+
+
+def stale_names(doc: str) -> list[str]:
+    """Dotted names in ``doc`` that look like project modules (or their attributes) and are not."""
+    return [name for name in MODULE_NAME.findall(doc) if not _is_setting(name) and not _names_resolve(name)]
+
+
+def test_docstrings_name_only_modules_that_exist():
+    stale = {m: names for m in modules() for doc in _docstrings(ast.parse(source(m).read_text())) if (names := stale_names(doc))}
+    assert stale == {}
+    assert stale_names("see :mod:`features.situation_gone` and serving.workers") == ["features.situation_gone"]
+
+
+MAX_COMMAND_LINES = 40
+
+
+def test_the_command_line_module_is_thin():
+    tree = ast.parse((ROOT / "nonrecours" / "app" / "cli.py").read_text())
+    long = {f.name: f.end_lineno - f.lineno + 1 for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.end_lineno - f.lineno + 1 > MAX_COMMAND_LINES}
+    assert long == {}
+
+
+def test_the_committed_mlproject_is_the_one_the_settings_write():
+    from nonrecours.app.mlproject import render
+
+    assert (ROOT / "MLproject").read_text() == render(), "run `nonrecours mlproject > MLproject`"
 
 
 def test_nothing_reads_the_shared_folder_beside_the_project():
@@ -30,6 +201,11 @@ def test_nothing_reads_the_shared_folder_beside_the_project():
     offenders = [
         str(p)
         for p in ROOT.rglob("*")
-        if p.suffix in {".py", ".sh", ".toml", ".yaml", ".cfg"} and ".venv" not in p.parts and needle in p.read_text(errors="ignore")
+        if p.suffix in {".py", ".sh", ".toml", ".yaml", ".cfg"} and ".venv" not in p.parts and p.is_file() and needle in p.read_text(errors="ignore")
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("package", ["nonrecours"])
+def test_the_package_has_a_docstring_saying_where_it_sits(package):
+    assert nonrecours.__doc__ and all(importlib.import_module(f"nonrecours.{layer}").__doc__ for layer in LAYERS)

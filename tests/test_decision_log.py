@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, text
 
-from nonrecours.schema import PROFILES
-from serving.decision_log import DecisionLog, Outcome, connect, decisions, outcomes, profiles_from_log, pseudonymise
+from nonrecours.core.schema import PROFILES
+from nonrecours.serving.decision_log import DecisionLog, Outcome, connect, decisions, outcomes, profiles_from_log, pseudonymise
 
 KEY = b"a-test-key-of-at-least-16-chars"
 
 
 def scored_rows(profiles: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Profiles with made-up scores (what serving.scoring adds)."""
+    """Profiles with made-up scores (what nonrecours.serving.scoring adds)."""
     rng = np.random.default_rng(seed)
     p = rng.uniform(size=len(profiles))
     amount = np.where(profiles["law_amount"] > 0, profiles["law_amount"], 100.0)
@@ -147,20 +147,16 @@ def test_a_short_key_is_refused(tmp_path):
         DecisionLog(connect(f"sqlite:///{tmp_path / 'd.db'}"), b"short")
 
 
-def test_secrets_come_from_the_environment_over_the_file(tmp_path, monkeypatch):
-    from serving.secrets import API_KEYS, PSEUDONYM_KEY, api_keys, new_secrets_file, pseudonym_key, resolve
+def test_secrets_come_from_the_environment_over_the_file(tmp_path):
+    from nonrecours.serving.secrets import API_KEYS, PSEUDONYM_KEY, api_keys, new_secrets_file, pseudonym_key, resolve
 
     path = tmp_path / "secrets.env"
     assert new_secrets_file(path) and not new_secrets_file(path)  # never overwritten
     assert path.stat().st_mode & 0o777 == 0o600
-    monkeypatch.delenv(PSEUDONYM_KEY, raising=False)
-    monkeypatch.delenv(API_KEYS, raising=False)
-    from_file = resolve(path)
+    from_file = resolve(path, {})
     assert len(pseudonym_key(from_file)) >= 32 and len(api_keys(from_file)) == 1
-    monkeypatch.setenv(PSEUDONYM_KEY, "x" * 20)
-    assert pseudonym_key(resolve(path)) == b"x" * 20
-    monkeypatch.setenv(PSEUDONYM_KEY, "short")
+    assert pseudonym_key(resolve(path, {PSEUDONYM_KEY: "x" * 20, "OTHER": "y"})) == b"x" * 20
     with pytest.raises(ValueError, match="at least 16 characters"):
-        pseudonym_key(resolve(path))
+        pseudonym_key(resolve(path, {PSEUDONYM_KEY: "short"}))
     with pytest.raises(ValueError, match="NONRECOURS_API_KEYS"):
         api_keys({API_KEYS: "tooshort"})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.generate import generate
-from nonrecours.config import Settings
-from nonrecours.schema import BENEFITS
+from nonrecours.data.generate import generate
+from nonrecours.core.config import Settings
+from nonrecours.core.schema import BENEFITS
 from tests.conftest import LAW
 
 
@@ -74,14 +74,14 @@ def test_income_tails_stay_within_the_schema_at_a_million_people(calibration):
     pension beyond the schema's ranges (once seen at 125,000 households)."""
     import numpy as np
 
-    from data.generate import ARE_MAX_MONTHLY, draw_households, draw_members, draw_resources
-    from nonrecours.schema import INDIVIDUALS
+    from nonrecours.data.generate import draw_households, draw_members, draw_resources
+    from nonrecours.core.schema import INDIVIDUALS
 
     rng = np.random.default_rng(1)
     hh = draw_households(500_000, rng, calibration)
-    persons = draw_resources(draw_members(hh, rng, calibration), rng)
+    persons = draw_resources(draw_members(hh, rng, calibration), rng, calibration)
     assert len(persons) > 1_000_000
-    assert persons["unemployment"].max() <= ARE_MAX_MONTHLY
+    assert persons["unemployment"].max() <= calibration.shapes.unemployment.max_monthly
     for ours, column in (("pay", "known_pay_monthly"), ("pension_monthly", "pension_monthly"), ("unemployment", "unemployment_benefit_monthly")):
         assert persons[ours].max() <= INDIVIDUALS.column(column).max, ours
     assert persons["age"].max() <= INDIVIDUALS.column("age").max

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.entitlements import run_law_engine
-from features.law import build_simulation, compute_entitlements, input_months, tax_benefit_system
+from nonrecours.law.engine import run_law_engine
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.law.openfisca import build_simulation, compute_entitlements, input_months, tax_benefit_system
 from tests.conftest import LAW, amounts, combine, make_household, person
 
 MONTH = LAW.reference_month
@@ -21,7 +22,7 @@ MONTH = LAW.reference_month
 
 def run(situation, calibration, **kw):
     persons, households = situation
-    return compute_entitlements(persons, households, reference_month=MONTH, css=calibration.css, **kw)
+    return compute_entitlements(persons, households, reference_month=MONTH, css=load_law_parameters().css, **kw)
 
 
 def test_a_single_adult_with_no_income_renting_privately_gets_rsa_housing_aid_and_free_css(calibration):
@@ -112,7 +113,7 @@ def test_css_with_contribution_is_valued_as_the_cover_minus_what_the_household_p
     e = run((persons, households), calibration).set_index("benefit")
     sim, *_ = build_simulation(persons, households, MONTH)
     pays = float(sim.calculate("css_participation_forfaitaire", MONTH)[0])
-    cover = calibration.css.value(pd.Series([35])).iloc[0]
+    cover = load_law_parameters().css.value(pd.Series([35])).iloc[0]
     assert not e.loc["css_free", "eligible"] and e.loc["css_contrib", "eligible"]
     assert pays > 0
     assert e.loc["css_contrib", "monthly_amount"] == pytest.approx(cover - pays)
@@ -173,9 +174,9 @@ def test_partitions_and_row_order_do_not_change_the_result(calibration):
         make_household(person(disability_rate=0.8)),
     ]
     persons, households = combine(*situations)
-    one = run_law_engine(persons, households, law=LAW.model_copy(update={"partition_size": 100}), css=calibration.css, quiet=True)
+    one = run_law_engine(persons, households, law=LAW.model_copy(update={"partition_size": 100}), css=load_law_parameters().css, quiet=True)
     shuffled = persons.sample(frac=1, random_state=3)
-    many = run_law_engine(shuffled, households.iloc[::-1], law=LAW.model_copy(update={"partition_size": 2}), css=calibration.css, quiet=True)
+    many = run_law_engine(shuffled, households.iloc[::-1], law=LAW.model_copy(update={"partition_size": 2}), css=load_law_parameters().css, quiet=True)
     pd.testing.assert_frame_equal(one, many)
     assert len(one) == len(households) * 8
 
@@ -191,7 +192,7 @@ def test_the_law_engine_does_not_modify_its_inputs(calibration):
 def test_a_household_without_members_gets_no_entitlement_but_keeps_its_rows(calibration):
     persons, households = make_household()
     households = pd.concat([households, pd.DataFrame([{"household_id": 999_999, "tenure": "owner", "rent_monthly": 0.0, "depcom": "69123"}])])
-    e = run_law_engine(persons, households, law=LAW, css=calibration.css, quiet=True)
+    e = run_law_engine(persons, households, law=LAW, css=load_law_parameters().css, quiet=True)
     ghost = e[e["household_id"] == 999_999]
     assert len(ghost) == 8 and not ghost["eligible"].any() and (ghost["monthly_amount"] == 0).all()
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from data.generate import generate
-from features.entitlements import entitlements_from_observed
-from features.profiles import build_profiles
-from nonrecours.config import LawConfig, Settings, TrainingConfig
-from training.evaluate import metric, train_and_evaluate
+from nonrecours.data.generate import generate
+from nonrecours.core.config import FairnessConfig
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.features.situation import entitlements_from_observed
+from nonrecours.features.profiles import build_profiles
+from nonrecours.core.config import LawConfig, Settings, TrainingConfig
+from nonrecours.training.evaluate import metric, train_and_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.slow
 def medium(calibration):
     settings = Settings(law=LawConfig(workers=2))
     pop = generate(30_000, 99, settings, calibration, quiet=True)
-    ent = entitlements_from_observed(pop.individuals, pop.households, law=settings.law, css=calibration.css, quiet=True)
+    ent = entitlements_from_observed(pop.individuals, pop.households, law=settings.law, css=load_law_parameters().css, quiet=True)
     profiles = build_profiles(pop.individuals, pop.households, ent)
     return train_and_evaluate(profiles, pop.outcomes, TrainingConfig(), min_group_positives=30)
 
@@ -49,7 +51,7 @@ def test_the_model_beats_the_rules_for_every_benefit_with_enough_positives(mediu
     those rows by the same amount the model multiplies by (measured: PPA 20,650 vs 20,687 EUR)."""
     checked = 0
     for benefit in ("rsa", "ppa", "aide_logement", "css_free", "css_contrib", "aspa", "af", "aah"):
-        if metric(medium.metrics, "model", "positives", benefit=benefit) < TrainingConfig().min_positives:
+        if metric(medium.metrics, "model", "positives", benefit=benefit) < FairnessConfig().min_group_positives:
             continue
         checked += 1
         model_auc, rules_auc = (metric(medium.metrics, m, "roc_auc", benefit=benefit) for m in ("model", "rules"))

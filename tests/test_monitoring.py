@@ -12,19 +12,21 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from data.calibration import load_calibration
-from data.shift import cut_pay
-from monitoring.report import build_report
-from nonrecours.cli import app
-from nonrecours.config import LawConfig, MonitoringConfig
-from nonrecours.io import read_table
-from nonrecours.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
-from serving.scoring import score_extract
-from training.evaluate import join_labels
-from training.tracking import load_scorer
+from nonrecours.data.calibration import load_calibration
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.data.shift import cut_pay
+from nonrecours.monitoring.report import build_report
+from nonrecours.app.cli import app
+from nonrecours.core.config import FairnessConfig, LawConfig, MonitoringConfig
+from nonrecours.core.io import read_table
+from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
+from nonrecours.serving.scoring import score_extract
+from nonrecours.training.evaluate import join_labels
+from nonrecours.training.registry import load_scorer
 
 runner = CliRunner()
 CFG = MonitoringConfig()
+FAIRNESS = FairnessConfig()
 
 
 def _population(tmp_path_factory, seed: int):
@@ -52,7 +54,7 @@ def scored(populations, tracking_store):
     scorer = load_scorer("models:/nonrecours/1")
     out = []
     for folder in populations:
-        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_calibration().css, n_reasons=0, partition_households=5000, quiet=True)
+        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_law_parameters().css, n_reasons=0, partition_households=5000, quiet=True)
         if (folder / "outcomes.parquet").exists():
             s = join_labels(s, read_table(folder, OUTCOMES))
         out.append(s)
@@ -60,7 +62,7 @@ def scored(populations, tracking_store):
 
 
 def report(reference, current):
-    return build_report(reference, current, cfg=CFG, capacity_share=0.05, model="nonrecours v1", reference_name="a", current_name="b")
+    return build_report(reference, current, cfg=CFG, fairness_cfg=FAIRNESS, capacity_share=0.05, model="nonrecours v1", reference_name="a", current_name="b")
 
 
 def test_another_draw_of_the_same_population_is_not_drift(scored):
@@ -84,7 +86,7 @@ def test_a_scorer_that_under_flags_women_breaches_the_fairness_threshold(scored)
     biased.loc[women, ["p_unclaimed", "expected_unclaimed_monthly"]] *= 0.01
     r = report(scored[0], biased)
     gap = r.gaps.set_index("attribute").loc["head_sex"]
-    assert gap["gap"] > CFG.max_group_recall_gap and gap["lowest"] == "F"
+    assert gap["gap"] > FAIRNESS.max_group_recall_gap and gap["lowest"] == "F"
     assert any(f.startswith("fairness: recall gap") and "head_sex" in f for f in r.failures)
     women_row = r.fairness[(r.fairness["attribute"] == "head_sex") & (r.fairness["group"] == "F")].iloc[0]
     assert women_row["recall_low"] <= women_row["recall"] <= women_row["recall_high"]
@@ -92,7 +94,7 @@ def test_a_scorer_that_under_flags_women_breaches_the_fairness_threshold(scored)
 
 def test_the_champion_passes_the_fairness_threshold_on_a_fresh_population(scored):
     r = report(scored[0], scored[1])
-    assert (r.gaps["gap"] <= CFG.max_group_recall_gap).all(), r.gaps
+    assert (r.gaps["gap"] <= FAIRNESS.max_group_recall_gap).all(), r.gaps
     assert set(r.fairness["attribute"]) == {"head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"}
     assert list(r.fairness.loc[r.fairness["attribute"] == "age_band", "group"]) == ["under_25", "25_29", "30_44", "45_59", "60_64", "65_plus"]  # the schema's order
 
@@ -115,7 +117,7 @@ def test_the_page_draws_recall_per_group_with_its_intervals(scored):
 
     import matplotlib.image
 
-    from monitoring.report import to_html
+    from nonrecours.monitoring.report import to_html
 
     page = to_html(report(scored[0], scored[1]))
     found = re.search(r'<img class="figure" alt="recall per group" src="data:image/png;base64,([^"]+)"', page)
@@ -168,13 +170,13 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     import shutil
     from datetime import date
 
-    from serving.decision_log import DecisionLog, Outcome, connect
-    from serving.secrets import pseudonym_key, resolve
+    from nonrecours.serving.decision_log import DecisionLog, Outcome, connect
+    from nonrecours.serving.secrets import pseudonym_key, resolve
 
     db = tmp_path / "decisions.db"
     shutil.copy(small_population / "decisions.db", db)
     secrets = small_population / "secrets.env"
-    log = DecisionLog(connect(f"sqlite:///{db}"), pseudonym_key(resolve(secrets)))
+    log = DecisionLog(connect(f"sqlite:///{db}"), pseudonym_key(resolve(secrets, {})))
     worklist = pd.read_csv(small_population / "worklist.csv").drop_duplicates("household_id").head(120)
     for i, r in enumerate(worklist.itertuples(index=False)):
         reached = i % 4 != 3
@@ -199,7 +201,7 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     # Two windows of the same log: the first 500 decisions moved to January.
     from sqlalchemy import update
 
-    from serving.decision_log import decisions
+    from nonrecours.serving.decision_log import decisions
 
     with log.engine.begin() as conn:
         conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=timezone.utc)))
@@ -220,7 +222,7 @@ def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_
 
 
 def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_weights(small_population, tracking_store, tmp_path):
-    from monitoring.notice import feature_weights
+    from nonrecours.monitoring.notice import feature_weights
 
     result = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "1", "--tracking-uri", tracking_store])
     assert result.exit_code == 0, result.output
@@ -242,7 +244,7 @@ def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_we
 
 
 def test_two_reports_written_in_the_same_second_are_both_kept_and_listed(scored, tmp_path):
-    from monitoring.report import write_report
+    from nonrecours.monitoring.report import write_report
 
     same = report(scored[0], scored[1])  # one report object: the same creation time, to the second
     first, second = write_report(same, tmp_path), write_report(same, tmp_path)
@@ -253,7 +255,7 @@ def test_two_reports_written_in_the_same_second_are_both_kept_and_listed(scored,
 
 
 def test_bootstrap_intervals_hold_the_estimate_narrow_with_more_rows_and_are_empty_without_rows():
-    from monitoring.fairness import bootstrap_interval
+    from nonrecours.monitoring.fairness import bootstrap_interval
 
     rng = np.random.default_rng(1)
     small, large = rng.random(40) < 0.3, rng.random(4000) < 0.3
@@ -272,7 +274,7 @@ def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_p
 
     import matplotlib.image
 
-    from monitoring.report import write_report
+    from nonrecours.monitoring.report import write_report
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from nonrecours.cli import app
-from nonrecours.config import RegistryConfig
-from training.tracking import CHALLENGER, CHAMPION, decide, load_scorer, promotion_log_path
+from nonrecours.app.cli import app
+from nonrecours.core.config import RegistryConfig
+from nonrecours.training.gate import CHALLENGER, CHAMPION, decide
+from nonrecours.training.registry import load_scorer, promotion_log_path
 
 runner = CliRunner()
 
@@ -25,26 +26,26 @@ def metrics_frame(model_auc=0.9, rules_auc=0.8, model_euros=1000.0, rules_euros=
     return pd.DataFrame(rows)
 
 
-CFG = RegistryConfig(max_group_recall_gap=0.2)
+MAX_GAP = 0.2
 
 
 def test_a_model_that_beats_the_rules_with_no_champion_becomes_champion():
-    d = decide(metrics_frame(), None, 0.1, "tenure: a vs b", CFG)
+    d = decide(metrics_frame(), None, 0.1, "tenure: a vs b", MAX_GAP)
     assert d.alias == CHAMPION and "no champion yet" in d.reasons[0]
 
 
 def test_a_model_that_does_not_beat_the_rules_stays_challenger_and_says_why():
-    d = decide(metrics_frame(model_euros=800.0), None, 0.1, "x", CFG)
+    d = decide(metrics_frame(model_euros=800.0), None, 0.1, "x", MAX_GAP)
     assert d.alias == CHALLENGER and any("euros_at_k" in r and "rules" in r for r in d.reasons)
 
 
 def test_a_model_worse_than_the_champion_stays_challenger():
-    d = decide(metrics_frame(), metrics_frame(model_auc=0.95), 0.1, "x", CFG)
+    d = decide(metrics_frame(), metrics_frame(model_auc=0.95), 0.1, "x", MAX_GAP)
     assert d.alias == CHALLENGER and any("champion" in r for r in d.reasons)
 
 
 def test_a_model_that_misses_one_group_stays_challenger():
-    d = decide(metrics_frame(), None, 0.35, "head_sex: F vs M", CFG)
+    d = decide(metrics_frame(), None, 0.35, "head_sex: F vs M", MAX_GAP)
     assert d.alias == CHALLENGER and "head_sex: F vs M" in d.reasons[0]
 
 
@@ -53,7 +54,7 @@ def store(small_population, tracking_store):
     """The session store holds version 1 from the pipeline fixture; train once more with a
     gate that cannot be passed, so version 2 is a challenger."""
     strict = small_population / "strict.yaml"
-    strict.write_text("registry:\n  max_group_recall_gap: 0.0\n")
+    strict.write_text("fairness:\n  max_group_recall_gap: 0.0\n")
     result = runner.invoke(app, ["train", "--input", str(small_population), "--tracking-uri", tracking_store, "--config", str(strict), "-q"])
     assert result.exit_code == 0, result.output
     assert "challenger" in result.output and "exceeds the bound 0.000" in result.output
@@ -114,14 +115,13 @@ def test_promoting_a_version_that_does_not_exist_is_a_clear_error(store):
 OPEN_STORE = """
 import sys, time
 from pathlib import Path
-from nonrecours.config import RegistryConfig
-from training.tracking import resolve_tracking_uri
+from nonrecours.training.registry import prepare_tracking_store
 import mlflow
 go = Path(sys.argv[2])
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.01)
-uri = resolve_tracking_uri(sys.argv[1], RegistryConfig())
+uri = prepare_tracking_store(sys.argv[1])
 mlflow.MlflowClient(tracking_uri=uri).search_registered_models()
 """
 

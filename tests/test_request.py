@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from nonrecours.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
-from serving.reasons import phrase, reasons
-from serving.request import Household, OutcomeIn, example_households, from_tables, to_tables
+from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
+from nonrecours.serving.reasons import phrase, reasons
+from nonrecours.serving.request import Household, OutcomeIn, example_households, from_tables, to_tables
 
 
 def example(i: int = 0) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from nonrecours.io import read_table, write_table
-from nonrecours.schema import ENTITLEMENTS, INDIVIDUALS, TABLES, SchemaError, validate
+from nonrecours.core.io import read_table, write_table
+from nonrecours.core.schema import ENTITLEMENTS, INDIVIDUALS, TABLES, SchemaError, validate
 
 
 def entitlement_rows(**overrides) -> pd.DataFrame:
@@ -23,7 +23,7 @@ def test_every_column_is_documented_with_a_role_and_a_description():
 
 
 def test_every_model_input_has_a_french_meaning_for_the_public_notice():
-    from nonrecours.schema import FEATURES, PROFILES
+    from nonrecours.core.schema import FEATURES, PROFILES
 
     missing = [f for f in FEATURES if not PROFILES.column(f).fr]
     assert not missing, f"model inputs without French text (Column.fr): {missing}"
@@ -80,7 +80,7 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path):
 def test_the_committed_data_contract_matches_the_schema_module():
     from pathlib import Path
 
-    from nonrecours.schema import to_markdown
+    from nonrecours.core.schema import to_markdown
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text()
     assert committed.strip() == to_markdown().strip(), "run: nonrecours schema > docs/schema.md"

@@ -9,14 +9,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from data.calibration import load_calibration
-from nonrecours.cli import app
-from nonrecours.config import LawConfig
-from nonrecours.schema import PROFILES
-from serving.decision_log import DecisionLog, connect, pseudonymise
-from serving.scoring import WORKLIST_COLUMNS, score_extract, score_tables, worklist
-from serving.secrets import pseudonym_key, resolve
-from training.tracking import load_scorer
+from nonrecours.data.calibration import load_calibration
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.app.cli import app
+from nonrecours.core.config import LawConfig
+from nonrecours.core.schema import PROFILES
+from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
+from nonrecours.serving.scoring import WORKLIST_COLUMNS, score_extract, score_tables, worklist
+from nonrecours.serving.secrets import pseudonym_key, resolve
+from nonrecours.training.registry import load_scorer
 
 runner = CliRunner()
 
@@ -35,7 +36,7 @@ def extract(tables):
 
 
 def test_serving_builds_the_very_profiles_training_used(extract, tables, scorer):
-    scored = score_tables(*extract, scorer, law=LawConfig(), css=load_calibration().css, n_reasons=3)
+    scored = score_tables(*extract, scorer, law=LawConfig(), css=load_law_parameters().css, n_reasons=3)
     trained_on = tables["profiles"][tables["profiles"]["household_id"].isin(extract[1]["household_id"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(scored[PROFILES.names].reset_index(drop=True), trained_on)
     np.testing.assert_allclose(scored["p_unclaimed"], scorer.predict(trained_on))
@@ -44,7 +45,7 @@ def test_serving_builds_the_very_profiles_training_used(extract, tables, scorer)
 
 
 def test_many_partitions_in_worker_processes_give_the_same_scores_as_one(extract, scorer):
-    css = load_calibration().css
+    css = load_law_parameters().css
     one = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=2)
     many = score_extract(*extract, scorer, law=LawConfig(workers=2), css=css, n_reasons=2, partition_households=25)
     pd.testing.assert_frame_equal(one.reset_index(drop=True), many.reset_index(drop=True))
@@ -72,7 +73,7 @@ def test_capacity_and_minimum_probability_cut_the_list():
 
 
 def test_every_household_of_the_demo_run_is_in_the_decision_log(small_population):
-    log = DecisionLog(connect(f"sqlite:///{small_population / 'decisions.db'}"), pseudonym_key(resolve(small_population / "secrets.env")))
+    log = DecisionLog(connect(f"sqlite:///{small_population / 'decisions.db'}"), pseudonym_key(resolve(small_population / "secrets.env", {})))
     logged = log.read()
     ids = pd.read_parquet(small_population / "households.parquet")["household_id"]
     assert len(logged) == len(ids) and set(logged["household_pseudonym"]) == {pseudonymise(int(h), log.key) for h in ids}
@@ -117,7 +118,7 @@ def test_score_refuses_clearly(small_population, tracking_store, tmp_path, monke
 def test_scoring_partitions_on_a_dask_cluster_give_the_local_result(extract, scorer):
     from dask.distributed import LocalCluster
 
-    css = load_calibration().css
+    css = load_law_parameters().css
     ind, hh = extract
     few = hh.iloc[:6]
     members = ind[ind["household_id"].isin(few["household_id"])]

@@ -12,10 +12,10 @@ import time
 import httpx
 import pytest
 
-from serving.decision_log import DecisionLog, connect, pseudonymise
-from serving.process import ApiProcess
-from serving.request import example_households
-from serving.secrets import api_keys, pseudonym_key, resolve
+from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
+from nonrecours.app.process import ApiProcess
+from nonrecours.serving.request import example_households
+from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +29,12 @@ def api(small_population, tracking_store, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def auth(small_population):
-    return {"Authorization": f"Bearer {api_keys(resolve(small_population / 'secrets.env'))[0]}"}
+    return {"Authorization": f"Bearer {api_keys(resolve(small_population / 'secrets.env', {}))[0]}"}
 
 
 @pytest.fixture(scope="module")
 def log(api, small_population):
-    return DecisionLog(connect(api.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env")))
+    return DecisionLog(connect(api.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env", {})))
 
 
 def households(*ids: int) -> dict:
@@ -143,14 +143,14 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
     with server:
         server.wait("/livez")
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 503
-        key = api_keys(resolve(small_population / "secrets.env"))[0]
+        key = api_keys(resolve(small_population / "secrets.env", {}))[0]
         r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
         assert r.status_code == 503 and "no champion" in r.text
         assert "NOT READY: no usable model nonrecours@champion" in server.log_tail(20_000)
         # A champion appears: the service finds it without a restart.
         from typer.testing import CliRunner
 
-        from nonrecours.cli import app
+        from nonrecours.app.cli import app
 
         trained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"])
         assert trained.exit_code == 0, trained.output
@@ -174,5 +174,5 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
             seen.append(r.json()[0]["model_version"])
         assert seen[-4:] == ["2"] * 4, seen
         assert "champion changed: scoring with nonrecours version 2 (was version 1)" in server.log_tail(50_000)
-        logged = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env"))).read()
+        logged = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env", {}))).read()
         assert logged["model_version"].iloc[-1] == "2" and len(logged) == len(seen) + 1

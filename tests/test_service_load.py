@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from serving.decision_log import DecisionLog, connect, pseudonymise
-from serving.process import ApiProcess, Clients
-from serving.request import from_tables
-from serving.secrets import api_keys, pseudonym_key, resolve
+from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
+from nonrecours.app.process import ApiProcess, Clients
+from nonrecours.serving.request import from_tables
+from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def _server(folder, tracking_store, secrets_file) -> ApiProcess:
 
 
 def _auth(secrets_file) -> dict:
-    return {"Authorization": f"Bearer {api_keys(resolve(secrets_file))[0]}"}
+    return {"Authorization": f"Bearer {api_keys(resolve(secrets_file, {}))[0]}"}
 
 
 def test_fuzzing_score_and_outcomes_from_the_openapi_document_gives_no_5xx(small_population, tracking_store, secrets_file, tmp_path):
@@ -68,7 +68,7 @@ def test_sixteen_clients_for_a_minute_no_errors_and_one_log_row_per_household(tr
         clients.run_for(60)
         assert clients.errors == []
         assert len(clients.acked) >= 100, len(clients.acked)  # batching: far more than one per second
-        log = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(secrets_file)))
+        log = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(secrets_file, {})))
         logged = log.read()
     counts = logged["household_pseudonym"].value_counts()
     acked = {pseudonymise(h, log.key) for h in clients.acked}
@@ -96,7 +96,7 @@ def test_a_crash_under_load_loses_no_acknowledged_decision(tracking_store, secre
         clients.finish()
         assert before > 0 and len(clients.acked) > before, "no traffic on both sides of the crash"
         assert clients.errors == []
-        log = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(secrets_file)))
+        log = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(secrets_file, {})))
         logged = set(log.read()["household_pseudonym"])
         missing = [h for h in clients.acked if pseudonymise(h, log.key) not in logged]
         assert missing == []

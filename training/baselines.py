@@ -21,7 +21,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from training.model import CATEGORICAL, model_frame
+from nonrecours.training.model import CATEGORICAL, model_frame
+
+LOGISTIC_MAX_ITER = 2000
+"""Enough iterations for lbfgs to converge on the standardised profiles (fewer warned here)."""
 
 
 def rules_value(profiles: pd.DataFrame) -> np.ndarray:
@@ -49,7 +52,7 @@ def fit_logistic(train: pd.DataFrame, y: np.ndarray, seed: int) -> Callable[[pd.
             ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
         ]
     )
-    pipe = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=2000, C=1.0, random_state=seed))])
+    pipe = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=LOGISTIC_MAX_ITER, C=1.0, random_state=seed))])
     pipe.fit(X.astype({c: "object" for c in CATEGORICAL}), y.astype(int))
 
     def predict(profiles: pd.DataFrame) -> np.ndarray:

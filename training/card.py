@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nonrecours.schema import PROFILES, PROTECTED
-from training.evaluate import metric
-from training.model import Scorer
+from nonrecours.core.schema import PROFILES, PROTECTED
+from nonrecours.training.evaluate import metric
+from nonrecours.training.model import Scorer
+
+
+TINY = 1e-9
+"""Stands for a zero denominator (no euros at stake in the ceiling) in a share."""
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -93,8 +97,8 @@ Outreach capacity k = top {capacity_share:.0%} of rows ranked by expected unclai
 
 {markdown_table(q)}
 
-Overall: the model recovers {metric(metrics, 'model', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), 1e-9):.1%}
-of the ceiling's euros at k; the rules baseline {metric(metrics, 'rules', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), 1e-9):.1%}.
+Overall: the model recovers {metric(metrics, 'model', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}
+of the ceiling's euros at k; the rules baseline {metric(metrics, 'rules', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}.
 Calibration (ECE, candidates, overall): {metric(metrics, 'model', 'ece'):.4f}; Brier {metric(metrics, 'model', 'brier'):.4f}.
 
 ## Who is missed: recall at k per group (groups with enough positives)

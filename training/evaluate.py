@@ -1,6 +1,6 @@
 """Fit the model and its baselines on a household split, and score them all on the same test set.
 
-Where it sits: the pure core of ``nonrecours train`` (no MLflow here; :mod:`training.tracking`
+Where it sits: the pure core of ``nonrecours train`` (no MLflow here; :mod:`nonrecours.training.tracking`
 logs what this returns). Labels come only from ``build_labels``; features only from profiles.
 """
 
@@ -11,14 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.profiles import build_labels
-from nonrecours.config import TrainingConfig
-from nonrecours.schema import AUDIT_GROUPS
-from training.baselines import ceiling_probability, fit_logistic, rules_value
-from training.metrics import evaluate_slices, group_recall, worst_recall_gap
-from training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
+from nonrecours.features.profiles import build_labels
+from nonrecours.core.config import TrainingConfig
+from nonrecours.core.schema import AUDIT_GROUPS
+from nonrecours.training.baselines import ceiling_probability, fit_logistic, rules_value
+from nonrecours.training.metrics import evaluate_slices, group_recall, worst_recall_gap
+from nonrecours.training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
 
 """Attributes recall is reported for: the protected ones and the household's situation."""
+
+
+HASH_RANGE = np.float64(2**64)
+"""pandas' hashes are 64-bit unsigned integers: divided by this, uniform on [0, 1)."""
 
 
 def split_households(household_ids: pd.Series, cfg: TrainingConfig) -> pd.Series:
@@ -30,7 +34,7 @@ def split_households(household_ids: pd.Series, cfg: TrainingConfig) -> pd.Series
     """
     ids = household_ids.to_numpy(dtype=np.int64)
     salted = np.char.add(ids.astype(str), f"/split/{cfg.seed}")
-    u = pd.util.hash_array(salted.astype(object)) / np.float64(2**64)
+    u = pd.util.hash_array(salted.astype(object)) / HASH_RANGE
     part = np.where(u < cfg.test_share, "test", np.where(u < cfg.test_share + cfg.valid_share, "valid", "train"))
     return pd.Series(part, index=household_ids.index, name="split")
 
@@ -120,3 +124,23 @@ def metric(metrics: pd.DataFrame, method: str, name: str, population: str = "can
     """Read one metric by name (never by position)."""
     row = metrics[(metrics["population"] == population) & (metrics["benefit"] == benefit) & (metrics["method"] == method)]
     return float(row[name].iloc[0]) if len(row) else float("nan")
+
+
+def compare_with_truth(observed: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per benefit: how often the law engine on observed data agrees with true eligibility.
+
+    The gap is what makes prediction worth doing: people the agency's data say are not entitled
+    but are (``missed``), and the reverse (``spurious``).
+    """
+    both = observed.merge(outcomes, on=["household_id", "benefit"], suffixes=("_observed", "_true"), validate="1:1")
+    g = both.groupby("benefit", observed=True)
+    table = pd.DataFrame(
+        {
+            "truly_eligible": g["eligible_true"].sum(),
+            "eligible_on_observed": g["eligible_observed"].sum(),
+            "agreement": g.apply(lambda d: (d["eligible_true"] == d["eligible_observed"]).mean(), include_groups=False),
+            "missed": g.apply(lambda d: (d["eligible_true"] & ~d["eligible_observed"]).sum(), include_groups=False),
+            "spurious": g.apply(lambda d: (~d["eligible_true"] & d["eligible_observed"]).sum(), include_groups=False),
+        }
+    )
+    return table.reset_index()

@@ -1,8 +1,10 @@
 """Evaluation metrics: pure functions of labels and scores.
 
-Where it sits: used by ``train`` for the model, the baselines and the ceiling, and by the
-promotion gate. "At k" metrics rank rows by the *value* an agent would see (expected unclaimed
-euros) and flag the top ``k``; threshold-free metrics use the probability.
+Where it sits: the one metrics module, used by ``train`` for the model, the baselines and the
+ceiling, by the promotion gate, and by monitoring (:mod:`nonrecours.monitoring.fairness`,
+:mod:`nonrecours.monitoring.quality`). "At k" metrics rank rows by the *value* an agent would see
+(expected unclaimed euros) and flag the top ``k`` (:func:`outreach_list`); threshold-free metrics
+use the probability.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 METRICS = ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k", "euros_at_k", "euros_share_at_k", "positives", "rows")
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+CALIBRATION_BINS = 10
+"""Equal-count bins of the expected calibration error."""
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
     """Mean |observed rate - mean probability| over equal-count bins, weighted by bin size."""
     if len(y) == 0:
         return float("nan")
@@ -31,12 +37,19 @@ def top_k(value: np.ndarray, k: int) -> np.ndarray:
     return flagged
 
 
+def outreach_list(value: np.ndarray, capacity_share: float) -> np.ndarray:
+    """The outreach list: a mask of the top ``capacity_share`` of rows by ``value`` (at least
+    one row as soon as there is a row), the one cut every "at k" figure uses."""
+    value = np.asarray(value, dtype=float)
+    return top_k(value, int(np.ceil(capacity_share * len(value))))
+
+
 def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: np.ndarray, capacity_share: float) -> dict[str, float]:
     """Metrics for one slice. ``p`` is None for a method without probabilities (the rules)."""
     y = np.asarray(y, dtype=bool)
     n = len(y)
-    k = int(np.ceil(capacity_share * n))
-    flagged = top_k(np.asarray(value, dtype=float), k)
+    flagged = outreach_list(value, capacity_share)
+    k = int(flagged.sum())
     positives = int(y.sum())
     both = positives > 0 and positives < n
     score = np.asarray(value if p is None else p, dtype=float)
@@ -85,8 +98,7 @@ def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacit
     One ranking over the whole frame (the outreach list is one list), then recall within each
     group of each attribute. ``gated`` says whether the group has enough positives to count.
     """
-    k = int(np.ceil(capacity_share * len(frame)))
-    flagged = top_k(frame[value_col].to_numpy(dtype=float), k)
+    flagged = outreach_list(frame[value_col].to_numpy(dtype=float), capacity_share)
     y = frame["target"].to_numpy(dtype=bool)
     rows = []
     for attribute in groups:
@@ -106,16 +118,23 @@ def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacit
     return pd.DataFrame(rows)
 
 
-def worst_recall_gap(groups: pd.DataFrame) -> tuple[float, str]:
-    """Largest best-minus-worst recall within one attribute, among gated groups, and where."""
-    gated = groups[groups["gated"]]
-    worst, where = 0.0, "none"
-    for attribute, g in gated.groupby("attribute"):
+def recall_gaps(groups: pd.DataFrame, recall: str = "recall_at_k") -> pd.DataFrame:
+    """Per attribute: best minus worst ``recall`` among its gated groups (two at least), and
+    which groups. ``groups`` has ``attribute``, ``group``, ``gated`` and the ``recall`` column."""
+    out = []
+    for attribute, g in groups[groups["gated"]].groupby("attribute", sort=False):
         if len(g) < 2:
             continue
-        gap = float(g["recall_at_k"].max() - g["recall_at_k"].min())
-        if gap > worst:
-            lo = g.loc[g["recall_at_k"].idxmin(), "group"]
-            hi = g.loc[g["recall_at_k"].idxmax(), "group"]
-            worst, where = gap, f"{attribute}: {lo} vs {hi}"
+        lo, hi = g.loc[g[recall].idxmin()], g.loc[g[recall].idxmax()]
+        out.append({"attribute": attribute, "gap": float(hi[recall] - lo[recall]), "lowest": lo["group"], "highest": hi["group"]})
+    return pd.DataFrame(out, columns=["attribute", "gap", "lowest", "highest"])
+
+
+def worst_recall_gap(groups: pd.DataFrame, recall: str = "recall_at_k") -> tuple[float, str]:
+    """The largest of :func:`recall_gaps` and where (the first attribute by name on a tie), or
+    ``(0.0, "none")`` when no attribute has two gated groups."""
+    worst, where = 0.0, "none"
+    for row in recall_gaps(groups, recall).sort_values("attribute", kind="stable").itertuples(index=False):
+        if row.gap > worst:
+            worst, where = row.gap, f"{row.attribute}: {row.lowest} vs {row.highest}"
     return worst, where

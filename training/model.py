@@ -14,8 +14,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from nonrecours.config import TrainingConfig
-from nonrecours.schema import BENEFITS, FEATURES, PROFILES
+from nonrecours.core.config import TrainingConfig
+from nonrecours.core.schema import BENEFITS, FEATURES, PROFILES
 
 CATEGORICAL: tuple[str, ...] = tuple(c for c in FEATURES if PROFILES.column(c).dtype == "category")
 
@@ -91,12 +91,12 @@ def lgb_params(cfg: TrainingConfig) -> dict:
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
         "min_child_samples": cfg.min_child_samples,
-        "feature_fraction": 0.9,
-        "bagging_fraction": 0.9,
-        "bagging_freq": 1,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": cfg.bagging_freq,
         "seed": cfg.seed,
         "deterministic": True,
-        "num_threads": 2,
+        "num_threads": cfg.num_threads,
         "verbose": -1,
     }
 

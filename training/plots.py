@@ -1,7 +1,7 @@
 """Figures people look at in the MLflow UI: ROC, precision-recall and calibration per benefit,
 feature importance, and a SHAP summary from LightGBM's ``pred_contrib``.
 
-Where it sits: called by :mod:`training.tracking`; each function takes data and returns a figure.
+Where it sits: called by :mod:`nonrecours.training.tracking`; each function takes data and returns a figure.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from nonrecours.schema import BENEFITS
+from nonrecours.core.schema import BENEFITS
 
 CURVE_METHODS = {"model": "p_model", "logistic": "p_logistic", "rules": "value_rules", "ceiling": "p_ceiling"}
 

@@ -1,20 +1,20 @@
 """The scoring API: a BentoML 1.4 service that agents' tools call.
 
-Where it sits: ``nonrecours serve`` starts it (``bentoml serve serving.service:Scoring``) with its
+Where it sits: ``nonrecours serve`` starts it (``bentoml serve nonrecours.app.service:Scoring``) with its
 configuration in the environment. At start-up it loads ``models:/nonrecours@champion`` from the
 MLflow registry; with no champion it stays up, says so in its log and answers 503 on ``/readyz``
 (it looks again every ``readiness_retry_seconds``).
 
 - ``POST /score``: households in the observed form of the raw tables (see
-  :mod:`serving.request`); concurrent requests share one law-engine simulation through BentoML's
-  batching (:mod:`serving.batching`). Every household scored is in the decision log before the
+  :mod:`nonrecours.serving.request`); concurrent requests share one law-engine simulation through BentoML's
+  batching (:mod:`nonrecours.serving.batching`). Every household scored is in the decision log before the
   answer leaves.
 - ``POST /outcomes``: what happened after contact, stored against the household's pseudonym.
 - ``/healthz``, ``/livez``, ``/readyz``, ``/metrics``, ``/docs.json`` are open; everything else
   needs ``Authorization: Bearer <key>`` with a key from ``NONRECOURS_API_KEYS``.
 
-Environment: ``NONRECOURS_CONFIG`` (settings YAML), ``NONRECOURS_SECRETS_FILE``,
-``NONRECOURS_DECISION_LOG_URL``, ``MLFLOW_TRACKING_URI``.
+Environment (read once, by :mod:`nonrecours.app.environment`): ``NONRECOURS_CONFIG`` (settings
+YAML), ``NONRECOURS_SECRETS_FILE``, ``NONRECOURS_DECISION_LOG_URL``, ``MLFLOW_TRACKING_URI``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import secrets
+import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -33,15 +34,14 @@ import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from pydantic import Field, ValidationError
 
-from nonrecours.config import ServingConfig, without_password
-from nonrecours.schema import SchemaError
-from serving.request import Household, HouseholdScore, OutcomeAck, OutcomeIn
+from nonrecours.app import environment as envvars
+from nonrecours.app.environment import Environment
+from nonrecours.core.config import Settings, load_settings, without_password
+from nonrecours.core.schema import SchemaError
+from nonrecours.serving.request import Household, HouseholdScore, OutcomeAck, OutcomeIn
 
 logger = logging.getLogger("nonrecours.serving")
 
-ENV_CONFIG = "NONRECOURS_CONFIG"
-ENV_SECRETS_FILE = "NONRECOURS_SECRETS_FILE"
-ENV_DECISION_LOG = "NONRECOURS_DECISION_LOG_URL"
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json"})
 
 
@@ -51,21 +51,17 @@ class _Status:
     not_ready_reason: str | None = "starting"
 
 
-# Decorator arguments are fixed when the class is defined: they take the typed config's defaults
-# (no file or environment is read at import). Change them in nonrecours/config.py.
-_DEFAULTS = ServingConfig()
-
-
-def _secrets() -> dict[str, str]:
-    from serving.secrets import resolve
-
-    path = os.environ.get(ENV_SECRETS_FILE)
-    return resolve(Path(path) if path else None)
+REQUEST_TIMEOUT_SECONDS = 600
+"""BentoML's request timeout: a request of ``max_households_per_request`` households runs whole."""
+MAX_CONCURRENCY = 1000
+"""Requests a worker holds at once; the batcher's ``max_waiting_households`` bounds the work."""
 
 
 class ApiKeyMiddleware:
     """Pure ASGI middleware: 401 with a JSON body unless ``Authorization: Bearer <key>`` carries
     one of the configured keys; the probes, metrics and OpenAPI document stay open."""
+
+    environment: Environment = Environment()  # set by build_service
 
     def __init__(self, app):
         self.app = app
@@ -73,10 +69,10 @@ class ApiKeyMiddleware:
 
     def _keys(self) -> list[bytes]:
         if self._digests is None:
-            from serving.secrets import api_keys
+            from nonrecours.serving.secrets import api_keys, resolve
 
             try:
-                keys = api_keys(_secrets())
+                keys = api_keys(resolve(self.environment.secrets_file, self.environment.values))
             except ValueError as exc:
                 logger.error("every protected request will get 401: %s", exc)
                 keys = []
@@ -113,15 +109,20 @@ class OutcomeRequest(OutcomeIn, bentoml.IODescriptor):
     """Body of ``POST /outcomes``."""
 
 
-@bentoml.service(name="nonrecours", workers=_DEFAULTS.workers, traffic={"timeout": 600, "max_concurrency": 1000})
-class Scoring:
+class ScoringLogic:
+    """What the service does, apart from BentoML's declarations (:func:`build_service` adds them
+    with the loaded settings). One instance per worker process."""
+
+    settings: Settings
+    environment: Environment
+
     def __init__(self) -> None:
-        from data.calibration import load_calibration
-        from features.law import tax_benefit_system
-        from nonrecours.config import load_settings
-        from serving.batching import Batcher
-        from serving.decision_log import DecisionLog, connect
-        from serving.secrets import pseudonym_key
+        from nonrecours.app.application import decision_log_url
+        from nonrecours.law.openfisca import tax_benefit_system
+        from nonrecours.law.parameters import load_law_parameters
+        from nonrecours.serving.batching import Batcher
+        from nonrecours.serving.decision_log import DecisionLog, connect
+        from nonrecours.serving.secrets import pseudonym_key, resolve
 
         if not logger.handlers:
             handler = logging.StreamHandler()
@@ -129,17 +130,16 @@ class Scoring:
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
-        config = os.environ.get(ENV_CONFIG)
-        self.settings = load_settings(Path(config) if config else None)
-        url = os.environ.get(ENV_DECISION_LOG) or self.settings.serving.decision_log_url
-        self.log = DecisionLog(connect(url), pseudonym_key(_secrets()))
-        self.css = load_calibration().css
+        env = self.environment
+        self.log = DecisionLog(connect(decision_log_url(None, self.settings, env)), pseudonym_key(resolve(env.secrets_file, env.values)))
+        self.css = load_law_parameters().css
         tax_benefit_system()
         # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it
         # logs is the one that scored it.
         self.champion: tuple[object, str] | None = None
         serving = self.settings.serving
-        self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000)
+        self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000,
+                               max_waiting=serving.max_waiting_households)
         self.batch_sizes = bentoml.metrics.Histogram(
             name="nonrecours_batch_households", documentation="Households per law-engine simulation in the API", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
         )
@@ -161,22 +161,18 @@ class Scoring:
     def _load_champion(self) -> bool:
         """Load the version the alias points to, unless it is the one serving. A new version is
         loaded while the old one keeps serving, then swapped in. True when serving."""
-        import mlflow
+        from nonrecours.app.application import load_champion, tracking_uri
 
-        from training.tracking import load_scorer, resolve_tracking_uri
-
-        reg = self.settings.registry
-        alias = self.settings.serving.model_alias
-        uri = resolve_tracking_uri(None, reg)
+        reg, alias = self.settings.registry, self.settings.serving.model_alias
         current = self.champion
+        uri = self.settings.registry.tracking_uri
         try:
-            mlflow.set_tracking_uri(uri)
-            version = str(mlflow.MlflowClient(tracking_uri=uri).get_model_version_by_alias(reg.model_name, alias).version)
-            if current is not None and version == current[1]:
+            uri = tracking_uri(None, self.settings, self.environment)
+            loaded = load_champion(self.settings, uri, unless_version=None if current is None else current[1])
+            if loaded is None:
                 return True
-            scorer = load_scorer(f"models:/{reg.model_name}/{version}")
             if current is None:  # the law engine's caches; a swap finds them warm
-                self._warm_up(scorer)
+                self._warm_up(loaded.scorer)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", or "keep the one serving", said in the log
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if current is not None:
@@ -189,19 +185,19 @@ class Scoring:
                 reg.model_name, alias, without_password(uri), why, self.settings.serving.readiness_retry_seconds,
             )
             return False
-        self.champion = (scorer, version)
+        self.champion = (loaded.scorer, loaded.version)
         _Status.not_ready_reason = None
         if current is None:
-            logger.info("ready: scoring with %s version %s", reg.model_name, version)
+            logger.info("ready: scoring with %s version %s", reg.model_name, loaded.version)
         else:
-            logger.info("champion changed: scoring with %s version %s (was version %s)", reg.model_name, version, current[1])
+            logger.info("champion changed: scoring with %s version %s (was version %s)", reg.model_name, loaded.version, current[1])
         return True
 
     def _warm_up(self, scorer) -> None:
         """The first simulation fills OpenFisca's parameter caches (several seconds): pay it at
         start-up with the shipped example, not on an agent's first request."""
-        from serving.request import example_households, to_tables
-        from serving.scoring import score_tables
+        from nonrecours.serving.request import example_households, to_tables
+        from nonrecours.serving.scoring import score_tables
 
         households = [Household.model_validate(h) for h in example_households()[:1]]
         score_tables(*to_tables(households), scorer, law=self.settings.law, css=self.css, n_reasons=1)
@@ -209,15 +205,8 @@ class Scoring:
     def __is_ready__(self) -> bool:
         return self.champion is not None
 
-    @bentoml.api
-    async def score(
-        self,
-        households: Annotated[list[Household], Field(min_length=1, max_length=_DEFAULTS.max_households_per_request)],  # type: ignore[valid-type]
-    ) -> list[HouseholdScore]:
-        """Score households: per benefit, the probability of an unclaimed entitlement, the amount
-        at stake, their product and the reasons. Every household is logged before the answer.
-        Concurrent requests share one law-engine simulation (:mod:`serving.batching`)."""
-        from serving.batching import Overloaded
+    async def _score(self, households: list) -> list[HouseholdScore]:
+        from nonrecours.serving.batching import Overloaded
 
         if self.champion is None:  # the request gate answers first; this is the last line of defence
             raise ServiceUnavailable("no champion model in the registry yet: train one with `nonrecours train`")
@@ -229,8 +218,8 @@ class Scoring:
     def _score_batch(self, households: list) -> list[HouseholdScore]:
         """One simulation for every household of the batch (several requests), logged in one
         transaction, answered in order."""
-        from serving.request import to_tables
-        from serving.scoring import score_tables
+        from nonrecours.serving.request import to_tables
+        from nonrecours.serving.scoring import score_tables
 
         _t0 = time.perf_counter()
         scorer, model_version = self.champion  # type: ignore[misc]
@@ -279,10 +268,9 @@ class Scoring:
             )
         return out
 
-    @bentoml.api(route="/outcomes", input_spec=OutcomeRequest)
-    def outcomes(self, **fields) -> OutcomeAck:
+    def _outcomes(self, fields: dict) -> OutcomeAck:
         """Record what happened after contact, against the household's latest score."""
-        from serving.decision_log import Outcome
+        from nonrecours.serving.decision_log import Outcome
 
         try:
             o = OutcomeIn.model_validate(fields)
@@ -295,4 +283,81 @@ class Scoring:
         return OutcomeAck(household_pseudonym=receipt.household_pseudonym, decision_id=receipt.decision_id, recorded_at=receipt.recorded_at)
 
 
-Scoring.add_asgi_middleware(ApiKeyMiddleware)
+def _score_endpoint(limit: int):
+    """``POST /score``, refusing more than ``limit`` households. Its annotations are objects, not
+    strings (this module's annotations are postponed), so BentoML sees the limit."""
+
+    async def score(self, households):
+        """Score households: per benefit, the probability of an unclaimed entitlement, the amount
+        at stake, their product and the reasons. Every household is logged before the answer.
+        Concurrent requests share one law-engine simulation (:mod:`nonrecours.serving.batching`)."""
+        return await self._score(households)
+
+    score.__annotations__ = {"households": Annotated[list[Household], Field(min_length=1, max_length=limit)], "return": list[HouseholdScore]}
+    return score
+
+
+def build_service(settings: Settings, environment: Environment):
+    """The BentoML service class, its workers, request limit and the settings every worker uses
+    taken from ``settings`` (decorator arguments are fixed when a class is made, hence a factory)."""
+    limit, loaded, given = settings.serving.max_households_per_request, settings, environment
+
+    @bentoml.service(name="nonrecours", workers=settings.serving.workers, traffic={"timeout": REQUEST_TIMEOUT_SECONDS, "max_concurrency": MAX_CONCURRENCY})
+    class Scoring(ScoringLogic):
+        settings = loaded
+        environment = given
+
+        score = bentoml.api(_score_endpoint(limit))
+
+        @bentoml.api(route="/outcomes", input_spec=OutcomeRequest)
+        def outcomes(self, **fields) -> OutcomeAck:
+            """Record what happened after contact, against the household's latest score."""
+            return self._outcomes(fields)
+
+    middleware = type("ApiKeys", (ApiKeyMiddleware,), {"environment": environment})
+    Scoring.add_asgi_middleware(middleware)
+    return Scoring
+
+
+def service_from_environment(env: Environment):
+    """The service as a server process builds it: settings from ``NONRECOURS_CONFIG``, if set."""
+    return build_service(load_settings(env.config), env)
+
+
+@dataclass(frozen=True)
+class ServeCommand:
+    args: list[str]
+    env: dict[str, str]
+    tracking_uri: str
+    decision_log_url: str
+
+
+def serve_command(settings: Settings, env: Environment, *, port: int, host: str, config: Path | None, secrets_file: Path | None,
+                  tracking_uri: str, decision_log_url: str) -> ServeCommand:
+    """What ``nonrecours serve`` runs: ``bentoml serve`` on :mod:`nonrecours.app.bento`, with the
+    settings file, secrets file, tracking store and decision log in its environment. The secrets
+    are checked and the decision log's tables created here, once, before the workers start
+    (several workers creating them at once on a new database would race); a wrong URL fails now."""
+    from nonrecours.app.application import AppError, secrets
+    from nonrecours.serving.decision_log import connect
+    from nonrecours.serving.secrets import api_keys, pseudonym_key
+
+    values = secrets(secrets_file, env)
+    try:
+        pseudonym_key(values)
+        api_keys(values)
+    except ValueError as exc:
+        raise AppError(str(exc)) from None
+    try:
+        connect(decision_log_url).dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to open the log stops the start, with the reason
+        raise AppError(f"decision log {without_password(decision_log_url)!r}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                       "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours") from None
+    child = dict(env.values)
+    child[envvars.TRACKING_URI], child[envvars.DECISION_LOG] = tracking_uri, decision_log_url
+    if secrets_file is not None:
+        child[envvars.SECRETS_FILE] = str(secrets_file.resolve())
+    if config is not None:
+        child[envvars.CONFIG] = str(config.resolve())
+    args = [sys.executable, "-m", "bentoml", "serve", "nonrecours.app.bento:Scoring", "--port", str(port), "--host", host]
+    return ServeCommand(args, child, tracking_uri, decision_log_url)

@@ -2,7 +2,7 @@
 
 Where it sits: between the tables and everything that needs to know who is entitled. The generator
 runs it on the *true* situation (to draw outcomes); ``nonrecours entitlements`` runs it on the
-*observed* one (see :mod:`features.situation`). No benefit rule is written here: this module maps
+*observed* one (see :mod:`nonrecours.features.situation`). No benefit rule is written here: this module maps
 our rows onto OpenFisca's entities and inputs and reads its variables back.
 
 A situation is two frames:
@@ -18,13 +18,13 @@ A situation is two frames:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from nonrecours.schema import BENEFITS
+from nonrecours.core.schema import BENEFITS
+from nonrecours.law.parameters import CssValuation
 
 SITUATION_PERSON_COLUMNS = (
     "household_id",
@@ -41,6 +41,13 @@ SITUATION_PERSON_COLUMNS = (
     "disability_rate",
 )
 SITUATION_HOUSEHOLD_COLUMNS = ("household_id", "tenure", "rent_monthly", "depcom")
+
+DISABILITY_RATE_HANDICAP = 0.5
+"""A disability rate of 50% or more is a recognised handicap (CASF L241-3, CSS L821-2)."""
+BIRTH_MONTHS_BEFORE = 6
+"""Persons are born this many months past their age before the reference month (see below)."""
+EPOCH_YEAR = 1970
+"""numpy's datetime64 counts years from here."""
 
 RECENT_MONTHS = 4
 """RSA and PPA average resources over the three months before the month paid (CASF R262-7), so
@@ -72,24 +79,6 @@ _AMOUNT_VARIABLES = {
     "aspa": "aspa",
     "af": "af",
 }
-
-
-@dataclass(frozen=True)
-class CssValuation:
-    """Monthly value of a complementary health cover per person, by age band.
-
-    ``cmu_c`` (CSS without contribution) is a yes/no and ``css_participation_forfaitaire`` is what a
-    household pays; to compare CSS with cash benefits we value the cover itself. The figures are
-    an assumption (see ``data/calibration.yaml``, ``css_cover_value``).
-    """
-
-    age_upper_bounds: tuple[int, ...]
-    eur_per_month: tuple[float, ...]
-
-    def value(self, ages: pd.Series) -> pd.Series:
-        idx = np.searchsorted(np.asarray(self.age_upper_bounds), ages.to_numpy(), side="right")
-        idx = np.minimum(idx, len(self.eur_per_month) - 1)
-        return pd.Series(np.asarray(self.eur_per_month)[idx], index=ages.index)
 
 
 @lru_cache(maxsize=1)
@@ -139,8 +128,8 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
     # Born on the first of the month, age years and six months before the reference month, so
     # that the age OpenFisca derives is the age given for every month it looks at nearby.
     ref = pd.Period(reference_month, freq="M")
-    birth_month = ref.year * 12 + ref.month - 1 - 12 * persons["age"].to_numpy(dtype=int) - 6
-    birth = (birth_month // 12 - 1970).astype("datetime64[Y]") + (birth_month % 12).astype("timedelta64[M]")
+    birth_month = ref.year * 12 + ref.month - 1 - 12 * persons["age"].to_numpy(dtype=int) - BIRTH_MONTHS_BEFORE
+    birth = (birth_month // 12 - EPOCH_YEAR).astype("datetime64[Y]") + (birth_month % 12).astype("timedelta64[M]")
     sim.set_input("date_naissance", "ETERNITY", birth.astype("datetime64[D]"))
 
     is_partner = pd.Series(persons["role"].to_numpy() == "partner")
@@ -171,7 +160,7 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
         # Disability is a lasting state: set for one month only, AAH would count it but RSA's
         # look-back would not see the AAH, and pay RSA on top of it.
         sim.set_input("taux_incapacite", month, rate)
-        sim.set_input("handicap", month, rate >= 0.5)
+        sim.set_input("handicap", month, rate >= DISABILITY_RATE_HANDICAP)
         sim.set_input("statut_marital", month, marital)
         sim.set_input("activite", month, activity)
         sim.set_input("statut_occupation_logement", month, tenure)

@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from nonrecours.schema import SchemaError, Table, validate
+from nonrecours.core.schema import SchemaError, Table, validate
+
+
+READABLE = 0o644
+"""Mode of files written: readable by all, writable by the owner."""
 
 
 @contextmanager
-def atomic_path(path: Path, mode: int = 0o644) -> Iterator[Path]:
+def atomic_path(path: Path, mode: int = READABLE) -> Iterator[Path]:
     """A temporary name in ``path``'s folder to write to; renamed onto ``path`` (readable with
     ``mode``) when the block ends, removed if it fails."""
     path = Path(path)

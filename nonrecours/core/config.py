@@ -1,7 +1,9 @@
 """The one typed configuration of nonrecours.
 
-Where it sits: built once by the CLI (from defaults, an optional YAML file and command-line
-options) and passed down to every stage. Every default lives here and nowhere else.
+Where it sits: in the core. Built once at the edge (the CLI, or the service's entry point) from
+these defaults, an optional YAML file and command-line options, then passed down to every stage.
+Every default lives here and nowhere else: the CLI's help, the MLproject's parameters
+(:mod:`nonrecours.app.mlproject`) and the service's class settings derive from it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nonrecours.schema import BENEFITS
+from nonrecours.core.schema import BENEFITS
 
 
 class _Frozen(BaseModel):
@@ -19,7 +21,11 @@ class _Frozen(BaseModel):
 
 
 class ScenarioConfig(_Frozen):
-    """Who holds the observed data, and so which benefits' receipt it can see."""
+    """The synthetic population: its size and seed, who holds the observed data, and so which
+    benefits' receipt it can see."""
+
+    households: int = Field(default=20_000, ge=1, description="Households to draw.")
+    seed: int = Field(default=2026, description="Seed of the population: the same seed gives the same files.")
 
     observed_benefits: tuple[str, ...] = Field(
         default=("rsa", "ppa", "aide_logement", "af", "aah"),
@@ -59,6 +65,12 @@ class LawConfig(_Frozen):
     workers: int = Field(
         default=2, ge=1, description="Local worker processes when no Dask scheduler is given."
     )
+    min_households_per_worker: int = Field(
+        default=200,
+        ge=1,
+        description="Batch scoring gives every local worker a partition of its own once each would get this many "
+        "households (a simulation costs about a second whatever its size, so smaller shares are not worth a process).",
+    )
 
 
 class TrainingConfig(_Frozen):
@@ -71,19 +83,20 @@ class TrainingConfig(_Frozen):
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=31, ge=2)
     min_child_samples: int = Field(default=40, ge=1)
+    feature_fraction: float = Field(default=0.9, gt=0, le=1, description="Share of features LightGBM draws for each tree.")
+    bagging_fraction: float = Field(default=0.9, gt=0, le=1, description="Share of rows LightGBM draws for each bagging round.")
+    bagging_freq: int = Field(default=1, ge=0, description="Bagging every this many rounds (0: never).")
+    num_threads: int = Field(default=2, ge=1, description="LightGBM's threads on one machine (the machine's cores); lightgbm.dask sets its own.")
     max_rounds: int = Field(default=2000, ge=1, description="Upper bound on boosting rounds; early stopping ends sooner.")
     early_stopping_rounds: int = Field(default=50, ge=1)
-    min_positives: int = Field(default=30, ge=1, description="Fewer positives than this in a test slice: its metrics are reported but not gated.")
 
 
 class RegistryConfig(_Frozen):
     """MLflow tracking, the registry and the promotion gate."""
 
-    tracking_uri: str = Field(default="sqlite:///mlflow.db", description="MLflow tracking URI (MLflow 3's own default: a SQLite file with local artifacts). MLFLOW_TRACKING_URI overrides it.")
+    tracking_uri: str = Field(default="sqlite:///mlflow.db", description="MLflow tracking URI (MLflow 3's own default: a SQLite file with local artifacts). MLFLOW_TRACKING_URI overrides it, --tracking-uri overrides both.")
     experiment: str = Field(default="nonrecours")
     model_name: str = Field(default="nonrecours", description="Registered model name.")
-    max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest allowed gap between the best and worst group recall at k, within any audited attribute.")
-    min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer positives are reported but not gated.")
     promotion_log: str | None = Field(
         default=None,
         description="Append-only log of every promotion decision (also kept as model-version "
@@ -120,6 +133,7 @@ class ServingConfig(_Frozen):
         "the old one, then swapped in between batches (no request fails). 0: never (restart to change model).",
     )
     partition_households: int = Field(default=5_000, ge=1, description="Households per partition in batch scoring (one simulation each).")
+    max_waiting_households: int = Field(default=5_000, ge=1, description="Households a worker lets wait for a simulation; past that /score answers 503 (try again) rather than queue without bound.")
 
 
 class MonitoringConfig(_Frozen):
@@ -133,11 +147,17 @@ class MonitoringConfig(_Frozen):
         "Evidently may find drifted. Measured on 3,000 households: another seed of the same population 0.0; a 30% pay "
         "cut for a third of households 0.11.",
     )
-    max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest gap between the best and worst group recall within an audited attribute.")
     max_roc_auc_drop: float = Field(default=0.02, ge=0, le=1, description="Largest fall of ROC AUC from the reference window to the current one, both with known outcomes (an Evidently test).")
     max_recall_drop: float = Field(default=0.10, ge=0, le=1, description="Largest fall of recall on the outreach list (the top capacity share) from the reference window to the current one (an Evidently test).")
+
+
+class FairnessConfig(_Frozen):
+    """Per-group recall, one definition for the promotion gate and for monitoring: missing
+    entitled people is the harm measured first."""
+
+    max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest gap between the best and worst group recall at k within an audited attribute: above it the gate keeps a model challenger and a monitoring report fails.")
     min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer people missing an entitlement are reported, not gated.")
-    bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval.")
+    bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval in monitoring reports.")
 
 
 class Settings(_Frozen):
@@ -149,6 +169,7 @@ class Settings(_Frozen):
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    fairness: FairnessConfig = FairnessConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:
@@ -165,6 +186,20 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
         section, _, field = key.partition("__")
         data.setdefault(section, {})[field] = value
     return Settings.model_validate(data)
+
+
+def field_help(section: str, field: str) -> str:
+    """A setting's description and default, for the CLI's ``--help`` (the one place both live)."""
+    info = Settings.model_fields[section].annotation.model_fields[field]  # type: ignore[union-attr]
+    text = (info.description or "").rstrip(".")
+    default = info.default
+    shown = ",".join(default) if isinstance(default, tuple) else default
+    return f"{text} (default {shown}; settings: {section}.{field})." if text else f"default {shown} ({section}.{field})"
+
+
+def default(section: str, field: str) -> object:
+    """A setting's default value."""
+    return Settings.model_fields[section].annotation.model_fields[field].default  # type: ignore[union-attr]
 
 
 def without_password(url: str) -> str:

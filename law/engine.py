@@ -1,0 +1,75 @@
+"""The law engine over a whole population: one OpenFisca simulation per partition of households,
+in local processes or on a Dask cluster.
+
+Where it sits: the generator runs :func:`run_law_engine` on the true situation, the feature
+layer (:mod:`nonrecours.features.situation`) and scoring on the observed one. Both go through the
+same mapping in :mod:`nonrecours.law.openfisca`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from nonrecours.law.openfisca import (
+    SITUATION_HOUSEHOLD_COLUMNS,
+    SITUATION_PERSON_COLUMNS,
+    compute_entitlements,
+    tax_benefit_system,
+)
+from nonrecours.core.config import LawConfig
+from nonrecours.core.parallel import map_households
+from nonrecours.law.parameters import CssValuation
+from nonrecours.core.schema import BENEFITS, ENTITLEMENTS
+
+
+def run_law_engine(
+    persons: pd.DataFrame,
+    households: pd.DataFrame,
+    *,
+    law: LawConfig,
+    css: CssValuation,
+    scheduler: str | None = None,
+    quiet: bool = False,
+    description: str = "law engine",
+) -> pd.DataFrame:
+    """Entitlements of every household, one OpenFisca simulation per partition.
+
+    A household with no member cannot be simulated; it gets ``eligible=False`` and amount 0 for
+    every benefit, so that the output has exactly one row per household and benefit.
+    """
+    missing_p = [c for c in SITUATION_PERSON_COLUMNS if c not in persons.columns]
+    missing_h = [c for c in SITUATION_HOUSEHOLD_COLUMNS if c not in households.columns]
+    if missing_p or missing_h:
+        raise ValueError(f"situation lacks columns: persons {missing_p}, households {missing_h}")
+    ids = households["household_id"].to_numpy()
+    populated = np.isin(ids, persons["household_id"].to_numpy())
+    if not scheduler and law.workers > 1 and populated.sum() > law.partition_size:
+        tax_benefit_system()  # loaded once here; forked workers inherit it
+    results = map_households(
+        partial(compute_entitlements, reference_month=law.reference_month, css=css),
+        persons,
+        households[populated],
+        n_parts=int(np.ceil(populated.sum() / law.partition_size)),
+        scheduler=scheduler,
+        workers=law.workers,
+        description=description,
+        quiet=quiet,
+    )
+    empty_ids = ids[~populated]
+    if len(empty_ids):
+        results.append(
+            pd.DataFrame(
+                {
+                    "household_id": np.repeat(empty_ids, len(BENEFITS)),
+                    "benefit": np.tile(BENEFITS, len(empty_ids)),
+                    "eligible": False,
+                    "monthly_amount": 0.0,
+                }
+            )
+        )
+    out = pd.concat(results, ignore_index=True) if results else pd.DataFrame(columns=ENTITLEMENTS.names)
+    out["benefit"] = pd.Categorical(out["benefit"].astype("object"), categories=list(BENEFITS))
+    return out.sort_values(["household_id", "benefit"]).reset_index(drop=True)

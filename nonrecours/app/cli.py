@@ -1,0 +1,426 @@
+"""The ``nonrecours`` command: one entry point per pipeline stage, plus ``pipeline`` that chains them.
+
+Where it sits: the top of the application layer. Each command parses its options, builds the
+settings once (defaults of :mod:`nonrecours.core.config`, then ``--config``, then options), calls
+:mod:`nonrecours.app.application` and prints. Options whose default is a setting show that
+setting's default and description in ``--help``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from nonrecours.app import application as appl
+from nonrecours.app.environment import Environment
+from nonrecours.core.config import field_help, without_password
+
+app = typer.Typer(
+    help="Find households probably entitled to a French benefit that they do not claim.\n\n"
+    "Stages: generate (synthetic population) -> entitlements (OpenFisca-France on what an agency "
+    "observes) -> features -> train (MLflow, promotion gate) -> score (worklist, decision log) -> "
+    "monitor. Every stage accepts the same folder as --input and --out; `pipeline` runs them all.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Wide enough for the tables when the output is a file or a CI log rather than a terminal.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+ConfigOpt = Annotated[
+    Optional[Path],
+    typer.Option("--config", help="YAML file with settings sections (scenario, law, training, registry, serving, monitoring, fairness; see nonrecours/core/config.py); options given here win.", exists=True, dir_okay=False),
+]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786) to run the law engine's partitions on a cluster; default: local processes.")]
+MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help=field_help("law", "reference_month") + " A synthetic population's own month is used when neither this nor --config sets one.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help=field_help("law", "workers"))]
+PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help=field_help("law", "partition_size"))]
+SecretsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--secrets", help="File of KEY=value secrets (NONRECOURS_PSEUDONYM_KEY, NONRECOURS_API_KEYS), as `nonrecours keys` writes; the environment wins over it.", exists=True, dir_okay=False),
+]
+DecisionLogOpt = Annotated[Optional[str], typer.Option("--decision-log", help=field_help("serving", "decision_log_url") + " --decision-log overrides both.")]
+TrackingOpt = Annotated[Optional[str], typer.Option("--tracking-uri", help=field_help("registry", "tracking_uri"))]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")]
+HouseholdsOpt = Annotated[Optional[int], typer.Option("--households", "-n", min=1, help=field_help("scenario", "households"))]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help=field_help("scenario", "seed"))]
+InputOpt = Annotated[Path, typer.Option("--input", help="Folder holding the tables the command reads (see its description).", exists=True, file_okay=False)]
+OutDirOpt = Annotated[Optional[Path], typer.Option("--out", help="Folder to write into (default: the --input folder).")]
+
+
+def _settings(config: Path | None, **overrides):
+    from pydantic import ValidationError
+
+    from nonrecours.core.config import load_settings
+
+    try:
+        return load_settings(config, **overrides)
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _run(step: Callable, *args, **kwargs):
+    """``step(*args, **kwargs)``; a problem the user can fix is printed and exits 2."""
+    try:
+        return step(*args, **kwargs)
+    except appl.AppError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=2) from None
+
+
+def _frame_table(df: pd.DataFrame, title: str) -> RichTable:
+    t = RichTable(title=title)
+    for col in df.columns:
+        t.add_column(str(col))
+    for row in df.itertuples(index=False):
+        t.add_row(*[(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row])
+    return t
+
+
+def _print_calibration(summary: dict) -> None:
+    t = RichTable(title=f"Non-take-up among the eligible ({summary['households']:,} households, seed {summary['seed']})")
+    for col in ("benefit", "eligible households", "mean €/month", "non-take-up", "target"):
+        t.add_column(col)
+    for b, v in summary["benefits"].items():
+        target = f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else "")
+        sim = "-" if v["ntu"] is None else f"{v['ntu']:.2f}"
+        amount = "-" if v["mean_monthly_amount"] is None else f"{v['mean_monthly_amount']:.0f}"
+        t.add_row(b, f"{v['eligible_households']:,} ({v['eligible_share']:.1%})", amount, sim, target)
+    console.print(t)
+    console.print("sources of the targets: calibration.json and data/calibration.yaml")
+    console.print(f"poverty rate {summary['poverty_rate']:.1%} (INSEE: about {summary['poverty_rate_target']:.1%})")
+
+
+@app.command()
+def generate(
+    households: HouseholdsOpt = None,
+    seed: SeedOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write individuals, households and outcomes Parquet files into.")] = Path("demo"),
+    observed_benefits: Annotated[Optional[str], typer.Option("--observed-benefits", help="Comma-separated. " + field_help("scenario", "observed_benefits"))] = None,
+    reference_month: MonthOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Draw a synthetic population: the observed tables an agency would hold, and the truth.
+
+    Writes individuals.parquet and households.parquet (observed), outcomes.parquet (true
+    eligibility, amount, claim and claim probability per household and benefit) and
+    calibration.json (the population next to the published figures it is tuned to).
+    """
+    benefits = None if observed_benefits is None else tuple(b.strip() for b in observed_benefits.split(",") if b.strip())
+    settings = _settings(config, scenario__households=households, scenario__seed=seed, scenario__observed_benefits=benefits,
+                         law__reference_month=reference_month, law__workers=workers, law__partition_size=partition_size)
+    pop, paths = _run(appl.make_population, settings, out, scheduler=scheduler, quiet=quiet)
+    if not quiet:
+        _print_calibration(pop.summary)
+    for p in paths:
+        typer.echo(str(p))
+
+
+@app.command()
+def entitlements(
+    input: InputOpt = Path("demo"),
+    out: OutDirOpt = None,
+    reference_month: MonthOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    partition_size: PartitionOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compute eligibility and monthly amounts with OpenFisca-France on the observed tables
+    (individuals.parquet and households.parquet in --input).
+
+    Writes entitlements.parquet (household_id, benefit, eligible, monthly_amount). When the
+    folder also holds outcomes.parquet (a synthetic population), prints how often the law engine
+    on observed data agrees with the truth.
+    """
+    settings = _settings(config, law__reference_month=reference_month, law__workers=workers, law__partition_size=partition_size)
+    settings = appl.with_population_month(settings, input)
+    path, check = _run(appl.compute_entitlements, input, out or input, settings, scheduler=scheduler, quiet=quiet)
+    if check is not None and not quiet:
+        console.print(_frame_table(check, "Law engine on observed data vs the truth (eligible households)"))
+    typer.echo(str(path))
+
+
+@app.command()
+def features(input: InputOpt = Path("demo"), out: OutDirOpt = None) -> None:
+    """Build household profiles (profiles.parquet): one row per household and benefit, from the
+    observed tables and entitlements.parquet in --input. No label is read. Protected attributes
+    stay in the table for auditing and never reach the model."""
+    typer.echo(str(_run(appl.build_features, input, out or input)))
+
+
+@app.command()
+def train(
+    input: InputOpt = Path("demo"),
+    tracking_uri: TrackingOpt = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address: train with lightgbm.dask on that cluster (the local run still finds the number of rounds).")] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the non-take-up model on profiles.parquet and outcomes.parquet in --input, compare it
+    with the rules baseline, a logistic regression and the ceiling on the same test households,
+    log everything to MLflow, register the model, and run the promotion gate (alias `champion`
+    or `challenger`)."""
+    settings, env = _settings(config), Environment.from_os()
+    profiles, outcomes = _run(appl.training_data, input)
+    if not quiet:
+        console.print(f"training on {profiles['household_id'].nunique():,} households ({len(profiles):,} household-benefit rows)")
+    result = _run(appl.train_model, input, profiles, outcomes, settings, tracking_uri_for(tracking_uri, settings, env), env, scheduler=scheduler)
+    if not quiet:
+        console.print(_frame_table(result.quality, "Test households, candidates: model against baselines and ceiling"))
+    verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
+    console.print(f"{settings.registry.model_name} version {result.version} -> {verdict}: " + "; ".join(result.decision.reasons))
+    typer.echo(f"run {result.run_id}")
+
+
+def tracking_uri_for(option: str | None, settings, env: Environment) -> str:
+    return appl.tracking_uri(option, settings, env)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Option("--version", help="Registered model version to make champion.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the gate is overridden (required; recorded for auditors).")],
+    tracking_uri: TrackingOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Force a version to `champion`, whatever the gate said. The reason is recorded as tags on the
+    version and in the append-only promotion log."""
+    settings, env = _settings(config), Environment.from_os()
+    entry, log = _run(appl.promote, version, reason, settings, tracking_uri_for(tracking_uri, settings, env), env)
+    console.print(f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); recorded in {log}")
+
+
+@app.command()
+def keys(
+    out: Annotated[Path, typer.Option("--out", help="Secrets file to create (mode 600). An existing file is left untouched.")] = Path("secrets.env"),
+) -> None:
+    """Create a secrets file with a fresh pseudonymisation key and API key, for `score` and `serve`
+    (--secrets FILE). Keep the pseudonymisation key: with another one, outcomes no longer link to
+    earlier scores."""
+    from nonrecours.serving.secrets import new_secrets_file
+
+    written = new_secrets_file(out)
+    console.print(f"{'wrote' if written else 'kept the existing'} {out}")
+    typer.echo(str(out))
+
+
+@app.command()
+def score(
+    input: InputOpt = Path("demo"),
+    out: Annotated[Path, typer.Option("--out", help="Worklist to write: .csv or .parquet (written to a temporary name, then renamed).")] = Path("demo/worklist.csv"),
+    capacity: Annotated[Optional[int], typer.Option("--capacity", min=1, help="Keep the first K households (what the team can contact); default: all.")] = None,
+    min_probability: Annotated[float, typer.Option("--min-probability", min=0, max=1, help="Drop rows with p_unclaimed below this (households stay ranked on all their benefits).")] = 0.0,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the decision log (for a dry run only: agents must not work from an unlogged list).")] = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Score a whole extract (individuals.parquet and households.parquet in --input) with the
+    champion model and write a ranked worklist.
+
+    Columns: rank, household_id, benefit, p_unclaimed, estimated_monthly_amount,
+    expected_unclaimed_monthly, reasons. Households are ranked by their total expected unclaimed
+    amount, benefits within a household by theirs. Every household scored goes to the decision
+    log (pseudonymised) with the model version. Large extracts run in partitions over local
+    processes or a Dask cluster (--scheduler), with the same code as the API.
+    """
+    from nonrecours.serving.scoring import worklist
+
+    _run(appl.worklist_path, out)
+    settings, env = _settings(config, law__workers=workers), Environment.from_os()
+    log = None if no_log else _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
+    individuals, households = _run(appl.read_extract, input)
+    champion = _run(appl.load_champion, settings, tracking_uri_for(tracking_uri, settings, env))
+    scored = appl.score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
+    if log is not None:
+        n = log.record_scored(scored, model_name=champion.name, model_version=champion.version, source="batch")
+        if not quiet:
+            console.print(f"decision log: {n:,} households scored by {champion.name} version {champion.version}")
+    table = worklist(scored, capacity=capacity, min_probability=min_probability)
+    appl.write_worklist(table, out)
+    if not quiet:
+        _print_worklist(table, champion)
+    typer.echo(str(out))
+
+
+def _print_worklist(table: pd.DataFrame, champion: appl.Champion, shown: int = 5) -> None:
+    top = table.drop_duplicates("household_id").head(shown)
+    console.print(_frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]],
+                               f"Worklist: {table['household_id'].nunique():,} households, first five (model {champion.name} v{champion.version})"))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", help="Port of the HTTP API.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0 for every one).")] = "127.0.0.1",
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the scoring API (BentoML) with the champion model.
+
+    POST /score and POST /outcomes need 'Authorization: Bearer <key>' (NONRECOURS_API_KEYS);
+    /healthz, /livez, /readyz, /metrics and /docs.json are open. With no champion yet, the
+    service starts, logs why it is not ready and answers 503 on /readyz until one is trained.
+    Once ready, it checks every serving.champion_refresh_seconds (60) whether the champion alias
+    moved and swaps the new version in without a restart. Workers, request limits and batching
+    come from the settings (--config). Example request: serving/examples/households.json.
+    """
+    from nonrecours.app.service import serve_command
+
+    settings, env = _settings(config), Environment.from_os()
+    command = _run(serve_command, settings, env, port=port, host=host, config=config, secrets_file=secrets,
+                   tracking_uri=tracking_uri_for(tracking_uri, settings, env), decision_log_url=appl.decision_log_url(decision_log, settings, env))
+    console.print(f"scoring API on http://{host}:{port} (decision log: {without_password(command.decision_log_url)}, registry: {without_password(command.tracking_uri)})")
+    os.execvpe(command.args[0], command.args, command.env)
+
+
+def _log_access(decision_log: str | None, secrets: Path | None, settings, env: Environment) -> appl.LogAccess:
+    return appl.LogAccess(appl.decision_log_url(decision_log, settings, env), secrets, env)
+
+
+@app.command()
+def monitor(
+    reference: Annotated[str, typer.Option("--reference", help="Reference window: a folder of raw tables (individuals/households, with outcomes.parquet when known), `log` (the decision log between --since and --until) or `log:START..END` (e.g. log:2026-10-01..2026-11-01).")],
+    current: Annotated[str, typer.Option("--current", help="Current window: a folder of raw tables, `log` or `log:START..END`, as for --reference.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder of reports: report-<time>.html and .json, and index.html listing them all.")] = Path("reports"),
+    since: Annotated[Optional[datetime], typer.Option("--since", help="Start of the decision-log window (with `log`).")] = None,
+    until: Annotated[Optional[datetime], typer.Option("--until", help="End of the decision-log window, excluded (with `log`).")] = None,
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Drift (Evidently), fairness (fairlearn) and, where outcomes are known, classification
+    quality (Evidently) of the champion between two windows, against the thresholds of the
+    `monitoring` and `fairness` settings; for a decision-log window, the outcomes agents recorded
+    per group. Prints a verdict and exits 1 when a threshold is breached (0 when none is, 2 on bad
+    input), so a scheduler can alert. The report is also logged to the champion's MLflow run."""
+    settings, env = _settings(config, law__workers=workers), Environment.from_os()
+    report, page, index = _run(appl.monitor, reference, current, out, settings, tracking_uri_for(tracking_uri, settings, env), since=since, until=until,
+                               log=_log_access(decision_log, secrets, settings, env), quiet=quiet)
+    colour = "green" if report.verdict == "pass" else "red"
+    console.print(f"[bold {colour}]{report.verdict.upper()}[/]: " + ("; ".join(report.failures) or "no threshold breached"))
+    console.print(f"report: {page}\nindex:  {index}")
+    typer.echo(str(index))
+    if report.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def card(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write model_card_v<N>.md and notice_v<N>.md into.")] = Path("reports/cards"),
+    version: Annotated[Optional[str], typer.Option("--version", help="One registered version; default: every version.")] = None,
+    tracking_uri: TrackingOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """For each registered version: the model card (from its training run) and the public notice
+    of the algorithm in French (CRPA L312-1-3): purpose, data used, main parameters and their
+    weights, excluded uses, how a person asks for the explanation of their own score."""
+    settings, env = _settings(config), Environment.from_os()
+    for path in _run(appl.write_cards, out, version, settings, tracking_uri_for(tracking_uri, settings, env)):
+        typer.echo(str(path))
+
+
+@app.command()
+def pipeline(
+    households: HouseholdsOpt = None,
+    seed: SeedOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for every output of the run.")] = Path("demo"),
+    tracking_uri: TrackingOpt = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole pipeline on the embedded defaults, in one folder: generate -> entitlements ->
+    features -> train (with the promotion gate) -> score (worklist.csv, decision log
+    decisions.db, secrets in secrets.env) -> monitor two more windows against it: a fresh draw
+    (the next seed, in fresh/) and the same households with a third of them paid 30% less
+    (shifted/), in reports/index.html. Ends with how to open the MLflow UI and call the API."""
+    settings, env = _settings(config, scenario__households=households, scenario__seed=seed), Environment.from_os()
+    common = dict(scheduler=scheduler, workers=workers, config=config, quiet=quiet)
+    generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, partition_size=None, **common)
+    entitlements(input=out, out=out, reference_month=None, partition_size=None, **common)
+    features(input=out, out=out)
+    train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
+    uri = tracking_uri_for(tracking_uri, settings, env)
+    secrets_file, log_url = out / "secrets.env", f"sqlite:///{(out / 'decisions.db').resolve()}"
+    keys(out=secrets_file)
+    try:
+        appl.load_champion(settings, uri)
+    except appl.AppError:  # a small population can leave the first model a challenger: no model to score with
+        console.print(f"[bold yellow]no worklist[/]: no {settings.registry.model_name}@{settings.serving.model_alias} yet (the gate kept this model a challenger); "
+                      "promote one with `nonrecours promote`, then run `nonrecours score`")
+    else:
+        score(input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, tracking_uri=tracking_uri, decision_log=log_url, secrets=secrets_file, no_log=False, **common)
+        _pipeline_monitoring(out, settings.scenario.seed, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
+    _print_next_steps(out, uri, tracking_uri, secrets_file, log_url)
+
+
+def _pipeline_monitoring(out: Path, seed: int, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:
+    """Two more windows monitored against ``out``: a fresh draw (the next seed, outcomes known) and
+    the same households after a pay cut (outcomes unknown: the truth drawn before the cut no
+    longer holds)."""
+    fresh, shifted, reports = out / "fresh", out / "shifted", out / "reports"
+    generate(households=None, seed=seed + 1, out=fresh, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=True)
+    _run(appl.write_shifted_copy, fresh, shifted)
+    for current, expected in ((fresh, "another draw of the same population: expected to pass"), (shifted, "a third of these households lost 30% of their pay: drift is expected")):
+        console.print(f"monitoring {current} against {out} ({expected})")
+        try:
+            monitor(reference=str(out), current=str(current), out=reports, since=None, until=None, tracking_uri=tracking_uri, decision_log=log_url, secrets=secrets_file,
+                    workers=workers, config=config, quiet=quiet)
+        except typer.Exit as verdict:
+            if verdict.exit_code != 1:
+                raise
+    console.print(f"monitoring reports: {(reports / 'index.html').resolve()}")
+
+
+def _print_next_steps(out: Path, uri: str, tracking_uri: str | None, secrets_file: Path, log_url: str) -> None:
+    console.print(f"[bold green]done[/]: everything is in {out.resolve()} (worklist: {out / 'worklist.csv'})")
+    console.print(f"open the MLflow UI with:  .venv/bin/mlflow ui --backend-store-uri {uri} --port 5000")
+    console.print(f"start the scoring API with:  .venv/bin/nonrecours serve --secrets {secrets_file} --decision-log {log_url}" + (f" --tracking-uri {uri}" if tracking_uri else ""), soft_wrap=True)
+    console.print(
+        f"then score the example:  curl -s -X POST localhost:3000/score -H \"Authorization: Bearer $(grep API_KEYS {secrets_file} | cut -d= -f2)\" "
+        "-H 'Content-Type: application/json' -d @serving/examples/households.json",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def schema() -> None:
+    """Print the data contract (every table, column, type, role, unit and meaning) as Markdown."""
+    from nonrecours.core.schema import to_markdown
+
+    typer.echo(to_markdown())
+
+
+@app.command()
+def mlproject() -> None:
+    """Print the MLproject file, its parameters' defaults taken from the settings (the committed
+    MLproject must equal it; a test checks)."""
+    from nonrecours.app.mlproject import render
+
+    typer.echo(render(), nl=False)

@@ -1,0 +1,74 @@
+"""What a training run shows: its metrics under their MLflow names and its evaluation files
+(tables and figures), as pure functions of the evaluation.
+
+Where it sits: between :mod:`nonrecours.training.evaluate` (what is measured) and
+:mod:`nonrecours.training.tracking` (which logs these to MLflow). No MLflow and no file here.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nonrecours.training import plots
+from nonrecours.training.card import quality_table
+from nonrecours.training.evaluate import Evaluation, metric
+from nonrecours.training.metrics import METRICS
+from nonrecours.training.model import model_frame
+
+SHAP_SAMPLE_ROWS = 4000
+"""Test rows behind the SHAP summary: TreeSHAP costs as much as a prediction again per row."""
+
+
+def metric_name(population: str, benefit: str, method: str, name: str) -> str:
+    """How a training run names a figure: ``all.overall.model.roc_auc``."""
+    return f"{population}.{benefit}.{method}.{name}"
+
+
+def run_metrics(ev: Evaluation) -> dict[str, float]:
+    """Every metric of every (population, benefit, method) slice, by name, and two summaries:
+    the model's share of the ceiling's euros at k and the worst group recall gap."""
+    out = {}
+    for row in ev.metrics.to_dict("records"):
+        for name in METRICS:
+            if name != "rows" and pd.notna(row[name]):
+                out[metric_name(row["population"], row["benefit"], row["method"], name)] = float(row[name])
+    ceiling_euros = metric(ev.metrics, "ceiling", "euros_at_k")
+    out["candidates.overall.model_share_of_ceiling_euros"] = metric(ev.metrics, "model", "euros_at_k") / ceiling_euros if ceiling_euros else float("nan")
+    out["fairness.worst_group_recall_gap"] = ev.worst_gap
+    return out
+
+
+def held_out_metrics(run_metrics: dict[str, float]) -> dict[str, float]:
+    """The model's figures on its own held-out test set (every household and benefit), as its
+    training run logged them: ``{"roc_auc": ..., "recall_at_k": ...}``."""
+    prefix = metric_name("all", "overall", "model", "")
+    return {k.removeprefix(prefix): v for k, v in run_metrics.items() if k.startswith(prefix)}
+
+
+def evaluation_tables(ev: Evaluation) -> dict[str, pd.DataFrame | pd.Series]:
+    """CSV files of the run, by file name: frames without their index, series (one value per
+    feature) with it."""
+    gain = pd.Series(ev.scorer.booster.feature_importance("gain"), index=ev.scorer.feature_names, name="gain")
+    sample = ev.test.sample(min(len(ev.test), SHAP_SAMPLE_ROWS), random_state=0)
+    contrib = ev.scorer.contributions(sample).abs().mean().drop("bias").sort_values(ascending=False)
+    return {
+        "metrics.csv": ev.metrics,
+        "group_recall.csv": ev.groups,
+        "quality_vs_baselines.csv": quality_table(ev.metrics),
+        "feature_importance.csv": gain.sort_values(ascending=False),
+        "shap_mean_abs.csv": contrib.rename("mean_abs_contribution"),
+    }
+
+
+def evaluation_figures(ev: Evaluation) -> dict[str, Figure]:
+    """PNG figures of the run, by file name."""
+    gain = pd.Series(ev.scorer.booster.feature_importance("gain"), index=ev.scorer.feature_names)
+    sample = ev.test.sample(min(len(ev.test), SHAP_SAMPLE_ROWS), random_state=0)
+    return {
+        "roc.png": plots.roc_figure(ev.test),
+        "precision_recall.png": plots.pr_figure(ev.test),
+        "calibration.png": plots.calibration_figure(ev.test),
+        "feature_importance.png": plots.importance_figure(gain, "LightGBM feature importance (gain)"),
+        "shap_summary.png": plots.shap_summary_figure(ev.scorer.contributions(sample), model_frame(sample)),
+    }

@@ -1,0 +1,123 @@
+"""The MLflow registry: the tracking store, model versions, aliases and the promotion log.
+
+Where it sits: the I/O side of the gate (:mod:`nonrecours.training.gate`). The registry keeps no
+alias history (mlflow#2169), so every decision is also written as tags on the model version and
+appended to a JSON-lines log. The one champion lookup (:func:`find_alias`) serves training, the
+application layer and the service.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+
+from nonrecours.core.config import RegistryConfig
+from nonrecours.training.evaluate import METHODS
+from nonrecours.training.gate import CHAMPION
+from nonrecours.training.metrics import evaluate_slices
+from nonrecours.training.model import Scorer
+
+
+def prepare_tracking_store(uri: str) -> str:
+    """``uri``, with a SQLite store's tables created first (see :func:`prepare_sqlite_store`)."""
+    if uri.startswith("sqlite:///"):
+        prepare_sqlite_store(uri)
+    return uri
+
+
+@functools.cache
+def prepare_sqlite_store(uri: str) -> None:
+    """Create or upgrade a SQLite store's tables in one process at a time.
+
+    MLflow creates a new store's tables in whichever process opens it first, with no lock
+    (its tracking and registry stores, unlike its jobs store). Two processes opening the same new
+    file at once — the service's workers, a training run started beside a waiting service —
+    break each other's migration (``AttributeError: dimension_attributes``). Here the first
+    process creates the tables under a file lock beside the database; the others wait, then
+    find them. Once per process and URI.
+    """
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / f".{db.name}.init-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def promotion_log_path(cfg: RegistryConfig, tracking_uri: str) -> Path:
+    """Where promotion decisions are appended: the configured file, else beside the SQLite store."""
+    if cfg.promotion_log:
+        return Path(cfg.promotion_log)
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "promotions.jsonl"
+    return Path("promotions.jsonl")
+
+
+def find_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version ``name@alias`` points to, or None when there is none."""
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def load_scorer(model_uri: str) -> Scorer:
+    """A registered model back as a :class:`Scorer` (native LightGBM flavour plus our metadata)."""
+    booster = mlflow.lightgbm.load_model(model_uri)
+    info = mlflow.models.get_model_info(model_uri)
+    return Scorer.from_booster(booster, info.metadata or {})
+
+
+def record_decision(client: MlflowClient, cfg: RegistryConfig, version: str, alias: str, reason: str, *, forced: bool, user: str, run_id: str | None = None) -> dict:
+    """Set the alias, tag the version, append to the promotion log. Returns the log entry."""
+    previous = find_alias(client, cfg.model_name, CHAMPION) if alias == CHAMPION else None
+    entry = {
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": cfg.model_name,
+        "version": str(version),
+        "alias": alias,
+        "forced": forced,
+        "reason": reason,
+        "run_id": run_id,
+        "user": user,
+        "previous_champion": None if previous is None else str(previous.version),
+    }
+    client.set_registered_model_alias(cfg.model_name, alias, str(version))
+    for key in ("alias", "forced", "reason", "time", "previous_champion"):
+        client.set_model_version_tag(cfg.model_name, str(version), f"promotion.{key}", str(entry[key]))
+    log = promotion_log_path(cfg, client.tracking_uri)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as f:  # append-only: one JSON object per line
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    return entry
+
+
+def champion_metrics(client: MlflowClient, cfg: RegistryConfig, test: pd.DataFrame, capacity_share: float) -> tuple[pd.DataFrame | None, str | None]:
+    """The current champion re-scored on this run's test set (None when there is no champion)."""
+    version = find_alias(client, cfg.model_name, CHAMPION)
+    if version is None:
+        return None, None
+    scorer = load_scorer(f"models:/{cfg.model_name}/{version.version}")
+    rescored = test.assign(p_model=scorer.predict(test))
+    rescored["value_model"] = rescored["p_model"] * scorer.estimated_amount(rescored)
+    return evaluate_slices(rescored, {"model": METHODS["model"]}, capacity_share), str(version.version)
+
+
+def force_promotion(client: MlflowClient, cfg: RegistryConfig, version: str, reason: str, *, user: str) -> dict:
+    """``nonrecours promote``: make ``version`` the champion whatever the gate said, on record."""
+    if not reason.strip():
+        raise ValueError("a forced promotion needs a reason (--reason), for the record")
+    mv = client.get_model_version(cfg.model_name, str(version))
+    return record_decision(client, cfg, str(version), CHAMPION, reason, forced=True, user=user, run_id=mv.run_id)
