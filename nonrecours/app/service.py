@@ -161,7 +161,7 @@ class ScoringLogic:
     def _load_champion(self) -> bool:
         """Load the version the alias points to, unless it is the one serving. A new version is
         loaded while the old one keeps serving, then swapped in. True when serving."""
-        from nonrecours.app.application import load_champion, tracking_uri
+        from nonrecours.app.application import AppError, load_champion, tracking_uri
 
         reg, alias = self.settings.registry, self.settings.serving.model_alias
         current = self.champion
@@ -174,7 +174,7 @@ class ScoringLogic:
             if current is None:  # the law engine's caches; a swap finds them warm
                 self._warm_up(loaded.scorer)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", or "keep the one serving", said in the log
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            why = "the alias points to no version" if isinstance(exc, AppError) else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             if current is not None:
                 logger.warning("could not check or load %s@%s at %s (%s); still scoring with version %s", reg.model_name, alias, without_password(uri), why, current[1])
                 return True
