@@ -30,15 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import expit
-
 from nonrecours.data.calibration import Calibration
 from nonrecours.data.summary import calibration_summary
 from nonrecours.law.engine import run_law_engine
+from nonrecours.law.parameters import load_law_parameters
+from scipy.optimize import brentq
+from scipy.special import expit
+
 from nonrecours.core.config import Settings
 from nonrecours.core.schema import BENEFITS
-from nonrecours.law.parameters import load_law_parameters
 
 CLAIM_ORDER = ("af", "aah", "aide_logement", "rsa", "ppa", "css_free", "css_contrib", "aspa")
 """Order in which claim decisions are drawn: an earlier claim puts the household in contact."""
@@ -212,8 +212,8 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
     pay = np.where(student_job, rng.uniform(*pay_.student_job_pay, n), pay)
     # Unemployment insurance for a share of the unemployed, a share of former gross pay, capped.
     unemployed = activity == "unemployed"
-    insured = ue.replacement_rate * fte * rng.uniform(*ue.replacement_draw, n)
-    unemployment = np.where(unemployed & (rng.random(n) < ue.paid_share), np.minimum(insured, ue.max_monthly), 0.0)
+    paid = unemployed & (rng.random(n) < ue.paid_share)  # drawn before the amounts: the seed's stream order
+    unemployment = np.where(paid, np.minimum(ue.replacement_rate * fte * rng.uniform(*ue.replacement_draw, n), ue.max_monthly), 0.0)
     # Gross pensions (population.yaml: pension); disability pensions are not modelled.
     retired = activity == "retired"
     pension = np.where(retired, rng.lognormal(np.log(s.pension.median), s.pension.sigma, n) * np.where(female, s.pension.women_factor, 1.0), 0.0)
@@ -276,7 +276,8 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
 
 
 def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Recent events: pay and activity today (``*_recent``), what the agency knows (``*_known``),
+    """Recent events: pay and activity today (``*_recent``), the event and whether it was reported
+    (``job_event``, ``event_reported``; :func:`observe` turns these into what the agency knows),
     which members still live there (``in_truth``) and which the agency lists (``in_observed``)."""
     n = len(persons)
     adult = (persons["role"] != "child").to_numpy()

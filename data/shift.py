@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
 SHARE_HIT = 1 / 3
 PAY_FACTOR = 0.7
 """The demo's recession: a third of households paid 30% less."""

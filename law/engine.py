@@ -12,16 +12,16 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-
 from nonrecours.law.openfisca import (
     SITUATION_HOUSEHOLD_COLUMNS,
     SITUATION_PERSON_COLUMNS,
     compute_entitlements,
     tax_benefit_system,
 )
+from nonrecours.law.parameters import CssValuation
+
 from nonrecours.core.config import LawConfig
 from nonrecours.core.parallel import map_households
-from nonrecours.law.parameters import CssValuation
 from nonrecours.core.schema import BENEFITS, ENTITLEMENTS
 
 

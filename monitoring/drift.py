@@ -17,7 +17,6 @@ from evidently.presets import DataDriftPreset
 from nonrecours.core.schema import BENEFITS, FEATURES, PER_BENEFIT, PROFILES
 
 
-
 def household_frame(scored: pd.DataFrame) -> pd.DataFrame:
     """One row per household: household-level features, then ``p_<benefit>`` and ``law_amount_<benefit>``."""
     first = scored.drop_duplicates("household_id").set_index("household_id")

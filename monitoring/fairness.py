@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
+from nonrecours.training.metrics import outreach_list
 
 from nonrecours.core.schema import AUDIT_GROUPS
-from nonrecours.training.metrics import outreach_list, recall_gaps
 
 
 def _recall(y_true, y_pred) -> float:

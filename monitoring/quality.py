@@ -16,8 +16,8 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.presets import ClassificationPreset
 from evidently.tests import gte
-
 from nonrecours.monitoring.fairness import flagged
+
 from nonrecours.core.config import MonitoringConfig
 
 # Two views of one classification, as Evidently names them. With a probability, Evidently derives

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 RECENT_BATCHES = 1000
 """Batch sizes kept for the metrics."""
 

@@ -18,7 +18,14 @@ from typing import Any, Literal, Optional
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from nonrecours.core.schema import BENEFITS, HOUSEHOLDS, INDIVIDUALS, Column, Table, validate
+from nonrecours.core.schema import (
+    BENEFITS,
+    HOUSEHOLDS,
+    INDIVIDUALS,
+    Column,
+    Table,
+    validate,
+)
 
 MAX_MEMBERS = int(HOUSEHOLDS.column("n_persons").max or 20)
 MIN_HEAD_AGE = 16

@@ -6,8 +6,8 @@ import itertools
 
 import pandas as pd
 import pytest
-
 from nonrecours.data.calibration import load_calibration
+
 from nonrecours.core.config import LawConfig
 
 _ids = itertools.count(1)
@@ -87,7 +87,13 @@ def small_population(tmp_path_factory, tracking_store):
 @pytest.fixture(scope="session")
 def tables(small_population):
     from nonrecours.core.io import read_table
-    from nonrecours.core.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
+    from nonrecours.core.schema import (
+        ENTITLEMENTS,
+        HOUSEHOLDS,
+        INDIVIDUALS,
+        OUTCOMES,
+        PROFILES,
+    )
 
     return {t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
 
@@ -95,8 +101,9 @@ def tables(small_population):
 @pytest.fixture(scope="session")
 def evaluation(tables):
     """The model and its baselines trained in memory on the small population."""
-    from nonrecours.core.config import TrainingConfig
     from nonrecours.training.evaluate import train_and_evaluate
+
+    from nonrecours.core.config import TrainingConfig
 
     return train_and_evaluate(tables["profiles"], tables["outcomes"], TrainingConfig(), min_group_positives=30)
 

@@ -6,7 +6,6 @@ import asyncio
 import threading
 import time
 
-
 from nonrecours.serving.batching import Batcher, Overloaded
 
 

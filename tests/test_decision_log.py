@@ -8,10 +8,18 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
+from nonrecours.serving.decision_log import (
+    DecisionLog,
+    Outcome,
+    connect,
+    decisions,
+    outcomes,
+    profiles_from_log,
+    pseudonymise,
+)
 from sqlalchemy import select, text
 
 from nonrecours.core.schema import PROFILES
-from nonrecours.serving.decision_log import DecisionLog, Outcome, connect, decisions, outcomes, profiles_from_log, pseudonymise
 
 KEY = b"a-test-key-of-at-least-16-chars"
 
@@ -148,7 +156,14 @@ def test_a_short_key_is_refused(tmp_path):
 
 
 def test_secrets_come_from_the_environment_over_the_file(tmp_path):
-    from nonrecours.serving.secrets import API_KEYS, PSEUDONYM_KEY, api_keys, new_secrets_file, pseudonym_key, resolve
+    from nonrecours.serving.secrets import (
+        API_KEYS,
+        PSEUDONYM_KEY,
+        api_keys,
+        new_secrets_file,
+        pseudonym_key,
+        resolve,
+    )
 
     path = tmp_path / "secrets.env"
     assert new_secrets_file(path) and not new_secrets_file(path)  # never overwritten

@@ -11,10 +11,15 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from nonrecours.law.engine import run_law_engine
+from nonrecours.law.openfisca import (
+    build_simulation,
+    compute_entitlements,
+    input_months,
+    tax_benefit_system,
+)
 from nonrecours.law.parameters import load_law_parameters
-from nonrecours.law.openfisca import build_simulation, compute_entitlements, input_months, tax_benefit_system
+
 from tests.conftest import LAW, amounts, combine, make_household, person
 
 MONTH = LAW.reference_month

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from nonrecours.training.evaluate import metric, split_households
+
 from nonrecours.core.config import TrainingConfig
 
 

@@ -8,11 +8,17 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from nonrecours.serving.reasons import phrase, reasons
+from nonrecours.serving.request import (
+    Household,
+    OutcomeIn,
+    example_households,
+    from_tables,
+    to_tables,
+)
 from pydantic import ValidationError
 
 from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
-from nonrecours.serving.reasons import phrase, reasons
-from nonrecours.serving.request import Household, OutcomeIn, example_households, from_tables, to_tables
 
 
 def example(i: int = 0) -> dict:

@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from nonrecours.core.io import read_table, write_table
-from nonrecours.core.schema import ENTITLEMENTS, INDIVIDUALS, TABLES, SchemaError, validate
+from nonrecours.core.schema import (
+    ENTITLEMENTS,
+    INDIVIDUALS,
+    TABLES,
+    SchemaError,
+    validate,
+)
 
 
 def entitlement_rows(**overrides) -> pd.DataFrame:

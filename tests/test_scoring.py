@@ -7,17 +7,21 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
+from nonrecours.serving.scoring import (
+    WORKLIST_COLUMNS,
+    score_extract,
+    score_tables,
+    worklist,
+)
+from nonrecours.serving.secrets import pseudonym_key, resolve
+from nonrecours.training.registry import load_scorer
 from typer.testing import CliRunner
 
-from nonrecours.data.calibration import load_calibration
-from nonrecours.law.parameters import load_law_parameters
 from nonrecours.app.cli import app
 from nonrecours.core.config import LawConfig
 from nonrecours.core.schema import PROFILES
-from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
-from nonrecours.serving.scoring import WORKLIST_COLUMNS, score_extract, score_tables, worklist
-from nonrecours.serving.secrets import pseudonym_key, resolve
-from nonrecours.training.registry import load_scorer
 
 runner = CliRunner()
 

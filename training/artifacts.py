@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
-
 from nonrecours.training import plots
 from nonrecours.training.card import quality_table
 from nonrecours.training.evaluate import Evaluation, metric

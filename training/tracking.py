@@ -22,14 +22,18 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-
-from nonrecours.core.config import Settings
-from nonrecours.training.artifacts import evaluation_figures, evaluation_tables, run_metrics
+from nonrecours.training.artifacts import (
+    evaluation_figures,
+    evaluation_tables,
+    run_metrics,
+)
 from nonrecours.training.card import model_card, quality_table
 from nonrecours.training.evaluate import Evaluation
 from nonrecours.training.gate import Decision, decide
 from nonrecours.training.model import model_frame
 from nonrecours.training.registry import champion_metrics, record_decision
+
+from nonrecours.core.config import Settings
 
 SIGNATURE_ROWS = 200
 """Test rows the model's signature is inferred from (enough to see every column's type)."""

@@ -20,7 +20,15 @@ import pandas as pd
 from nonrecours.app.environment import Environment
 from nonrecours.core.config import Settings, without_password
 from nonrecours.core.io import atomic_path, read_table, write_table, write_text
-from nonrecours.core.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES, SchemaError, Table
+from nonrecours.core.schema import (
+    ENTITLEMENTS,
+    HOUSEHOLDS,
+    INDIVIDUALS,
+    OUTCOMES,
+    PROFILES,
+    SchemaError,
+    Table,
+)
 from nonrecours.training.model import Scorer
 from nonrecours.training.registry import find_alias, load_scorer, prepare_tracking_store
 

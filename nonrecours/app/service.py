@@ -117,12 +117,10 @@ class ScoringLogic:
     environment: Environment
 
     def __init__(self) -> None:
-        from nonrecours.app.application import decision_log_url
+        from nonrecours.app.application import decision_log_url, open_decision_log
         from nonrecours.law.openfisca import tax_benefit_system
         from nonrecours.law.parameters import load_law_parameters
         from nonrecours.serving.batching import Batcher
-        from nonrecours.serving.decision_log import DecisionLog, connect
-        from nonrecours.serving.secrets import pseudonym_key, resolve
 
         if not logger.handlers:
             handler = logging.StreamHandler()
@@ -131,7 +129,7 @@ class ScoringLogic:
             logger.setLevel(logging.INFO)
             logger.propagate = False
         env = self.environment
-        self.log = DecisionLog(connect(decision_log_url(None, self.settings, env)), pseudonym_key(resolve(env.secrets_file, env.values)))
+        self.log = open_decision_log(decision_log_url(None, self.settings, env), env.secrets_file, env)
         self.css = load_law_parameters().css
         tax_benefit_system()
         # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it

@@ -15,7 +15,6 @@ import pandas as pd
 
 from nonrecours.core.schema import SchemaError, Table, validate
 
-
 READABLE = 0o644
 """Mode of files written: readable by all, writable by the owner."""
 
