@@ -22,7 +22,7 @@ from rich.table import Table as RichTable
 
 from nonrecours.app import application as appl
 from nonrecours.app.environment import Environment
-from nonrecours.core.config import field_help, without_password
+from nonrecours.core.config import Settings, field_help, without_password
 
 app = typer.Typer(
     help="Find households probably entitled to a French benefit that they do not claim.\n\n"
@@ -38,10 +38,11 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 ConfigOpt = Annotated[
     Optional[Path],
-    typer.Option("--config", help="YAML file with settings sections (scenario, law, training, registry, serving, monitoring, fairness; see nonrecours/core/config.py); options given here win.", exists=True, dir_okay=False),
+    typer.Option("--config", help=f"YAML file with settings sections ({', '.join(Settings.model_fields)}; see nonrecours/core/config.py); options given here win.", exists=True, dir_okay=False),
 ]
 SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786) to run the law engine's partitions on a cluster; default: local processes.")]
-MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help=field_help("law", "reference_month") + " A synthetic population's own month is used when neither this nor --config sets one.")]
+MonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help=field_help("law", "reference_month"))]
+PopulationMonthOpt = Annotated[Optional[str], typer.Option("--reference-month", help=field_help("law", "reference_month") + " A synthetic population's own month is used when neither this nor --config sets one.")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help=field_help("law", "workers"))]
 PartitionOpt = Annotated[Optional[int], typer.Option("--partition-size", min=1, help=field_help("law", "partition_size"))]
 SecretsOpt = Annotated[
@@ -133,7 +134,7 @@ def generate(
 def entitlements(
     input: InputOpt = Path("demo"),
     out: OutDirOpt = None,
-    reference_month: MonthOpt = None,
+    reference_month: PopulationMonthOpt = None,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     partition_size: PartitionOpt = None,
