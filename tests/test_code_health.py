@@ -56,6 +56,31 @@ def test_every_folder_is_installed_under_the_nonrecours_namespace_and_nowhere_el
     assert len(modules()) > 40
 
 
+def test_a_built_wheel_installs_one_top_level_package_with_its_data_files(tmp_path):
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path / "wheel")], capture_output=True, text=True, cwd=tmp_path)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "wheel").glob("nonrecours-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"nonrecours", wheel.name.split("-py3")[0] + ".dist-info"}
+    for data in ("nonrecours/data/calibration.yaml", "nonrecours/data/population.yaml", "nonrecours/law/parameters.yaml", "nonrecours/serving/examples/households.json"):
+        assert data in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "from nonrecours.data.calibration import load_calibration\n"
+        "from nonrecours.law.parameters import load_law_parameters\n"
+        "from nonrecours.serving.request import example_households\n"
+        "import nonrecours.data.calibration as c\n"
+        f"assert c.__file__.startswith({str(site)!r}), c.__file__\n"
+        "assert load_calibration().shapes.pay.smic_gross_monthly > 0 and load_law_parameters().css and example_households()\n"
+    )
+    # PYTHONPATH comes before site-packages: the wheel's files, not the editable install's
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_layers_hold_on_the_installed_layout():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "lint_imports.py")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
