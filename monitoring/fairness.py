@@ -1,4 +1,5 @@
-"""Fairness per audited group, with fairlearn's ``MetricFrame``: who the outreach list reaches.
+"""Fairness per audited group, with fairlearn's ``MetricFrame`` (through the one metrics module,
+:func:`nonrecours.training.metrics.group_metrics`): who the outreach list reaches.
 
 Where it sits: ``nonrecours monitor`` calls :func:`fairness_table` on scored profiles with known
 outcomes. Evidently has no fairness metrics, and its ``GroupBy`` returns the overall value for
@@ -14,27 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame
-from nonrecours.training.metrics import outreach_list
+from nonrecours.training.metrics import (
+    GROUP_METRICS,
+    group_metrics,
+    in_schema_order,
+    outreach_list,
+)
 
 from nonrecours.core.schema import AUDIT_GROUPS
 
-
-def _recall(y_true, y_pred) -> float:
-    pos = y_true.astype(bool)
-    return float(y_pred[pos].mean()) if pos.any() else float("nan")
-
-
-def _precision(y_true, y_pred) -> float:
-    sel = y_pred.astype(bool)
-    return float(y_true[sel].mean()) if sel.any() else float("nan")
-
-
-def _selection_rate(y_true, y_pred) -> float:
-    return float(np.mean(y_pred)) if len(y_pred) else float("nan")
-
-
-METRICS = {"selection_rate": _selection_rate, "recall": _recall, "precision": _precision}
 INTERVAL_LEVEL = 0.90
 """Coverage of each group's bootstrap interval."""
 
@@ -53,14 +42,6 @@ def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.rand
     return float(lo), float(hi)
 
 
-def in_schema_order(column: pd.Series, present) -> list[str]:
-    """The groups present, in the column's declared category order (age bands in age order), then
-    any undeclared ones sorted."""
-    present = {str(g) for g in present}
-    declared = [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else []
-    return [g for g in declared if g in present] + sorted(present - set(declared))
-
-
 def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
     """The outreach list: the top ``capacity_share`` of rows by expected unclaimed amount."""
     return outreach_list(scored["expected_unclaimed_monthly"].to_numpy(dtype=float), capacity_share)
@@ -74,28 +55,22 @@ def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives
     calibration and positives are empty and no group is gated: who the list selects is all that
     can be said."""
     known = "target" in scored.columns
-    # Without a truth the selection rate, which reads only the predictions, is the one metric;
-    # fairlearn still wants a y_true, so the predictions stand in for it.
-    metrics = METRICS if known else {"selection_rate": _selection_rate}
     pred = flagged(scored, capacity_share)
-    y = scored["target"].to_numpy(dtype=bool) if known else pred
+    y = scored["target"].to_numpy(dtype=bool) if known else None
     p = scored["p_unclaimed"].to_numpy(dtype=float)
+    table = group_metrics(scored, pred, y, AUDIT_GROUPS)
     rng = np.random.default_rng(seed)
     rows = []
-    for attribute in AUDIT_GROUPS:
-        groups = scored[attribute].astype("object").astype(str).to_numpy()
-        by_group = MetricFrame(metrics=metrics, y_true=y, y_pred=pred, sensitive_features=pd.Series(groups, name=attribute)).by_group
-        for group in in_schema_order(scored[attribute], by_group.index):
-            idx = np.flatnonzero(groups == group)
-            yy, pp, ff = y[idx], p[idx], pred[idx]
-            row = {"attribute": attribute, "group": str(group), "rows": len(idx), "positives": int(yy.sum()) if known else np.nan}
-            for m, fn in METRICS.items():
-                value = float(by_group.loc[group, m]) if m in metrics else np.nan
-                lo, hi = bootstrap_interval(fn, yy, ff, draws=bootstrap, rng=rng) if m in metrics else (np.nan, np.nan)
-                row[m], row[f"{m}_low"], row[f"{m}_high"] = value, lo, hi
-            row["calibration_gap"] = float(pp.mean() - yy.mean()) if known else np.nan
-            row["gated"] = known and row["positives"] >= min_positives
-            rows.append(row)
+    for row in table.to_dict("records"):
+        idx = np.flatnonzero(scored[row["attribute"]].astype("object").astype(str).to_numpy() == row["group"])
+        yy, pp, ff = (y[idx] if known else pred[idx]), p[idx], pred[idx]
+        out = {k: row[k] for k in ("attribute", "group", "rows", "positives")}
+        for m, fn in GROUP_METRICS.items():
+            lo, hi = bootstrap_interval(fn, yy, ff, draws=bootstrap, rng=rng) if known or m == "selection_rate" else (np.nan, np.nan)
+            out[m], out[f"{m}_low"], out[f"{m}_high"] = row[m], lo, hi
+        out["calibration_gap"] = float(pp.mean() - yy.mean()) if known else np.nan
+        out["gated"] = known and out["positives"] >= min_positives
+        rows.append(out)
     return pd.DataFrame(rows)
 
 

@@ -92,30 +92,68 @@ def evaluate_slices(frame: pd.DataFrame, methods: dict[str, tuple[str | None, st
     return pd.DataFrame(rows)
 
 
+def _recall(y_true, y_pred) -> float:
+    positive = np.asarray(y_true, dtype=bool)
+    return float(np.asarray(y_pred)[positive].mean()) if positive.any() else float("nan")
+
+
+def _precision(y_true, y_pred) -> float:
+    selected = np.asarray(y_pred, dtype=bool)
+    return float(np.asarray(y_true)[selected].mean()) if selected.any() else float("nan")
+
+
+def _selection_rate(y_true, y_pred) -> float:
+    return float(np.mean(y_pred)) if len(y_pred) else float("nan")
+
+
+GROUP_METRICS = {"selection_rate": _selection_rate, "recall": _recall, "precision": _precision}
+"""Of the outreach list, per group: the share flagged; of the people missing an entitlement, the
+share flagged (exclusion, the harm measured first); of those flagged, the share really missing one."""
+
+
+def in_schema_order(column: pd.Series, present) -> list[str]:
+    """The groups present, in the column's declared category order (age bands in age order), then
+    any undeclared ones sorted."""
+    present = {str(g) for g in present}
+    declared = [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else []
+    return [g for g in declared if g in present] + sorted(present - set(declared))
+
+
+def group_metrics(frame: pd.DataFrame, flagged: np.ndarray, y: np.ndarray | None, attributes) -> pd.DataFrame:
+    """Per (attribute, group), in the schema's order: ``rows``, ``positives`` and the
+    :data:`GROUP_METRICS` of the outreach list ``flagged``, computed by fairlearn's ``MetricFrame``.
+    Without ``y`` (no truth: a decision-log window) only the selection rate, and no positives."""
+    from fairlearn.metrics import MetricFrame
+
+    flagged = np.asarray(flagged, dtype=bool)
+    known = y is not None
+    # Without a truth the selection rate, which reads only the predictions, is the one metric;
+    # fairlearn still wants a y_true, so the predictions stand in for it.
+    truth = np.asarray(y, dtype=bool) if known else flagged
+    metrics = GROUP_METRICS if known else {"selection_rate": _selection_rate}
+    rows = []
+    for attribute in attributes:
+        groups = frame[attribute].astype("object").astype(str).to_numpy()
+        by_group = MetricFrame(metrics=metrics, y_true=truth, y_pred=flagged, sensitive_features=pd.Series(groups, name=attribute)).by_group
+        for group in in_schema_order(frame[attribute], by_group.index):
+            idx = np.flatnonzero(groups == group)
+            row = {"attribute": attribute, "group": group, "rows": len(idx), "positives": int(truth[idx].sum()) if known else np.nan}
+            row.update({m: float(by_group.loc[group, m]) if m in metrics else np.nan for m in GROUP_METRICS})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["attribute", "group", "rows", "positives", *GROUP_METRICS])
+
+
 def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacity_share: float, min_positives: int) -> pd.DataFrame:
     """Recall at k per group: of the people missing an entitlement, the share the ranking flags.
 
-    One ranking over the whole frame (the outreach list is one list), then recall within each
-    group of each attribute. ``gated`` says whether the group has enough positives to count.
-    """
+    One ranking over the whole frame (the outreach list is one list), then :func:`group_metrics`
+    within each group of each attribute. ``gated`` says whether the group has enough positives to
+    count."""
     flagged = outreach_list(frame[value_col].to_numpy(dtype=float), capacity_share)
-    y = frame["target"].to_numpy(dtype=bool)
-    rows = []
-    for attribute in groups:
-        for group, idx in frame.groupby(attribute, observed=True).indices.items():
-            pos = int(y[idx].sum())
-            rows.append(
-                {
-                    "attribute": attribute,
-                    "group": str(group),
-                    "rows": len(idx),
-                    "positives": pos,
-                    "recall_at_k": float(flagged[idx][y[idx]].mean()) if pos else float("nan"),
-                    "selection_rate": float(flagged[idx].mean()),
-                    "gated": pos >= min_positives,
-                }
-            )
-    return pd.DataFrame(rows)
+    table = group_metrics(frame, flagged, frame["target"].to_numpy(dtype=bool), groups)
+    table = table.rename(columns={"recall": "recall_at_k"}).drop(columns="precision")
+    table["gated"] = table["positives"] >= min_positives
+    return table[["attribute", "group", "rows", "positives", "recall_at_k", "selection_rate", "gated"]]
 
 
 def recall_gaps(groups: pd.DataFrame, recall: str = "recall_at_k") -> pd.DataFrame:
