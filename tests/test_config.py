@@ -108,25 +108,32 @@ def test_entitlements_take_the_month_from_the_option_then_the_file_then_the_popu
 
 
 @pytest.fixture(scope="module")
-def trained(settings_file, small_population, tracking_store):
-    result = runner.invoke(app, ["train", "--input", str(small_population), "--config", str(settings_file), "--tracking-uri", tracking_store, "-q"])
+def own_store(tmp_path_factory):
+    """A store of this module's own: its forced promotion must not enter the session's promotion log."""
+    return f"sqlite:///{tmp_path_factory.mktemp('config-mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def trained(settings_file, small_population, own_store):
+    result = runner.invoke(app, ["train", "--input", str(small_population), "--config", str(settings_file), "--tracking-uri", own_store, "-q"])
     assert result.exit_code == 0, result.output
     return result.output
 
 
-def test_registry_model_name_names_the_registered_model(trained, tracking_store):
-    client = mlflow.MlflowClient(tracking_uri=tracking_store)
+def test_registry_model_name_names_the_registered_model(trained, own_store):
+    client = mlflow.MlflowClient(tracking_uri=own_store)
     versions = client.search_model_versions("name='nonrecours-config-test'")
     assert [str(v.version) for v in versions] == ["1"]
     assert "nonrecours-config-test version 1" in trained
 
 
-def test_training_num_leaves_reaches_lightgbm(trained, tracking_store):
+def test_training_num_leaves_reaches_lightgbm(trained, own_store, tracking_store):
     from nonrecours.training.registry import load_scorer
 
-    mlflow.set_tracking_uri(tracking_store)
+    mlflow.set_tracking_uri(own_store)
     booster = load_scorer("models:/nonrecours-config-test/1").booster
     assert "[num_leaves: 7]" in booster.model_to_string()
+    mlflow.set_tracking_uri(tracking_store)
     assert "[num_leaves: 31]" in load_scorer("models:/nonrecours/1").booster.model_to_string()  # the default, for contrast
 
 
@@ -134,11 +141,11 @@ def test_fairness_bound_reaches_the_promotion_gate(trained):
     assert "challenger" in trained and "exceeds the bound 0.000" in trained
 
 
-def test_serving_limit_reaches_the_running_service(settings_file, trained, small_population, tracking_store, tmp_path):
+def test_serving_limit_reaches_the_running_service(settings_file, trained, small_population, own_store, tmp_path):
     # The file names another model too (registry.model_name): the service serves that one, once promoted.
-    promoted = runner.invoke(app, ["promote", "--config", str(settings_file), "--version", "1", "--reason", "config test", "--tracking-uri", tracking_store])
+    promoted = runner.invoke(app, ["promote", "--config", str(settings_file), "--version", "1", "--reason", "config test", "--tracking-uri", own_store])
     assert promoted.exit_code == 0 and "nonrecours-config-test version 1 is now champion" in promoted.output, promoted.output
-    server = ApiProcess(tracking_store, f"sqlite:///{tmp_path / 'decisions.db'}", small_population / "secrets.env", tmp_path / "server.log", config=settings_file)
+    server = ApiProcess(own_store, f"sqlite:///{tmp_path / 'decisions.db'}", small_population / "secrets.env", tmp_path / "server.log", config=settings_file)
     auth = {"Authorization": f"Bearer {api_keys(resolve(small_population / 'secrets.env', {}))[0]}"}
     with server:
         server.wait()
