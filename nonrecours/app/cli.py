@@ -180,16 +180,12 @@ def train(
     profiles, outcomes = _run(appl.training_data, input)
     if not quiet:
         console.print(f"training on {profiles['household_id'].nunique():,} households ({len(profiles):,} household-benefit rows)")
-    result = _run(appl.train_model, input, profiles, outcomes, settings, tracking_uri_for(tracking_uri, settings, env), env, scheduler=scheduler)
+    result = _run(appl.train_model, input, profiles, outcomes, settings, appl.tracking_uri(tracking_uri, settings, env), env, scheduler=scheduler)
     if not quiet:
         console.print(_frame_table(result.quality, "Test households, candidates: model against baselines and ceiling"))
     verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
     console.print(f"{settings.registry.model_name} version {result.version} -> {verdict}: " + "; ".join(result.decision.reasons))
     typer.echo(f"run {result.run_id}")
-
-
-def tracking_uri_for(option: str | None, settings, env: Environment) -> str:
-    return appl.tracking_uri(option, settings, env)
 
 
 @app.command()
@@ -202,7 +198,7 @@ def promote(
     """Force a version to `champion`, whatever the gate said. The reason is recorded as tags on the
     version and in the append-only promotion log."""
     settings, env = _settings(config), Environment.from_os()
-    entry, log = _run(appl.promote, version, reason, settings, tracking_uri_for(tracking_uri, settings, env), env)
+    entry, log = _run(appl.promote, version, reason, settings, appl.tracking_uri(tracking_uri, settings, env), env)
     console.print(f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); recorded in {log}")
 
 
@@ -250,7 +246,7 @@ def score(
     settings, env = _settings(config, law__workers=workers), Environment.from_os()
     log = None if no_log else _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
     individuals, households = _run(appl.read_extract, input)
-    champion = _run(appl.load_champion, settings, tracking_uri_for(tracking_uri, settings, env))
+    champion = _run(appl.load_champion, settings, appl.tracking_uri(tracking_uri, settings, env))
     scored = appl.score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
     if log is not None:
         n = log.record_scored(scored, model_name=champion.name, model_version=champion.version, source="batch")
@@ -291,7 +287,7 @@ def serve(
 
     settings, env = _settings(config), Environment.from_os()
     command = _run(serve_command, settings, env, port=port, host=host, config=config, secrets_file=secrets,
-                   tracking_uri=tracking_uri_for(tracking_uri, settings, env), decision_log_url=appl.decision_log_url(decision_log, settings, env))
+                   tracking_uri=appl.tracking_uri(tracking_uri, settings, env), decision_log_url=appl.decision_log_url(decision_log, settings, env))
     console.print(f"scoring API on http://{host}:{port} (decision log: {without_password(command.decision_log_url)}, registry: {without_password(command.tracking_uri)})")
     os.execvpe(command.args[0], command.args, command.env)
 
@@ -320,7 +316,7 @@ def monitor(
     per group. Prints a verdict and exits 1 when a threshold is breached (0 when none is, 2 on bad
     input), so a scheduler can alert. The report is also logged to the champion's MLflow run."""
     settings, env = _settings(config, law__workers=workers), Environment.from_os()
-    report, page, index = _run(appl.monitor, reference, current, out, settings, tracking_uri_for(tracking_uri, settings, env), since=since, until=until,
+    report, page, index = _run(appl.monitor, reference, current, out, settings, appl.tracking_uri(tracking_uri, settings, env), since=since, until=until,
                                log=_log_access(decision_log, secrets, settings, env), quiet=quiet)
     colour = "green" if report.verdict == "pass" else "red"
     console.print(f"[bold {colour}]{report.verdict.upper()}[/]: " + ("; ".join(report.failures) or "no threshold breached"))
@@ -341,7 +337,7 @@ def card(
     of the algorithm in French (CRPA L312-1-3): purpose, data used, main parameters and their
     weights, excluded uses, how a person asks for the explanation of their own score."""
     settings, env = _settings(config), Environment.from_os()
-    for path in _run(appl.write_cards, out, version, settings, tracking_uri_for(tracking_uri, settings, env)):
+    for path in _run(appl.write_cards, out, version, settings, appl.tracking_uri(tracking_uri, settings, env)):
         typer.echo(str(path))
 
 
@@ -367,7 +363,7 @@ def pipeline(
     entitlements(input=out, out=out, reference_month=None, partition_size=None, **common)
     features(input=out, out=out)
     train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
-    uri = tracking_uri_for(tracking_uri, settings, env)
+    uri = appl.tracking_uri(tracking_uri, settings, env)
     secrets_file, log_url = out / "secrets.env", f"sqlite:///{(out / 'decisions.db').resolve()}"
     keys(out=secrets_file)
     try:
