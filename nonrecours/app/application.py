@@ -50,7 +50,7 @@ def decision_log_url(option: str | None, settings: Settings, env: Environment) -
     return option or env.decision_log_url or settings.serving.decision_log_url
 
 
-def secrets(path: Path | None, env: Environment) -> dict[str, str]:
+def read_secrets(path: Path | None, env: Environment) -> dict[str, str]:
     """The secrets file's values with the environment's on top."""
     from nonrecours.serving.secrets import resolve
 
@@ -89,7 +89,7 @@ def open_decision_log(url: str, secrets_path: Path | None, env: Environment):
     from nonrecours.serving.secrets import pseudonym_key
 
     try:
-        return DecisionLog(connect(url), pseudonym_key(secrets(secrets_path, env)))
+        return DecisionLog(connect(url), pseudonym_key(read_secrets(secrets_path, env)))
     except ValueError as exc:
         raise AppError(str(exc)) from None
 

@@ -336,11 +336,11 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
     settings file, secrets file, tracking store and decision log in its environment. The secrets
     are checked and the decision log's tables created here, once, before the workers start
     (several workers creating them at once on a new database would race); a wrong URL fails now."""
-    from nonrecours.app.application import AppError, secrets
+    from nonrecours.app.application import AppError, read_secrets
     from nonrecours.serving.decision_log import connect
     from nonrecours.serving.secrets import api_keys, pseudonym_key
 
-    values = secrets(secrets_file, env)
+    values = read_secrets(secrets_file, env)
     try:
         pseudonym_key(values)
         api_keys(values)
