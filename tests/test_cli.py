@@ -44,6 +44,10 @@ def test_the_pipeline_ends_with_a_report_on_a_fresh_draw_and_one_on_its_pay_cut_
     reports = sorted((small_population / "reports").glob("report-*.json"), key=lambda p: json.loads(p.read_text())["current"])
     fresh, shifted = (json.loads(p.read_text()) for p in reports)
     assert fresh["current"].endswith("fresh") and shifted["current"].endswith("shifted")
+    # the monitored windows are drawn at the pipeline's size (--households), with the next seed
+    sizes = {f: len(pd.read_parquet(small_population / f / "households.parquet")) for f in (".", "fresh", "shifted")}
+    assert sizes == {".": 1500, "fresh": 1500, "shifted": 1500}
+    assert json.loads((small_population / "fresh" / "calibration.json").read_text())["seed"] == 8
     # the fresh draw keeps its outcomes: recall per group and Evidently's quality tests
     assert fresh["recall_gaps"] is not None and len(fresh["classification"]["tests"]) == 2
     # the pay-cut copy has none (its truth was drawn before the cut): drift, and no recall claimed

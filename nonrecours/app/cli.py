@@ -22,7 +22,7 @@ from rich.table import Table as RichTable
 
 from nonrecours.app import application as appl
 from nonrecours.app.environment import Environment
-from nonrecours.core.config import Settings, field_help, without_password
+from nonrecours.core.config import ScenarioConfig, Settings, field_help, without_password
 
 app = typer.Typer(
     help="Find households probably entitled to a French benefit that they do not claim.\n\n"
@@ -373,16 +373,16 @@ def pipeline(
                       "promote one with `nonrecours promote`, then run `nonrecours score`")
     else:
         score(input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, tracking_uri=tracking_uri, decision_log=log_url, secrets=secrets_file, no_log=False, **common)
-        _pipeline_monitoring(out, settings.scenario.seed, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
+        _pipeline_monitoring(out, settings.scenario, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
     _print_next_steps(out, uri, tracking_uri, secrets_file, log_url)
 
 
-def _pipeline_monitoring(out: Path, seed: int, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:
+def _pipeline_monitoring(out: Path, scenario: ScenarioConfig, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:
     """Two more windows monitored against ``out``: a fresh draw (the next seed, outcomes known) and
     the same households after a pay cut (outcomes unknown: the truth drawn before the cut no
     longer holds)."""
     fresh, shifted, reports = out / "fresh", out / "shifted", out / "reports"
-    generate(households=None, seed=seed + 1, out=fresh, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=True)
+    generate(households=scenario.households, seed=scenario.seed + 1, out=fresh, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=True)
     _run(appl.write_shifted_copy, fresh, shifted)
     for current, expected in ((fresh, "another draw of the same population: expected to pass"), (shifted, "a third of these households lost 30% of their pay: drift is expected")):
         console.print(f"monitoring {current} against {out} ({expected})")
