@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import nonrecours
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,6 +229,5 @@ def test_nothing_reads_the_shared_folder_beside_the_project():
     assert offenders == []
 
 
-@pytest.mark.parametrize("package", ["nonrecours"])
-def test_the_package_has_a_docstring_saying_where_it_sits(package):
+def test_every_layer_has_a_docstring_saying_what_it_holds():
     assert nonrecours.__doc__ and all(importlib.import_module(f"nonrecours.{layer}").__doc__ for layer in LAYERS)

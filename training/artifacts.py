@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
+
 from nonrecours.training import plots
 from nonrecours.training.card import quality_table
 from nonrecours.training.evaluate import Evaluation, metric
@@ -45,29 +46,25 @@ def held_out_metrics(run_metrics: dict[str, float]) -> dict[str, float]:
     return {k.removeprefix(prefix): v for k, v in run_metrics.items() if k.startswith(prefix)}
 
 
-def evaluation_tables(ev: Evaluation) -> dict[str, pd.DataFrame | pd.Series]:
-    """CSV files of the run, by file name: frames without their index, series (one value per
-    feature) with it."""
+def evaluation_files(ev: Evaluation) -> tuple[dict[str, pd.DataFrame | pd.Series], dict[str, Figure]]:
+    """The run's CSV tables and PNG figures, by file name: frames are written without their index,
+    series (one value per feature) with it. TreeSHAP contributions are computed once, on a
+    sample of the test rows, for both the table and the figure."""
     gain = pd.Series(ev.scorer.booster.feature_importance("gain"), index=ev.scorer.feature_names, name="gain")
     sample = ev.test.sample(min(len(ev.test), SHAP_SAMPLE_ROWS), random_state=0)
-    contrib = ev.scorer.contributions(sample).abs().mean().drop("bias").sort_values(ascending=False)
-    return {
+    contrib = ev.scorer.contributions(sample)
+    tables = {
         "metrics.csv": ev.metrics,
         "group_recall.csv": ev.groups,
         "quality_vs_baselines.csv": quality_table(ev.metrics),
         "feature_importance.csv": gain.sort_values(ascending=False),
-        "shap_mean_abs.csv": contrib.rename("mean_abs_contribution"),
+        "shap_mean_abs.csv": contrib.abs().mean().drop("bias").sort_values(ascending=False).rename("mean_abs_contribution"),
     }
-
-
-def evaluation_figures(ev: Evaluation) -> dict[str, Figure]:
-    """PNG figures of the run, by file name."""
-    gain = pd.Series(ev.scorer.booster.feature_importance("gain"), index=ev.scorer.feature_names)
-    sample = ev.test.sample(min(len(ev.test), SHAP_SAMPLE_ROWS), random_state=0)
-    return {
+    figures = {
         "roc.png": plots.roc_figure(ev.test),
         "precision_recall.png": plots.pr_figure(ev.test),
         "calibration.png": plots.calibration_figure(ev.test),
         "feature_importance.png": plots.importance_figure(gain, "LightGBM feature importance (gain)"),
-        "shap_summary.png": plots.shap_summary_figure(ev.scorer.contributions(sample), model_frame(sample)),
+        "shap_summary.png": plots.shap_summary_figure(contrib, model_frame(sample)),
     }
+    return tables, figures

@@ -22,18 +22,14 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from nonrecours.training.artifacts import (
-    evaluation_figures,
-    evaluation_tables,
-    run_metrics,
-)
-from nonrecours.training.card import model_card, quality_table
+
+from nonrecours.core.config import Settings
+from nonrecours.training.artifacts import evaluation_files, run_metrics
+from nonrecours.training.card import model_card
 from nonrecours.training.evaluate import Evaluation
 from nonrecours.training.gate import Decision, decide
 from nonrecours.training.model import model_frame
 from nonrecours.training.registry import champion_metrics, record_decision
-
-from nonrecours.core.config import Settings
 
 SIGNATURE_ROWS = 200
 """Test rows the model's signature is inferred from (enough to see every column's type)."""
@@ -90,15 +86,18 @@ def _log_inputs(ev: Evaluation, profiles: pd.DataFrame, settings: Settings, inpu
             mlflow.log_input(mlflow.data.from_pandas(frame, source=source, name=name), context=context)
 
 
-def _log_evaluation(ev: Evaluation) -> None:
+def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
+    """Metrics and evaluation files; returns the quality table (model against baselines)."""
     mlflow.log_metrics(run_metrics(ev))
+    tables, figures = evaluation_files(ev)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for name, table in evaluation_tables(ev).items():
+        for name, table in tables.items():
             table.to_csv(d / name, index=isinstance(table, pd.Series))
-        for name, fig in evaluation_figures(ev).items():
+        for name, fig in figures.items():
             fig.savefig(d / name, dpi=FIGURE_DPI)
         mlflow.log_artifacts(str(d), artifact_path="evaluation")
+    return tables["quality_vs_baselines.csv"]
 
 
 def _register(ev: Evaluation, model_name: str) -> str:
@@ -145,7 +144,7 @@ def log_training(ev: Evaluation, *, profiles: pd.DataFrame, settings: Settings, 
         experiment_id, run_name = mlflow.set_experiment(cfg.experiment).experiment_id, f"train-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     with mlflow.start_run(run_id=run.launched_run_id, run_name=run_name) as active:
         _log_inputs(ev, profiles, settings, input_dir, generator, scheduler)
-        _log_evaluation(ev)
+        quality = _log_evaluation(ev)
         version = _register(ev, cfg.model_name)
         champ, champ_version = champion_metrics(client, cfg, ev.test, settings.training.capacity_share)
         decision = decide(ev.metrics, champ, ev.worst_gap, ev.worst_gap_where, settings.fairness.max_group_recall_gap)
@@ -155,4 +154,4 @@ def log_training(ev: Evaluation, *, profiles: pd.DataFrame, settings: Settings, 
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict({"alias": decision.alias, "reasons": list(decision.reasons), "champion_compared": champ_version}, "promotion_decision.json")
         record_decision(client, cfg, version, decision.alias, "; ".join(decision.reasons), forced=False, user=run.user, run_id=active.info.run_id)
-    return TrainOutcome(active.info.run_id, version, decision, experiment_id, run.tracking_uri, quality_table(ev.metrics))
+    return TrainOutcome(active.info.run_id, version, decision, experiment_id, run.tracking_uri, quality)

@@ -277,7 +277,6 @@ def monitoring_window(source: str, champion: Champion, settings: Settings, *, si
         if scored.empty:
             raise AppError(f"the decision log holds no decision between {window[0] or 'the start'} and {window[1] or 'now'}")
         return scored
-    check_source(source, since, until)
     scored = score(*read_extract(Path(source)), champion, settings, n_reasons=0, quiet=quiet)
     return join_labels(scored, read_table(Path(source), OUTCOMES)) if (Path(source) / "outcomes.parquet").exists() else scored
 

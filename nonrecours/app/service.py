@@ -61,10 +61,9 @@ class ApiKeyMiddleware:
     """Pure ASGI middleware: 401 with a JSON body unless ``Authorization: Bearer <key>`` carries
     one of the configured keys; the probes, metrics and OpenAPI document stay open."""
 
-    environment: Environment = Environment()  # set by build_service
-
-    def __init__(self, app):
+    def __init__(self, app, environment: Environment):
         self.app = app
+        self.environment = environment
         self._digests: list[bytes] | None = None
 
     def _keys(self) -> list[bytes]:
@@ -312,8 +311,7 @@ def build_service(settings: Settings, environment: Environment):
             """Record what happened after contact, against the household's latest score."""
             return self._outcomes(fields)
 
-    middleware = type("ApiKeys", (ApiKeyMiddleware,), {"environment": environment})
-    Scoring.add_asgi_middleware(middleware)
+    Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment)
     return Scoring
 
 
