@@ -25,13 +25,13 @@ from generate_scale import CLI, HERE, machine  # noqa: E402
 
 def in_process(folder: Path, tracking: str, sizes: list[int], seconds: float) -> dict:
     import mlflow
-    from nonrecours.law.parameters import load_law_parameters
-    from nonrecours.serving.scoring import score_tables
-    from nonrecours.training.registry import load_scorer
 
     from nonrecours.core.config import LawConfig
     from nonrecours.core.io import read_table
     from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
+    from nonrecours.law.parameters import load_law_parameters
+    from nonrecours.serving.scoring import score_tables
+    from nonrecours.training.registry import load_scorer
 
     mlflow.set_tracking_uri(tracking)
     scorer = load_scorer("models:/nonrecours@champion")
@@ -64,10 +64,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--households", type=int, default=3000)
     args = parser.parse_args()
+    from nonrecours.app.process import ApiProcess
     from nonrecours.serving.request import from_tables
     from nonrecours.serving.secrets import api_keys, resolve
-
-    from nonrecours.app.process import ApiProcess
 
     (HERE / "results").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as d:

@@ -43,6 +43,7 @@ def main(sizes: list[int]) -> None:
 def _quality(folder: Path) -> str:
     """The quality table of the run just made, read back from its MLflow artifacts."""
     import mlflow
+
     from nonrecours.training.card import markdown_table
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")

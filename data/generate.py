@@ -30,15 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from nonrecours.data.calibration import Calibration
-from nonrecours.data.summary import calibration_summary
-from nonrecours.law.engine import run_law_engine
-from nonrecours.law.parameters import load_law_parameters
 from scipy.optimize import brentq
 from scipy.special import expit
 
 from nonrecours.core.config import Settings
 from nonrecours.core.schema import BENEFITS
+from nonrecours.data.calibration import Calibration
+from nonrecours.data.summary import calibration_summary
+from nonrecours.law.engine import run_law_engine
+from nonrecours.law.parameters import load_law_parameters
 
 CLAIM_ORDER = ("af", "aah", "aide_logement", "rsa", "ppa", "css_free", "css_contrib", "aspa")
 """Order in which claim decisions are drawn: an earlier claim puts the household in contact."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from nonrecours.data.calibration import Calibration
-from nonrecours.law.parameters import load_law_parameters
 
 from nonrecours.core.schema import BENEFITS
+from nonrecours.data.calibration import Calibration
+from nonrecours.law.parameters import load_law_parameters
 
 # Approximate net-to-gross ratios, used only to estimate the poverty rate of the population (a
 # sanity check of the income distribution, not an input to any entitlement).

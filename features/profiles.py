@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from nonrecours.law.parameters import load_law_parameters
 
 from nonrecours.core.schema import AGE_BANDS, BENEFITS, PROFILES, validate
+from nonrecours.law.parameters import load_law_parameters
 
 PAY_DROP_THRESHOLD = 0.30
 """A fall of 30% or more of monthly pay against last year's average counts as a drop."""

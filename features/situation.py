@@ -8,10 +8,10 @@ situation itself (:mod:`nonrecours.data.generate`). Both go through :mod:`nonrec
 from __future__ import annotations
 
 import pandas as pd
-from nonrecours.law.engine import run_law_engine
-from nonrecours.law.parameters import CssValuation
 
 from nonrecours.core.config import LawConfig
+from nonrecours.law.engine import run_law_engine
+from nonrecours.law.parameters import CssValuation
 
 
 def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,6 +12,10 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+
+from nonrecours.core.config import LawConfig
+from nonrecours.core.parallel import map_households
+from nonrecours.core.schema import BENEFITS, ENTITLEMENTS
 from nonrecours.law.openfisca import (
     SITUATION_HOUSEHOLD_COLUMNS,
     SITUATION_PERSON_COLUMNS,
@@ -19,10 +23,6 @@ from nonrecours.law.openfisca import (
     tax_benefit_system,
 )
 from nonrecours.law.parameters import CssValuation
-
-from nonrecours.core.config import LawConfig
-from nonrecours.core.parallel import map_households
-from nonrecours.core.schema import BENEFITS, ENTITLEMENTS
 
 
 def run_law_engine(

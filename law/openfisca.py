@@ -22,9 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from nonrecours.law.parameters import CssValuation
 
 from nonrecours.core.schema import BENEFITS
+from nonrecours.law.parameters import CssValuation
 
 SITUATION_PERSON_COLUMNS = (
     "household_id",

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from nonrecours.core.schema import AUDIT_GROUPS
 from nonrecours.training.metrics import (
     GROUP_METRICS,
     group_metrics,
     in_schema_order,
     outreach_list,
 )
-
-from nonrecours.core.schema import AUDIT_GROUPS
 
 INTERVAL_LEVEL = 0.90
 """Coverage of each group's bootstrap interval."""

@@ -10,9 +10,9 @@ are the model's own (LightGBM gain per feature, as shares); its wording comes fr
 from __future__ import annotations
 
 import pandas as pd
-from nonrecours.training.model import Scorer
 
 from nonrecours.core.schema import BENEFIT_LABELS, PROFILES
+from nonrecours.training.model import Scorer
 
 MAIN_PARAMETERS = 10
 """Parameters listed with their weight: the main ones, as CRPA R311-3-1-2 asks."""

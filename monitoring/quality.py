@@ -16,9 +16,9 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.presets import ClassificationPreset
 from evidently.tests import gte
-from nonrecours.monitoring.fairness import flagged
 
 from nonrecours.core.config import MonitoringConfig
+from nonrecours.monitoring.fairness import flagged
 
 # Two views of one classification, as Evidently names them. With a probability, Evidently derives
 # labels by a 0.5 threshold; the list is a top-k by expected amount, so it is given as labels apart.

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from nonrecours.core.config import FairnessConfig, MonitoringConfig
+from nonrecours.core.io import write_text
 from nonrecours.monitoring.drift import DriftResult, drift_report
 from nonrecours.monitoring.fairness import fairness_table, follow_up_table
 from nonrecours.monitoring.plots import group_figure, png_data_uri
 from nonrecours.monitoring.quality import QualityResult, quality_report
 from nonrecours.training.metrics import evaluate, recall_gaps
-
-from nonrecours.core.config import FairnessConfig, MonitoringConfig
-from nonrecours.core.io import write_text
 
 
 @dataclass

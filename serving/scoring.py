@@ -13,16 +13,16 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+
+from nonrecours.core.config import LawConfig
+from nonrecours.core.parallel import map_households
+from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
 from nonrecours.features.profiles import build_profiles
 from nonrecours.features.situation import observed_situation
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import CssValuation
 from nonrecours.serving.reasons import reasons
 from nonrecours.training.model import Scorer
-
-from nonrecours.core.config import LawConfig
-from nonrecours.core.parallel import map_households
-from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
 
 WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
 

@@ -6,9 +6,9 @@ import itertools
 
 import pandas as pd
 import pytest
-from nonrecours.data.calibration import load_calibration
 
 from nonrecours.core.config import LawConfig
+from nonrecours.data.calibration import load_calibration
 
 _ids = itertools.count(1)
 
@@ -101,9 +101,8 @@ def tables(small_population):
 @pytest.fixture(scope="session")
 def evaluation(tables):
     """The model and its baselines trained in memory on the small population."""
-    from nonrecours.training.evaluate import train_and_evaluate
-
     from nonrecours.core.config import TrainingConfig
+    from nonrecours.training.evaluate import train_and_evaluate
 
     return train_and_evaluate(tables["profiles"], tables["outcomes"], TrainingConfig(), min_group_positives=30)
 

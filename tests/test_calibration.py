@@ -7,10 +7,10 @@ gradients in the right direction; INSEE's household shares and poverty rate.
 from __future__ import annotations
 
 import pytest
-from nonrecours.data.generate import generate
 
 from nonrecours.core.config import LawConfig, Settings
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, validate
+from nonrecours.data.generate import generate
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,6 @@ import httpx
 import mlflow
 import pytest
 import yaml
-from nonrecours.serving.request import example_households
-from nonrecours.serving.secrets import api_keys, resolve
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
@@ -19,6 +17,8 @@ from nonrecours.app.process import ApiProcess
 from nonrecours.core.config import Settings, load_settings
 from nonrecours.core.io import read_table
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
+from nonrecours.serving.request import example_households
+from nonrecours.serving.secrets import api_keys, resolve
 
 runner = CliRunner()
 

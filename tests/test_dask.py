@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import load_law_parameters
-
 from tests.conftest import LAW, combine, make_household, person
 
 

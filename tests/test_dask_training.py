@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from nonrecours.training.model import fit_lightgbm_dask
 
 from nonrecours.core.config import TrainingConfig
+from nonrecours.training.model import fit_lightgbm_dask
 
 
 def test_the_same_model_trains_on_a_dask_cluster(evaluation, tables):
     from dask.distributed import LocalCluster
+
     from nonrecours.training.evaluate import join_labels
 
     data = join_labels(tables["profiles"], tables["outcomes"])

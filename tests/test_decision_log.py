@@ -8,6 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select, text
+
+from nonrecours.core.schema import PROFILES
 from nonrecours.serving.decision_log import (
     DecisionLog,
     Outcome,
@@ -17,9 +20,6 @@ from nonrecours.serving.decision_log import (
     profiles_from_log,
     pseudonymise,
 )
-from sqlalchemy import select, text
-
-from nonrecours.core.schema import PROFILES
 
 KEY = b"a-test-key-of-at-least-16-chars"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from nonrecours.data.generate import generate
 
 from nonrecours.core.config import Settings
 from nonrecours.core.schema import BENEFITS
+from nonrecours.data.generate import generate
 from tests.conftest import LAW
 
 
@@ -73,9 +73,9 @@ def test_income_tails_stay_within_the_schema_at_a_million_people(calibration):
     """The draws alone (no law engine): extreme pay must not give an unemployment benefit or a
     pension beyond the schema's ranges (once seen at 125,000 households)."""
     import numpy as np
-    from nonrecours.data.generate import draw_households, draw_members, draw_resources
 
     from nonrecours.core.schema import INDIVIDUALS
+    from nonrecours.data.generate import draw_households, draw_members, draw_resources
 
     rng = np.random.default_rng(1)
     hh = draw_households(500_000, rng, calibration)

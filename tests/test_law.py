@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.openfisca import (
     build_simulation,
@@ -19,7 +20,6 @@ from nonrecours.law.openfisca import (
     tax_benefit_system,
 )
 from nonrecours.law.parameters import load_law_parameters
-
 from tests.conftest import LAW, amounts, combine, make_household, person
 
 MONTH = LAW.reference_month

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nonrecours.training.evaluate import metric, split_households
 
 from nonrecours.core.config import TrainingConfig
+from nonrecours.training.evaluate import metric, split_households
 
 
 def test_the_household_split_keeps_each_household_in_one_part_and_mixes_types(tables):

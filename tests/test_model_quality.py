@@ -4,13 +4,13 @@ the published gradients, and the model against the rules baseline benefit by ben
 from __future__ import annotations
 
 import pytest
+
+from nonrecours.core.config import FairnessConfig, LawConfig, Settings, TrainingConfig
 from nonrecours.data.generate import generate
 from nonrecours.features.profiles import build_profiles
 from nonrecours.features.situation import entitlements_from_observed
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.training.evaluate import metric, train_and_evaluate
-
-from nonrecours.core.config import FairnessConfig, LawConfig, Settings, TrainingConfig
 
 pytestmark = pytest.mark.slow
 

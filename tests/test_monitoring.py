@@ -10,18 +10,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from nonrecours.data.shift import cut_pay
-from nonrecours.law.parameters import load_law_parameters
-from nonrecours.monitoring.report import build_report
-from nonrecours.serving.scoring import score_extract
-from nonrecours.training.evaluate import join_labels
-from nonrecours.training.registry import load_scorer
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
 from nonrecours.core.config import FairnessConfig, LawConfig, MonitoringConfig
 from nonrecours.core.io import read_table
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
+from nonrecours.data.shift import cut_pay
+from nonrecours.law.parameters import load_law_parameters
+from nonrecours.monitoring.report import build_report
+from nonrecours.serving.scoring import score_extract
+from nonrecours.training.evaluate import join_labels
+from nonrecours.training.registry import load_scorer
 
 runner = CliRunner()
 CFG = MonitoringConfig()
@@ -115,6 +115,7 @@ def test_the_page_draws_recall_per_group_with_its_intervals(scored):
     import re
 
     import matplotlib.image
+
     from nonrecours.monitoring.report import to_html
 
     page = to_html(report(scored[0], scored[1]))
@@ -197,8 +198,9 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     assert "id='follow-up'" in next(out.glob("report-*.html")).read_text()
 
     # Two windows of the same log: the first 500 decisions moved to January.
-    from nonrecours.serving.decision_log import decisions
     from sqlalchemy import update
+
+    from nonrecours.serving.decision_log import decisions
 
     with log.engine.begin() as conn:
         conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=timezone.utc)))
@@ -270,6 +272,7 @@ def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_p
     import subprocess
 
     import matplotlib.image
+
     from nonrecours.monitoring.report import write_report
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")

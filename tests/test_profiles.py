@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nonrecours.features.profiles import build_labels, build_profiles
-from nonrecours.training.model import model_frame
 
 from nonrecours.core.schema import BENEFITS, FEATURES, INDIVIDUALS, PROFILES, PROTECTED
+from nonrecours.features.profiles import build_labels, build_profiles
+from nonrecours.training.model import model_frame
 from tests.conftest import make_observed, observed_person
 
 

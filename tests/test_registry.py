@@ -9,12 +9,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from nonrecours.training.gate import CHALLENGER, CHAMPION, decide
-from nonrecours.training.registry import load_scorer, promotion_log_path
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
 from nonrecours.core.config import RegistryConfig
+from nonrecours.training.gate import CHALLENGER, CHAMPION, decide
+from nonrecours.training.registry import load_scorer, promotion_log_path
 
 runner = CliRunner()
 

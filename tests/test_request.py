@@ -8,6 +8,9 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
+
+from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
 from nonrecours.serving.reasons import phrase, reasons
 from nonrecours.serving.request import (
     Household,
@@ -16,9 +19,6 @@ from nonrecours.serving.request import (
     from_tables,
     to_tables,
 )
-from pydantic import ValidationError
-
-from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
 
 
 def example(i: int = 0) -> dict:

@@ -7,6 +7,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from nonrecours.app.cli import app
+from nonrecours.core.config import LawConfig
+from nonrecours.core.schema import PROFILES
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.scoring import (
@@ -17,11 +22,6 @@ from nonrecours.serving.scoring import (
 )
 from nonrecours.serving.secrets import pseudonym_key, resolve
 from nonrecours.training.registry import load_scorer
-from typer.testing import CliRunner
-
-from nonrecours.app.cli import app
-from nonrecours.core.config import LawConfig
-from nonrecours.core.schema import PROFILES
 
 runner = CliRunner()
 

@@ -11,11 +11,11 @@ import time
 
 import httpx
 import pytest
+
+from nonrecours.app.process import ApiProcess
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
-
-from nonrecours.app.process import ApiProcess
 
 
 @pytest.fixture(scope="module")

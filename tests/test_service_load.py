@@ -6,11 +6,11 @@ import time
 
 import httpx
 import pytest
+
+from nonrecours.app.process import ApiProcess, Clients
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import from_tables
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
-
-from nonrecours.app.process import ApiProcess, Clients
 
 pytestmark = pytest.mark.slow
 

@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from nonrecours.training.model import CATEGORICAL, model_frame
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from nonrecours.training.model import CATEGORICAL, model_frame
 
 LOGISTIC_MAX_ITER = 2000
 """Enough iterations for lbfgs to converge on the standardised profiles (fewer warned here)."""

@@ -7,10 +7,10 @@ Where it sits: written by ``train`` as an MLflow artifact of every run, from the
 from __future__ import annotations
 
 import pandas as pd
-from nonrecours.training.evaluate import metric
-from nonrecours.training.model import Scorer
 
 from nonrecours.core.schema import PROFILES, PROTECTED
+from nonrecours.training.evaluate import metric
+from nonrecours.training.model import Scorer
 
 TINY = 1e-9
 """Stands for a zero denominator (no euros at stake in the ceiling) in a share."""

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from nonrecours.core.config import TrainingConfig
+from nonrecours.core.schema import AUDIT_GROUPS
 from nonrecours.features.profiles import build_labels
 from nonrecours.training.baselines import ceiling_probability, fit_logistic, rules_value
 from nonrecours.training.metrics import evaluate_slices, group_recall, worst_recall_gap
 from nonrecours.training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
-
-from nonrecours.core.config import TrainingConfig
-from nonrecours.core.schema import AUDIT_GROUPS
 
 """Attributes recall is reported for: the protected ones and the household's situation."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+
 from nonrecours.training.evaluate import metric
 
 CHAMPION, CHALLENGER = "champion", "challenger"

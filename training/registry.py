@@ -18,12 +18,12 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
+
+from nonrecours.core.config import RegistryConfig
 from nonrecours.training.evaluate import METHODS
 from nonrecours.training.gate import CHAMPION
 from nonrecours.training.metrics import evaluate_slices
 from nonrecours.training.model import Scorer
-
-from nonrecours.core.config import RegistryConfig
 
 
 def prepare_tracking_store(uri: str) -> str:
