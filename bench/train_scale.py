@@ -2,9 +2,11 @@
 quality table (model against the rules baseline, logistic regression and ceiling).
 
 Usage: .venv/bin/python bench/train_scale.py 100000 [1000000 ...]   (profile rows; 8 per household)
-For each size: generate (and compute entitlements for) N/8 households in a temporary folder,
-then time `features` and `train` into a temporary SQLite MLflow store. Writes
-bench/results/train_<rows>.json and bench/results/quality_<rows>.md.
+For each size: generate N/8 households (two quarters) in a temporary folder, compute the next
+quarter's entitlements and features, then time `entitlements`, `features` and `train` (tested on
+the held-out households and on the same ones next quarter) into a temporary SQLite MLflow store.
+Writes bench/results/train_<rows>.json and bench/results/quality_<rows>.md (three tables:
+candidates, rows the law engine finds eligible, next quarter).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def main(sizes: list[int]) -> None:
         households = rows // 8
         with tempfile.TemporaryDirectory() as d:
             measure([CLI, "generate", "-n", str(households), "--out", d, "--quiet"])
+            measure([CLI, "entitlements", "--input", f"{d}/next_quarter", "--quiet"])
+            measure([CLI, "features", "--input", f"{d}/next_quarter"])
             measure([CLI, "entitlements", "--input", d, "--quiet"])
             feat = measure([CLI, "features", "--input", d])
             train = measure([CLI, "train", "--input", d, "--tracking-uri", f"sqlite:///{d}/mlflow.db", "--quiet"])
@@ -48,8 +52,16 @@ def _quality(folder: Path) -> str:
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
     latest = max(client.search_model_versions("name='nonrecours'"), key=lambda v: int(v.version))
-    path = client.download_artifacts(latest.run_id, "evaluation/quality_vs_baselines.csv", str(folder))
-    return markdown_table(pd.read_csv(path))
+    parts = []
+    for title, name in (("Candidates (not seen receiving)", "quality_vs_baselines"), ("Rows the law engine finds eligible", "quality_law_eligible"),
+                        ("Next quarter, candidates", "quality_next_quarter")):
+        path = client.download_artifacts(latest.run_id, f"evaluation/{name}.csv", str(folder))
+        parts.append(f"{title}:\n\n{markdown_table(pd.read_csv(path))}\n")
+    groups = pd.read_csv(client.download_artifacts(latest.run_id, "evaluation/group_recall.csv", str(folder)))
+    parts.append(f"Recall at k per group (candidates):\n\n{markdown_table(groups)}\n")
+    proxies = pd.read_csv(client.download_artifacts(latest.run_id, "evaluation/proxy_audit.csv", str(folder)))
+    parts.append(f"Proxy audit:\n\n{markdown_table(proxies)}\n")
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

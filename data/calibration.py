@@ -123,6 +123,17 @@ class Events(_Frozen):
     new_job_pay_fraction: Range
     irregular_pay_sigma: float
     job_loss_paid_share: float
+    quarter_months: int
+
+
+class TruthOnly(_Frozen):
+    savings_holding_share: float
+    savings_median: float
+    savings_rank_factor: float
+    savings_older_factor: float
+    savings_sigma: float
+    nationality_codes: dict[str, str]
+    permit_years: Range
 
 
 class Claims(_Frozen):
@@ -151,26 +162,67 @@ class Shapes(_Frozen):
     contacts: Contacts
     events: Events
     communes: dict[str, tuple[str, ...]]
+    truth_only: TruthOnly
     claims: Claims
 
 
-class ClaimModel(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Know(_Frozen):
+    contacts: float
+    in_contact: float
+    single_mother: float
+    social_renter: float
+    owner: float
+    digital_exclusion: float
+    non_eu: float
+    age_25_29: float
+    territory: dict[str, float]
     log_amount: float
     log_amount_aspa: float
-    in_contact: float
-    tenure: dict[str, float]
-    single_mother: float
-    couple_no_child: float
-    age_25_29: float
-    higher_education: float
-    digital_exclusion: float
-    territory: dict[str, float]
-    recent_event: float
     woman_aspa: float
-    css_free_if_claims_rsa: float
-    latent_sd: float
+
+
+class Manage(_Frozen):
+    digital_exclusion: float
+    aged_75_plus: float
+
+
+class Fear(_Frozen):
+    irregular_income: float
+    owner_aspa: float
+
+
+class Want(_Frozen):
+    log_amount: float
+    log_amount_aspa: float
+    higher_education: float
+    couple_no_child: float
+
+
+class ClaimModel(_Frozen):
+    """``claim_model`` in ``data/calibration.yaml``: the four barriers and the claim dynamics."""
+
+    know: Know
+    manage: Manage
+    fear: Fear
+    want: Want
+    new_spell_claimed_share: float
+    learn_per_quarter: float
+    pending_share: float
+    stock_offset: dict[str, float]
+
+
+class Reach(_Frozen):
+    intercept: float
+    contacts: float
+    digital_exclusion: float
+
+
+class Outreach(_Frozen):
+    """``outreach``: how an agent's contact changes the barriers."""
+
+    reach: Reach
+    help_with_procedure: float
+    reassurance: float
 
 
 class Calibration(BaseModel):
@@ -187,6 +239,9 @@ class Calibration(BaseModel):
     ntu_source: dict[str, str]
     gradients: dict
     claim_model: ClaimModel
+    outreach: Outreach
+    outreach_benchmarks: dict[str, dict]
+    stated_reasons: dict[str, float]
     shapes: Shapes
 
 
@@ -214,5 +269,8 @@ def load_calibration() -> Calibration:
         ntu_source={b: v["source"] for b, v in ntu.items()},
         gradients=raw["gradients"],
         claim_model=ClaimModel(**{k: v for k, v in raw["claim_model"].items() if k != "assumption"}),
+        outreach=Outreach(**{k: v for k, v in raw["outreach"].items() if k != "assumption"}),
+        outreach_benchmarks=raw["outreach_benchmarks"],
+        stated_reasons=raw["stated_reasons"],
         shapes=Shapes.model_validate({**_read("population.yaml"), "as_of": str(_read("population.yaml")["as_of"])}),
     )

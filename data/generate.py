@@ -1,27 +1,33 @@
-"""The synthetic population: a true situation, what an agency observes of it, and who claims what.
+"""The synthetic population: the agency's world, quarter after quarter.
 
-Where it sits: the first stage. ``nonrecours generate`` writes ``individuals.parquet`` and
-``households.parquet`` (the observed view, schema in :mod:`nonrecours.core.schema`) and
-``outcomes.parquet`` (the truth). Later stages read only the observed tables for features and
-only the outcomes for labels.
+Where it sits: the first stage. ``nonrecours generate`` writes, per quarter, ``individuals.parquet``
+and ``households.parquet`` (the agency's extract, schema in :mod:`nonrecours.core.schema`) and
+``outcomes.parquet`` (the truth). Production reads only the extracts; the truth is for the
+evaluation (and, later, playing the field).
 
 How it is drawn, in order:
 
-1. Households and their members *as they were three months ago*: composition (INSEE shares),
-   ages, sex, activity, pay, pensions, unemployment benefit, disability, nationality group,
-   education, territory and commune, tenure and rent, digital exclusion, contacts.
-2. Recent events turn that into the *true* situation today: job loss, new job, irregular hours,
-   separation, birth. A share of them is reported to the agency (a scenario setting).
-3. OpenFisca-France on the true situation gives true eligibility and amounts.
-4. Claim decisions among the eligible: a logistic model whose effects follow the published
-   determinants; each benefit's intercept is solved so that non-take-up equals the published
-   rate (see ``data/calibration.yaml``; rates marked ``assumption`` are not published figures:
-   aide_logement, af and aah).
-5. The observed view: last year's declared pay and the latest monthly pay the agency can see,
-   compositions as last reported, and receipt of the benefits the holder pays.
+1. Households and their members at the *history quarter*, three months before the first one:
+   composition (INSEE shares), ages, sex, activity, pay, pensions, unemployment benefit,
+   disability, nationality, education, territory and commune, tenure and rent, digital exclusion,
+   contacts; and what no agency table holds: savings, residence-permit seniority
+   (:func:`draw_truth_only`).
+2. The claim history: OpenFisca-France on the situation as households declared it then (without
+   their savings) says who was entitled; who claimed follows four barriers (knowledge,
+   complexity, fear, refusal: :mod:`nonrecours.data.behaviour`), with each benefit's intercepts
+   solved so that non-take-up equals the published rate. Those claims are the agency's files.
+3. Each quarter: events since the last one (job loss, new job, irregular hours, separation, birth;
+   a share reported to the agency), OpenFisca-France on the true situation, the agency's extract
+   (what it holds depends on what it pays: :func:`observe`), OpenFisca-France on that extract,
+   and the claims: the agency keeps paying on its own file until it says the right ended, so some
+   households it pays are no longer entitled (overpayments) and some are paid another amount;
+   new claims (spontaneous, or a new spell's) are granted, refused or still pending
+   (:func:`next_claims`). The truth keeps, per household and benefit, why an eligible household
+   does not claim and whether it would claim by next quarter with and without an agent's contact.
 
 Everything is drawn from one seeded ``numpy`` generator, so a seed gives the same files.
-The shares and distributions that are not published figures are assumptions, marked as such.
+The shares and distributions that are not published figures are assumptions, marked as such in
+``data/calibration.yaml`` and ``data/population.yaml``.
 """
 
 from __future__ import annotations
@@ -30,33 +36,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import expit
 
 from nonrecours.core.config import Settings
-from nonrecours.core.schema import BENEFITS
+from nonrecours.core.schema import BENEFITS, OUTCOMES
+from nonrecours.data.behaviour import Quarter, Traits, barrier_logits, behaviour, quarter_behaviour, solve_history
 from nonrecours.data.calibration import Calibration
 from nonrecours.data.summary import calibration_summary
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import load_law_parameters
-
-CLAIM_ORDER = ("af", "aah", "aide_logement", "rsa", "ppa", "css_free", "css_contrib", "aspa")
-"""Order in which claim decisions are drawn: an earlier claim puts the household in contact."""
+from nonrecours.law.situation import entitlements_from_observed
 
 MONTHS_PER_YEAR = 12
 
 TENURES = ("owner", "social_renter", "private_renter", "free_housing")
 """Tenure codes in the order of the shares they are drawn with."""
-
-
-@dataclass(frozen=True)
-class Population:
-    """What the generator produces; the three tables are the files it writes."""
-
-    individuals: pd.DataFrame
-    households: pd.DataFrame
-    outcomes: pd.DataFrame
-    summary: dict
 
 
 def _choice(rng: np.random.Generator, options: dict[str, float], size: int) -> np.ndarray:
@@ -322,6 +315,7 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
         in_observed=~(leaves & reported_hh[np.searchsorted(hh_ids, hid)]),
         job_event=np.select([job_loss, new_job], ["job_loss", "new_job"], "none"),
         event_reported=person_event.to_numpy() & reported_person,
+        irregular=irregular,
     )
     # Newborns live in the true household; the agency lists them only once the birth is reported.
     b = np.flatnonzero(birth)
@@ -347,6 +341,7 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
             "in_observed": reported_hh[b],
             "job_event": "none",
             "event_reported": False,
+            "irregular": False,
         }
     )
     persons = pd.concat([persons, babies], ignore_index=True)
@@ -380,9 +375,36 @@ def _household_type(persons: pd.DataFrame, hh_ids: np.ndarray) -> np.ndarray:
     )
 
 
-def true_situation(persons: pd.DataFrame, hh: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
+    """What no agency table holds: Livret A savings, nationality code and residence-permit
+    seniority; and last calendar year's declared pay (drawn once: the same tax return for every
+    quarter of the year)."""
+    t, pay_ = cal.shapes.truth_only, cal.shapes.pay
+    n = len(persons)
+    adult = (persons["role"] != "child").to_numpy()
+    rank = persons["household_id"].map(hh.set_index("household_id")["income_rank"]).to_numpy(dtype=float)
+    older = np.where(persons["age"].to_numpy() >= cal.shapes.digital_exclusion.older_from_age, t.savings_older_factor, 1.0)
+    holds = adult & (rng.random(n) < t.savings_holding_share)
+    balance = rng.lognormal(np.log(t.savings_median * (1 + t.savings_rank_factor * rank) * older), t.savings_sigma)
+    group = persons["household_id"].map(hh.set_index("household_id")["nationality_group"]).to_numpy()
+    declared = persons["pay"].to_numpy() * MONTHS_PER_YEAR * np.clip(rng.normal(1, pay_.declaration_noise_sd, n), *pay_.declaration_noise_clip)
+    return persons.assign(
+        savings=np.round(np.where(holds, balance, 0.0), 2),
+        nationality=pd.Series(group).map(t.nationality_codes).to_numpy(),
+        permit_years=np.where(group == "non_eu", np.round(rng.uniform(*t.permit_years, n), 1), 0.0),
+        declared_annual=np.round(declared, 2),
+    )
+
+
+TRUTH_PERSON_COLUMNS = ("savings", "nationality", "permit_years")
+
+
+def situation(persons: pd.DataFrame, hh: pd.DataFrame, *, declared: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The law engine's situation of the members living there (``in_truth``): pay and activity
+    now (``*_recent``) and before (``pay``, ``unemployment``). ``declared``: as a household
+    declares it when claiming, without its savings (the agency checks the residence permit)."""
     p = persons[persons["in_truth"]]
-    situation = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "household_id": p["household_id"],
             "person_id": p["person_id"],
@@ -396,83 +418,67 @@ def true_situation(persons: pd.DataFrame, hh: pd.DataFrame) -> tuple[pd.DataFram
             "unemployment_earlier": p["unemployment"],
             "pension_monthly": p["pension_monthly"],
             "disability_rate": p["disability_rate"],
+            "savings": 0.0 if declared else p["savings"],
+            "nationality": p["nationality"],
+            "permit_years": p["permit_years"],
         }
     ).reset_index(drop=True)
-    return situation, hh[["household_id", "tenure", "rent_monthly", "depcom"]]
+    return frame, hh[["household_id", "tenure", "rent_monthly", "depcom"]]
 
 
-def draw_claims(
-    entitlements: pd.DataFrame,
-    drivers: pd.DataFrame,
-    rng: np.random.Generator,
-    cal: Calibration,
-) -> pd.DataFrame:
-    """Claim decisions among the eligible, benefit by benefit in :data:`CLAIM_ORDER`.
-
-    ``drivers`` has one row per household (index ``household_id``) with the true determinants.
-    Each benefit's intercept is solved so that the mean non-take-up over its eligible households
-    equals the calibration target; the draw then follows those probabilities.
-    """
-    cm, shape = cal.claim_model, cal.shapes.claims
-    wide_amount = entitlements.pivot(index="household_id", columns="benefit", values="monthly_amount")
-    wide_elig = entitlements.pivot(index="household_id", columns="benefit", values="eligible")
-    d = drivers.reindex(wide_amount.index)
-    base = (
-        d["tenure"].map(cm.tenure).to_numpy(dtype=float)
-        + d["territory_type"].map(cm.territory).to_numpy(dtype=float)
-        + cm.single_mother * d["single_mother"].to_numpy()
-        + cm.couple_no_child * d["couple_no_child"].to_numpy()
-        + cm.age_25_29 * d["age_25_29"].to_numpy()
-        + cm.higher_education * d["higher_education"].to_numpy()
-        + cm.digital_exclusion * d["digital_exclusion"].to_numpy()
-        + cm.recent_event * d["recent_event"].to_numpy()
-        + cm.latent_sd * rng.standard_normal(len(d))
-    )
-    in_contact = np.zeros(len(d), dtype=bool)
-    claimed = {}
-    p_claim = {}
-    for b in CLAIM_ORDER:
-        eligible = wide_elig[b].to_numpy(dtype=bool)
-        amount = np.maximum(wide_amount[b].to_numpy(dtype=float), shape.min_amount)
-        slope = cm.log_amount_aspa if b == "aspa" else cm.log_amount
-        x = base + slope * np.log(amount / shape.amount_unit) + cm.in_contact * in_contact
-        if b == "aspa":
-            x = x + cm.woman_aspa * d["head_female"].to_numpy()
-        if b == "css_free":
-            x = x + cm.css_free_if_claims_rsa * claimed["rsa"]
-        target = 1 - cal.ntu[b]
-        if eligible.any():
-            xe = x[eligible]
-            intercept = brentq(lambda a: expit(a + xe).mean() - target, *shape.intercept_bracket)
-        else:
-            intercept = 0.0
-        p = np.where(eligible, expit(intercept + x), 0.0)
-        claimed[b] = eligible & (rng.random(len(d)) < p)
-        p_claim[b] = p
-        in_contact |= claimed[b]
-    idx = wide_amount.index
-    long = pd.DataFrame(
+def drivers_of(persons: pd.DataFrame, hh: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
+    """The true determinants of claiming, one row per household (index ``household_id``)."""
+    ids = hh["household_id"].to_numpy()
+    true = persons[persons["in_truth"]]
+    heads = true[(true["role"] == "head") & (true["benefit_unit"] == 0)].set_index("household_id").reindex(ids)
+    true_type = pd.Series(_household_type(true, ids), index=ids)
+    h = hh.set_index("household_id")
+    irregular = true["irregular"].groupby(true["household_id"]).any().reindex(ids, fill_value=False)
+    return pd.DataFrame(
         {
-            "household_id": np.tile(idx.to_numpy(), len(BENEFITS)),
-            "benefit": np.repeat(BENEFITS, len(idx)),
-            "claimed": np.concatenate([claimed[b] for b in BENEFITS]),
-            "p_claim": np.concatenate([p_claim[b] for b in BENEFITS]),
-        }
+            "tenure": h["tenure"],
+            "territory_type": h["territory_type"],
+            "true_type": true_type,
+            "single_mother": (true_type == "single_parent") & heads["female"].fillna(False).astype(bool),
+            "couple_no_child": true_type == "couple_no_child",
+            "age_25_29": heads["age"].between(*cal.shapes.claims.age_25_29),
+            "aged_75_plus": heads["age"] >= AGED,
+            "higher_education": heads["higher_education"].fillna(False).astype(bool),
+            "digital_exclusion": h["digital_exclusion"],
+            "head_female": heads["female"].fillna(False).astype(bool),
+            "contacts_last_year": h["contacts_last_year"],
+            "non_eu": h["nationality_group"] == "non_eu",
+            "irregular_income": irregular,
+            "recent_event": h["recent_event"],
+        },
+        index=pd.Index(ids, name="household_id"),
     )
-    out = entitlements.astype({"benefit": "object"}).merge(long, on=["household_id", "benefit"], how="left", validate="1:1")
-    out["benefit"] = pd.Categorical(out["benefit"], categories=list(BENEFITS))
-    return out[["household_id", "benefit", "eligible", "monthly_amount", "claimed", "p_claim"]]
 
 
-def observe(persons: pd.DataFrame, hh: pd.DataFrame, outcomes: pd.DataFrame, settings: Settings, rng: np.random.Generator, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The agency's view: last reported composition and income, benefits it sees paid."""
+AGED = 75
+"""A reference person this old finds procedures harder (claim_model: manage.aged_75_plus)."""
+
+
+def wide(entitlements: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
+    """One entitlement column as (households x benefits), households in ``ids`` order."""
+    return entitlements.pivot(index="household_id", columns="benefit", values=column).reindex(index=ids, columns=list(BENEFITS)).to_numpy()
+
+
+def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The agency's extract, given the claim files it holds (``files``: households x benefits,
+    open last quarter). What it holds depends on the household's status: recent pay only
+    where it pays RSA or PPA (pre-filled quarterly declarations), rent only where it pays housing
+    aid, the MDPH's disability rate only where it pays AAH; last year's declared pay for everyone; the composition and activity as last reported.
+    ``receives_*`` is filled in afterwards, from this quarter's payments."""
     p = persons[persons["in_observed"]].reset_index(drop=True)
     reported = p["event_reported"].to_numpy()
-    # Monthly resource data reach the agency about three months late: it sees pay as it was
-    # before any recent change, unless the change was reported.
-    known_pay = np.where(reported, p["pay_recent"], p["pay"])
-    pay_ = cal.shapes.pay
-    declared = p["pay"].to_numpy() * MONTHS_PER_YEAR * np.clip(rng.normal(1, pay_.declaration_noise_sd, len(p)), *pay_.declaration_noise_clip)
+    hh_ids = hh["household_id"].to_numpy()
+    col = {b: i for i, b in enumerate(BENEFITS)}
+    declares = pd.Series(files[:, col["rsa"]] | files[:, col["ppa"]], index=hh_ids)
+    housing_file = pd.Series(files[:, col["aide_logement"]], index=hh_ids)
+    disability_file = pd.Series(files[:, col["aah"]], index=hh_ids)
+    pay_known = p["household_id"].map(declares).to_numpy(dtype=bool)
+    rate_known = p["household_id"].map(disability_file).to_numpy(dtype=bool)
     individuals = pd.DataFrame(
         {
             "person_id": p["person_id"],
@@ -481,25 +487,25 @@ def observe(persons: pd.DataFrame, hh: pd.DataFrame, outcomes: pd.DataFrame, set
             "role": p["role"],
             "age": p["age"],
             "sex": np.where(p["female"], "F", "M"),
-            "activity": np.where(reported, p["activity_recent"], p["activity"]),
-            "declared_pay_last_year": np.round(declared, 2),
-            "known_pay_monthly": np.round(known_pay, 2),
+            "activity": np.where(reported | pay_known, p["activity_recent"], p["activity"]),
+            "declared_pay_last_year": p["declared_annual"],
+            "known_pay_monthly": pd.array(np.where(pay_known, p["pay_recent"], np.nan), dtype="Float64"),
             "pension_monthly": p["pension_monthly"],
-            "unemployment_benefit_monthly": np.where(reported, p["unemployment_recent"], p["unemployment"]),
-            "disability_rate": p["disability_rate"],
+            "unemployment_benefit_monthly": np.where(reported | pay_known, p["unemployment_recent"], p["unemployment"]),
+            "disability_rate": pd.array(np.where(rate_known, p["disability_rate"], np.nan), dtype="Float64"),
             "nationality_group": p["household_id"].map(hh.set_index("household_id")["nationality_group"]),
             "higher_education": p["higher_education"].astype(bool),
         }
     )
-    hh_ids = hh["household_id"].to_numpy()
-    wide_claimed = outcomes.pivot(index="household_id", columns="benefit", values="claimed").reindex(hh_ids)
+    renting = hh["tenure"].isin(["social_renter", "private_renter"]).to_numpy()
+    rent = np.where(renting & ~housing_file.to_numpy(), np.nan, hh["rent_monthly"].to_numpy(dtype=float))
     households = pd.DataFrame(
         {
             "household_id": hh_ids,
             "household_type": _household_type(p, hh_ids),
             "n_persons": p.groupby("household_id").size().reindex(hh_ids).fillna(0).to_numpy(dtype=int),
             "tenure": hh["tenure"].to_numpy(),
-            "rent_monthly": hh["rent_monthly"].to_numpy(),
+            "rent_monthly": pd.array(rent, dtype="Float64"),
             "depcom": hh["depcom"].to_numpy(),
             "territory_type": hh["territory_type"].to_numpy(),
             "digital_exclusion": hh["digital_exclusion"].to_numpy(),
@@ -507,53 +513,243 @@ def observe(persons: pd.DataFrame, hh: pd.DataFrame, outcomes: pd.DataFrame, set
             "reported_event": hh["reported_event"].to_numpy(),
         }
     )
-    seen = set(settings.scenario.observed_benefits)
     for b in BENEFITS:
-        col = pd.array(wide_claimed[b].to_numpy(dtype=bool), dtype="boolean")
-        households[f"receives_{b}"] = col if b in seen else pd.array([pd.NA] * len(hh_ids), dtype="boolean")
+        households[f"receives_{b}"] = pd.array([pd.NA] * len(hh_ids), dtype="boolean")
     return individuals, households
 
 
-def generate(n_households: int, seed: int, settings: Settings, cal: Calibration, *, scheduler: str | None = None, quiet: bool = False) -> Population:
-    """Draw a population of ``n_households``; deterministic for a given seed and settings."""
+def with_receipt(households: pd.DataFrame, paid: np.ndarray, settings: Settings) -> pd.DataFrame:
+    """``receives_*`` from this quarter's payments, for the benefits the holder sees (NA otherwise)."""
+    seen = set(settings.scenario.observed_benefits)
+    out = households.copy()
+    for j, b in enumerate(BENEFITS):
+        out[f"receives_{b}"] = pd.array(paid[:, j], dtype="boolean") if b in seen else pd.array([pd.NA] * len(out), dtype="boolean")
+    return out
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Claim status (``CLAIM_STATUSES`` codes) and amount paid, households x benefits."""
+
+    status: np.ndarray
+    paid_amount: np.ndarray
+
+    @property
+    def paid(self) -> np.ndarray:
+        return self.status == "paid"
+
+    @property
+    def claimed(self) -> np.ndarray:
+        return (self.status == "paid") | (self.status == "pending")
+
+
+def next_claims(
+    previous: Claims,
+    *,
+    filed: np.ndarray,
+    true_eligible: np.ndarray,
+    true_amount: np.ndarray,
+    agency_eligible: np.ndarray,
+    agency_amount: np.ndarray,
+    rng: np.random.Generator,
+    cal: Calibration,
+) -> Claims:
+    """One quarter of claim history. The agency keeps paying on its own file (``agency_*``: the
+    law engine on its extract) and stops where the file says the right has ended; a pending
+    claim is granted or refused on the household's declared situation; a claim ``filed`` this
+    quarter (spontaneous, or a new spell's) is granted if the household is entitled, else refused,
+    and a share of those is still pending. RSA recipients get CSS without contribution by default."""
+    n, nb = true_eligible.shape
+    pending_now = rng.random((n, nb)) < cal.claim_model.pending_share
+    prev = previous.status
+    status = np.full((n, nb), "none", dtype=object)
+    amount = np.zeros((n, nb))
+    keep = (prev == "paid") & agency_eligible
+    status[keep], amount[keep] = "paid", agency_amount[keep]
+    decided = prev == "pending"
+    new = filed & ~keep & ~decided & (prev != "paid")
+    grant = (decided | (new & ~pending_now)) & true_eligible
+    status[grant] = "paid"
+    amount[grant] = np.where(agency_eligible, agency_amount, true_amount)[grant]
+    status[new & pending_now & true_eligible] = "pending"
+    status[(decided | new) & ~true_eligible] = "refused"
+    css, rsa = BENEFITS.index("css_free"), BENEFITS.index("rsa")
+    auto = (status[:, rsa] == "paid") & true_eligible[:, css] & (status[:, css] != "paid")
+    status[auto, css], amount[auto, css] = "paid", true_amount[auto, css]
+    return Claims(status=status, paid_amount=np.round(amount, 2))
+
+
+def outcomes_table(ids: np.ndarray, truth: pd.DataFrame, claims: Claims, q: Quarter) -> pd.DataFrame:
+    """The truth of one quarter in ``OUTCOMES`` form (long: one row per household and benefit)."""
+    nb = len(BENEFITS)
+
+    def flat(a: np.ndarray) -> np.ndarray:  # (households x benefits) to the long order: benefit-major
+        return a.T.reshape(-1)
+
+    long = pd.DataFrame(
+        {
+            "household_id": np.tile(ids, nb),
+            "benefit": np.repeat(BENEFITS, len(ids)),
+            "status": flat(claims.status),
+            "claimed": flat(claims.claimed),
+            "paid_amount": flat(claims.paid_amount),
+            "p_claim": flat(q.p_claim),
+            "nonclaim_reason": flat(q.reason),
+            "reached_if_contacted": flat(q.reached),
+            "claim_if_not_contacted": flat(q.claim_if_not_contacted),
+            "claim_if_contacted": flat(q.claim_if_contacted),
+            "p_claim_if_not_contacted": flat(q.p_claim_if_not_contacted),
+            "p_claim_if_contacted": flat(q.p_claim_if_contacted),
+        }
+    )
+    out = truth.astype({"benefit": "object"}).merge(long, on=["household_id", "benefit"], how="left", validate="1:1")
+    out["benefit"] = pd.Categorical(out["benefit"], categories=list(BENEFITS))
+    return out[OUTCOMES.names]
+
+
+def shift_month(month: str, months: int) -> str:
+    return str(pd.Period(month, freq="M") + months)
+
+
+@dataclass(frozen=True)
+class QuarterData:
+    """One quarter as written: the agency's extract, the truth, and the calibration report."""
+
+    reference_month: str
+    individuals: pd.DataFrame
+    households: pd.DataFrame
+    outcomes: pd.DataFrame
+    agency: pd.DataFrame  # the law engine on the extract (what `nonrecours entitlements` gives)
+    files: np.ndarray  # claim files the agency held at the extract (open last quarter), households x benefits
+    summary: dict
+
+
+@dataclass(frozen=True)
+class Population:
+    """What the generator produces: consecutive quarters of the same households (the current
+    one first). Each quarter is a complete raw folder."""
+
+    quarters: tuple[QuarterData, ...]
+
+    @property
+    def current(self) -> QuarterData:
+        return self.quarters[0]
+
+    # The current quarter's tables, as the single-quarter generator gave them.
+    @property
+    def individuals(self) -> pd.DataFrame:
+        return self.current.individuals
+
+    @property
+    def households(self) -> pd.DataFrame:
+        return self.current.households
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        return self.current.outcomes
+
+    @property
+    def summary(self) -> dict:
+        return self.current.summary
+
+
+def next_persons(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Three months on: today's situation becomes the earlier one, new events happen, and the
+    agency catches up on a share of what it had not been told."""
+    stay = persons[persons["in_truth"]].copy()
+    stay["pay"], stay["unemployment"], stay["activity"] = stay["pay_recent"], stay["unemployment_recent"], stay["activity_recent"]
+    was_listed = stay["in_observed"].to_numpy()
+    gone = persons[~persons["in_truth"] & persons["in_observed"]].copy()
+    hh = hh.assign(household_type=_household_type(stay, hh["household_id"].to_numpy()))
+    keep = [c for c in persons.columns if c not in ("activity_recent", "pay_recent", "unemployment_recent", "in_truth", "in_observed", "job_event", "event_reported", "irregular")]
+    moved, hh = draw_events(stay[keep].reset_index(drop=True), hh, rng, reported_share, cal)
+    old = moved["person_id"].isin(stay["person_id"]).to_numpy()
+    listed = pd.Series(was_listed, index=stay["person_id"].to_numpy()).reindex(moved["person_id"]).fillna(True).to_numpy(dtype=bool)
+    caught_up = rng.random(len(moved)) < reported_share
+    moved["in_observed"] = moved["in_observed"].to_numpy() & (~old | listed | caught_up)
+    gone = gone.assign(in_observed=rng.random(len(gone)) >= reported_share, event_reported=False, job_event="none", irregular=False)
+    persons = pd.concat([moved, gone[moved.columns]], ignore_index=True)
+    return persons.sort_values(["household_id", "benefit_unit", "person_id"], kind="stable").reset_index(drop=True), hh
+
+
+def _fill_newborns(persons: pd.DataFrame, hh: pd.DataFrame) -> pd.DataFrame:
+    """Newborns have no savings, no permit, no declared pay, and their household's nationality."""
+    code = persons["household_id"].map(persons.dropna(subset=["nationality"]).groupby("household_id")["nationality"].first())
+    return persons.assign(
+        savings=persons["savings"].fillna(0.0),
+        permit_years=persons["permit_years"].fillna(0.0),
+        declared_annual=persons["declared_annual"].fillna(0.0),
+        nationality=persons["nationality"].fillna(code).fillna("FR"),
+    )
+
+
+def generate(n_households: int, seed: int, settings: Settings, cal: Calibration, *, quarters: int = 2, scheduler: str | None = None, quiet: bool = False) -> Population:
+    """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (the first at
+    ``law.reference_month``), after a history quarter three months before it in which the claims
+    now on file were made. Deterministic for a given seed and settings."""
     if n_households < 1:
         raise ValueError(f"--households must be at least 1, got {n_households}")
+    if quarters < 1:
+        raise ValueError(f"quarters must be at least 1, got {quarters}")
     rng = np.random.default_rng(seed)
+    law, css = settings.law, load_law_parameters().css
+    step = cal.shapes.events.quarter_months
+    share = settings.scenario.reported_event_share
     hh = draw_households(n_households, rng, cal)
     persons = draw_members(hh, rng, cal)
     persons = draw_resources(persons, rng, cal)
     hh = household_attributes(hh, persons, rng, cal)
-    persons, hh = draw_events(persons, hh, rng, settings.scenario.reported_event_share, cal)
+    persons = draw_truth_only(persons, hh, rng, cal)
+    ids = hh["household_id"].to_numpy()
+    traits = Traits.draw(len(ids), rng)
 
-    true_persons, true_hh = true_situation(persons, hh)
-    truth = run_law_engine(true_persons, true_hh, law=settings.law, css=load_law_parameters().css, scheduler=scheduler, quiet=quiet, description="law engine on the true situation")
+    def engine(situation_, month: str, what: str) -> pd.DataFrame:
+        cfg = law.model_copy(update={"reference_month": month})
+        return run_law_engine(*situation_, law=cfg, css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: {what} {month}")
 
-    heads = persons[persons["in_truth"] & (persons["role"] == "head") & (persons["benefit_unit"] == 0)].set_index("household_id")
-    true_type = pd.Series(_household_type(persons[persons["in_truth"]], hh["household_id"].to_numpy()), index=hh["household_id"])
-    drivers = pd.DataFrame(
-        {
-            "tenure": hh.set_index("household_id")["tenure"],
-            "territory_type": hh.set_index("household_id")["territory_type"],
-            "single_mother": (true_type == "single_parent") & heads["female"],
-            "couple_no_child": true_type == "couple_no_child",
-            "age_25_29": heads["age"].between(*cal.shapes.claims.age_25_29),
-            "higher_education": heads["higher_education"],
-            "digital_exclusion": hh.set_index("household_id")["digital_exclusion"],
-            "recent_event": hh.set_index("household_id")["recent_event"],
-            "head_female": heads["female"],
-        }
-    ).fillna(False)
-    outcomes = draw_claims(truth, drivers, rng, cal)
-    individuals, households = observe(persons, hh, outcomes, settings, rng, cal)
-    summary = calibration_summary(
-        outcomes=outcomes,
-        households=households,
-        true_persons=persons[persons["in_truth"]],
-        true_type=true_type,
-        drivers=drivers,
-        hh=hh,
-        cal=cal,
-        n_households=n_households,
-        seed=seed,
-    )
-    return Population(individuals=individuals, households=households, outcomes=outcomes, summary=summary)
+    # The history quarter: the situation three months before the first, as households declared
+    # it when they claimed. Its claims are the agency's files.
+    history_month = shift_month(law.reference_month, -step)
+    before = persons.assign(activity_recent=persons["activity"], pay_recent=persons["pay"], unemployment_recent=persons["unemployment"], in_truth=True, in_observed=True, event_reported=False, irregular=False)
+    declared = engine(situation(before, hh.assign(recent_event=False), declared=True), history_month, "declared situation")
+    drivers = drivers_of(before, hh.assign(recent_event=False), cal)
+    eligible_before, amount_before = wide(declared, "eligible", ids).astype(bool), wide(declared, "monthly_amount", ids).astype(float)
+    intercepts, claimed_before = solve_history(drivers, eligible_before, amount_before, traits, cal)
+    claims = Claims(status=np.where(claimed_before, "paid", "none").astype(object), paid_amount=np.where(claimed_before, amount_before, 0.0))
+    history = quarter_behaviour(behaviour(barrier_logits(drivers, amount_before, _in_contact(claims), cal), intercepts, traits),
+                                eligible=eligible_before, claimed=claims.claimed, new_spell=np.zeros_like(eligible_before), drivers=drivers, rng=rng, cal=cal)
+    spontaneous, eligible_last = history.claim_if_not_contacted, eligible_before
+
+    out = []
+    for i in range(quarters):
+        month = shift_month(law.reference_month, i * step)
+        persons, hh = (draw_events(persons, hh, rng, share, cal) if i == 0 else next_persons(persons, hh, rng, share, cal))
+        persons = _fill_newborns(persons, hh)
+        truth = engine(situation(persons, hh), month, "true situation")
+        files = claims.claimed
+        individuals, households = observe(persons, hh, files, settings)
+        agency = entitlements_from_observed(individuals, households, law=law.model_copy(update={"reference_month": month}), css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: agency's file {month}")
+        true_eligible, true_amount = wide(truth, "eligible", ids).astype(bool), wide(truth, "monthly_amount", ids).astype(float)
+        drivers = drivers_of(persons, hh, cal)
+        logits = barrier_logits(drivers, true_amount, _in_contact(claims), cal)
+        beh = behaviour(logits, intercepts, traits)
+        new_spell = true_eligible & ~eligible_last
+        spell_filed = new_spell & beh.would_claim & (rng.random(new_spell.shape) < cal.claim_model.new_spell_claimed_share)
+        claims = next_claims(claims, filed=spontaneous | spell_filed, true_eligible=true_eligible, true_amount=true_amount,
+                             agency_eligible=wide(agency, "eligible", ids).astype(bool), agency_amount=wide(agency, "monthly_amount", ids).astype(float), rng=rng, cal=cal)
+        q = quarter_behaviour(beh, eligible=true_eligible, claimed=claims.claimed, new_spell=new_spell, drivers=drivers, rng=rng, cal=cal)
+        outcomes = outcomes_table(ids, truth, claims, q)
+        households = with_receipt(households, claims.paid, settings)
+        summary = calibration_summary(
+            outcomes=outcomes, agency=agency, households=households, true_persons=persons[persons["in_truth"]],
+            drivers=drivers, hh=hh, cal=cal, n_households=n_households, seed=seed, reference_month=month, quarter=i,
+        )
+        out.append(QuarterData(reference_month=month, individuals=individuals, households=households, outcomes=outcomes, agency=agency, files=files, summary=summary))
+        spontaneous, eligible_last = q.claim_if_not_contacted, true_eligible
+    return Population(quarters=tuple(out))
+
+
+def _in_contact(claims: Claims) -> np.ndarray:
+    """Per household and benefit: the household claims another benefit."""
+    claimed = claims.claimed
+    return (claimed.sum(axis=1, keepdims=True) - claimed) > 0

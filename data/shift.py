@@ -15,12 +15,14 @@ PAY_FACTOR = 0.7
 
 
 def cut_pay(individuals: pd.DataFrame, households: pd.DataFrame, *, share: float = SHARE_HIT, factor: float = PAY_FACTOR, seed: int = 0) -> pd.DataFrame:
-    """The individuals table with the latest known pay of ``share`` of the households multiplied
-    by ``factor`` (a recession seen in monthly pay data before any declaration)."""
+    """The individuals table with the pay of ``share`` of the households multiplied by ``factor``:
+    a recession as the agency's data show it, in the pre-filled quarterly pay where it holds one
+    (NA stays NA) and in the declared pay of the others (as in the next tax declarations)."""
     rng = np.random.default_rng(seed)
     ids = households["household_id"].to_numpy()
     hit = rng.choice(ids, size=int(round(share * len(ids))), replace=False)
     out = individuals.copy()
     rows = out["household_id"].isin(hit)
-    out.loc[rows, "known_pay_monthly"] = out.loc[rows, "known_pay_monthly"] * factor
+    for column in ("known_pay_monthly", "declared_pay_last_year"):
+        out.loc[rows, column] = out.loc[rows, column] * factor
     return out

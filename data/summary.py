@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from nonrecours.core.schema import BENEFITS
 from nonrecours.data.calibration import Calibration
@@ -26,6 +27,11 @@ ASPA_AMOUNT_BINS = (100, 200, 500)
 DIGITS = 4
 """Shares and rates in the report are rounded to this many digits."""
 CASH_BENEFITS = ("rsa", "ppa", "aide_logement", "aspa", "af", "aah")
+OTHER_AMOUNT = 0.05
+"""A payment more than 5% away from the true amount counts as another amount."""
+CLAIM_AUC_BOUND = 0.75
+"""Published studies explain little of who claims: the truth's own claim probability should not
+predict claims better than this ROC AUC."""
 
 
 def _ntu(claimed: pd.Series, mask: pd.Series | np.ndarray) -> float | None:
@@ -42,8 +48,8 @@ def poverty_rate(true_persons: pd.DataFrame, outcomes: pd.DataFrame) -> float:
         + NET_PENSION * true_persons["pension_monthly"]
         + NET_UNEMPLOYMENT * true_persons["unemployment_recent"]
     ).groupby(hid).sum()
-    paid = outcomes[outcomes["benefit"].isin(CASH_BENEFITS) & outcomes["claimed"]]
-    benefits = paid.groupby("household_id")["monthly_amount"].sum().reindex(market.index, fill_value=0)
+    paid = outcomes[outcomes["benefit"].isin(CASH_BENEFITS) & (outcomes["status"] == "paid")]
+    benefits = paid.groupby("household_id")["paid_amount"].sum().reindex(market.index, fill_value=0)
     units = load_law_parameters().equivalence_scale.units(hid, true_persons["age"])
     equivalised = (market + benefits) / units
     persons = true_persons.groupby("household_id").size()
@@ -52,18 +58,98 @@ def poverty_rate(true_persons: pd.DataFrame, outcomes: pd.DataFrame) -> float:
     return round(float((per_person < line).mean()), DIGITS)
 
 
+def _share(mask: np.ndarray | pd.Series, of: np.ndarray | pd.Series) -> float | None:
+    of = np.asarray(of, dtype=bool)
+    return round(float(np.asarray(mask, dtype=bool)[of].mean()), DIGITS) if of.any() else None
+
+
+def claim_auc(outcomes: pd.DataFrame) -> dict[str, float | None]:
+    """ROC AUC of the true claim probability for the claims among the eligible, per benefit: the
+    best any model on the full truth (every determinant, not the households' own draws) can do.
+    ``overall`` is their mean weighted by eligible households (within benefit: pooling benefits
+    would credit the truth with knowing that family benefits are claimed more than CSS)."""
+    e = outcomes[outcomes["eligible"]]
+    out: dict[str, float | None] = {}
+    weights = {}
+    for b, g in e.groupby("benefit", observed=True):
+        y = g["claimed"].to_numpy(dtype=bool)
+        out[str(b)] = round(float(roc_auc_score(y, g["p_claim"])), DIGITS) if 0 < y.sum() < len(y) else None
+        weights[str(b)] = len(g)
+    known = {b: v for b, v in out.items() if v is not None}
+    total = sum(weights[b] for b in known)
+    out["overall"] = round(sum(v * weights[b] for b, v in known.items()) / total, DIGITS) if total else None
+    return out
+
+
+def overpayments(outcomes: pd.DataFrame) -> dict:
+    """Of the households paid, the share no longer entitled (an overpayment, indu), and of the
+    entitled ones, the share paid another amount than the true one (more than 5% apart)."""
+    paid = outcomes[outcomes["status"] == "paid"]
+    rows = {}
+    for name, g in [("overall", paid), *((str(b), x) for b, x in paid.groupby("benefit", observed=True))]:
+        entitled = g["eligible"].to_numpy(dtype=bool)
+        wrong = (g["paid_amount"] - g["monthly_amount"]).abs().to_numpy() > OTHER_AMOUNT * g["monthly_amount"].to_numpy()
+        rows[name] = {"paid": int(len(g)), "not_entitled_share": _share(~entitled, np.ones(len(g), dtype=bool)), "other_amount_share": _share(wrong, entitled)}
+    counts = outcomes["status"].astype("object").value_counts()
+    return {"by_benefit": rows, "pending": int(counts.get("pending", 0)), "refused": int(counts.get("refused", 0)),
+            "published": None, "note": "no published share of paid households no longer entitled: simulated, not calibrated (assumption)"}
+
+
+def agreement(agency: pd.DataFrame, outcomes: pd.DataFrame) -> dict[str, dict]:
+    """Per benefit: how often the law engine on the agency's extract agrees with true eligibility."""
+    both = agency.merge(outcomes[["household_id", "benefit", "eligible"]], on=["household_id", "benefit"], suffixes=("_observed", "_true"), validate="1:1")
+    out = {}
+    for b, g in both.groupby("benefit", observed=True):
+        o, t = g["eligible_observed"].to_numpy(dtype=bool), g["eligible_true"].to_numpy(dtype=bool)
+        out[str(b)] = {"agreement": round(float((o == t).mean()), DIGITS), "missed": int((t & ~o).sum()), "spurious": int((o & ~t).sum()),
+                       "estimated_share": round(float((g["estimated_inputs"].astype("object") != "none").mean()), DIGITS)}
+    return out
+
+
+def outreach_effects(outcomes: pd.DataFrame, cal: Calibration) -> dict:
+    """Among eligible households that do not claim: claims by next quarter with no contact, with a
+    contact, the difference, and the share a contact reaches; beside the published trials."""
+    open_ = outcomes[outcomes["eligible"] & ~outcomes["claimed"]]
+    no, yes = open_["claim_if_not_contacted"].mean(), open_["claim_if_contacted"].mean()
+    b = cal.outreach_benchmarks
+    return {
+        "households": int(len(open_)),
+        "claim_without_contact": round(float(no), DIGITS) if len(open_) else None,
+        "claim_if_contacted": round(float(yes), DIGITS) if len(open_) else None,
+        "effect_points": round(float(100 * (yes - no)), 2) if len(open_) else None,
+        "reached_share": round(float(open_["reached_if_contacted"].mean()), DIGITS) if len(open_) else None,
+        "published": {
+            "benefits_data_trust": {k: b["benefits_data_trust"][k] for k in ("no_outreach", "letter", "letter_and_help")},
+            "caf_gironde_claimed_after_contact": b["caf_gironde_2017"]["claimed_after_contact"],
+            "rendez_vous_des_droits": {"effect_points": b["rendez_vous_des_droits"]["effect_points"], "attended": b["rendez_vous_des_droits"]["invited_attended"]},
+        },
+        "sources": {k: v["source"] for k, v in b.items()},
+    }
+
+
+def reasons(outcomes: pd.DataFrame, cal: Calibration) -> dict:
+    """Why eligible households do not claim, against the main reason DREES's 2021 survey found."""
+    open_ = outcomes[outcomes["eligible"] & ~outcomes["claimed"]]
+    shares = open_["nonclaim_reason"].astype("object").value_counts(normalize=True)
+    return {"simulated": {r: round(float(shares.get(r, 0.0)), DIGITS) for r in ("information", "complexity", "fear", "refusal", "transitory")},
+            "published": dict(cal.stated_reasons)}
+
+
 def calibration_summary(
     *,
     outcomes: pd.DataFrame,
+    agency: pd.DataFrame,
     households: pd.DataFrame,
     true_persons: pd.DataFrame,
-    true_type: pd.Series,
     drivers: pd.DataFrame,
     hh: pd.DataFrame,
     cal: Calibration,
     n_households: int,
     seed: int,
+    reference_month: str,
+    quarter: int,
 ) -> dict:
+    true_type = drivers["true_type"]
     eligible = outcomes[outcomes["eligible"]].copy()
     by_b = {b: g.set_index("household_id") for b, g in eligible.groupby("benefit", observed=True)}
     claimed_any = outcomes[outcomes["claimed"]].groupby("benefit", observed=True)["household_id"].apply(set).to_dict()
@@ -124,6 +210,8 @@ def calibration_summary(
     shares = households["household_type"].astype("object").value_counts(normalize=True)
     return {
         "seed": seed,
+        "reference_month": reference_month,
+        "quarter": quarter,
         "households": n_households,
         "persons_observed": int(households["n_persons"].sum()),
         "persons_true": int(len(true_persons)),
@@ -135,6 +223,51 @@ def calibration_summary(
         "recent_event_share": round(float(hh["recent_event"].mean()), DIGITS),
         "benefits": benefits,
         "gradients": gradients,
+        "aspa_published": dict(cal.gradients["aspa_ntu_by_monthly_amount"]),
+        "claim_auc": claim_auc(outcomes),
+        "claim_auc_bound": CLAIM_AUC_BOUND,
+        "overpayments": overpayments(outcomes),
+        "agreement": agreement(agency, outcomes),
+        "outreach": outreach_effects(outcomes, cal),
+        "reasons": reasons(outcomes, cal),
         "assumptions": sorted(b for b, a in cal.ntu_is_assumption.items() if a)
-        + ["claim_model", "css_cover_value", "territory_share", "population_shapes"],
+        + ["claim_model", "outreach", "overpayments", "css_cover_value", "rent_estimate", "territory_share", "population_shapes"],
+    }
+
+
+def calibration_tables(summary: dict) -> dict[str, pd.DataFrame]:
+    """The calibration report as tables for people (printed by ``nonrecours generate``), by title:
+    each simulated figure beside the published one, and ``assumption`` where none is published."""
+    agree, over, auc = summary["agreement"], summary["overpayments"]["by_benefit"], summary["claim_auc"]
+    rows = []
+    for b, v in summary["benefits"].items():
+        rows.append({
+            "benefit": b,
+            "eligible": f"{v['eligible_households']:,} ({v['eligible_share']:.1%})",
+            "non-take-up": v["ntu"],
+            "published": f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else ""),
+            "truth claim AUC": auc.get(b),
+            "observed = true eligibility": agree.get(b, {}).get("agreement"),
+            "paid, no longer entitled": over.get(b, {}).get("not_entitled_share"),
+            "paid another amount": over.get(b, {}).get("other_amount_share"),
+        })
+    ntu = pd.DataFrame(rows)
+    published = summary.get("aspa_published", {})
+    aspa = pd.DataFrame([{"monthly amount": k, "non-take-up": v, "published (DREES n°97)": published.get(k, "-")} for k, v in summary["gradients"].get("aspa_amount", {}).items()])
+    o = summary["outreach"]
+    p = o["published"]
+    outreach = pd.DataFrame([
+        {"eligible, not claiming": "claims by next quarter, no contact", "simulated": o["claim_without_contact"], "published": f"{p['benefits_data_trust']['no_outreach']:.2f} (Benefits Data Trust, no outreach)"},
+        {"eligible, not claiming": "claims by next quarter, contacted", "simulated": o["claim_if_contacted"],
+         "published": f"{p['caf_gironde_claimed_after_contact']:.2f} (CAF Gironde); {p['benefits_data_trust']['letter']:.2f} letter, {p['benefits_data_trust']['letter_and_help']:.2f} letter and help (BDT)"},
+        {"eligible, not claiming": "effect of a contact (points)", "simulated": o["effect_points"], "published": f"{p['rendez_vous_des_droits']['effect_points']} (Rendez-vous des droits)"},
+        {"eligible, not claiming": "reached by a contact", "simulated": o["reached_share"], "published": f"{p['rendez_vous_des_droits']['attended']:.2f} attended (Rendez-vous des droits)"},
+    ])
+    r = summary["reasons"]
+    reasons_ = pd.DataFrame([{"first barrier failed": k, "simulated": v, "stated (DREES 2021)": r["published"].get(k, "-")} for k, v in r["simulated"].items()])
+    return {
+        f"Non-take-up and the agency's file, {summary['reference_month']} ({summary['households']:,} households, seed {summary['seed']})": ntu,
+        "ASPA non-take-up by monthly amount": aspa,
+        f"Response to outreach ({o['households']:,} eligible households not claiming)": outreach,
+        "Why eligible households do not claim": reasons_,
     }

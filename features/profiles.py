@@ -35,7 +35,8 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
     hid = ind["household_id"]
     age = ind["age"].astype(int)
     adult = age >= ADULT_AGE
-    known = ind["known_pay_monthly"] + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
+    pay_known = ind["known_pay_monthly"].astype("Float64").astype(float)  # NA where the agency holds no recent pay
+    known = pay_known + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     declared = ind["declared_pay_last_year"] / 12 + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     g = pd.DataFrame(
         {
@@ -45,12 +46,12 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
             "under_3": age < INFANT_AGE,
             "known": known,
             "declared": declared,
-            "pay_known": ind["known_pay_monthly"],
+            "pay_known": pay_known,
             "pay_declared": ind["declared_pay_last_year"] / 12,
             "pension": ind["pension_monthly"],
             "unemployment": ind["unemployment_benefit_monthly"],
             "higher": ind["higher_education"].fillna(False).astype(bool),
-            "disabled": ind["disability_rate"] > 0,
+            "disabled": ind["disability_rate"].astype("Float64").fillna(0).astype(float) > 0,  # as recorded: NA is no record
             "age": age,
             "unit": ind["benefit_unit"],
         }
@@ -60,9 +61,7 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
         n_adults=("adult", "sum"),
         n_children=("child", "sum"),
         n_under_3=("under_3", "sum"),
-        known=("known", "sum"),
         declared=("declared", "sum"),
-        pay_known=("pay_known", "sum"),
         pay_declared=("pay_declared", "sum"),
         pension=("pension", "sum"),
         unemployment=("unemployment", "sum"),
@@ -71,6 +70,9 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
         oldest_age=("age", "max"),
         n_benefit_units=("unit", "nunique"),
     )
+    # Known income is unknown as soon as one member's recent pay is: NA, never 0.
+    s["known"] = g["known"].sum(min_count=1).where(g["known"].count() == g["known"].size())
+    s["pay_known"] = g["pay_known"].sum(min_count=1).where(g["pay_known"].count() == g["pay_known"].size())
     heads = ind[(ind["role"] == "head") & (ind["benefit_unit"] == 0)].drop_duplicates("household_id").set_index("household_id")
     s["consumption_units"] = load_law_parameters().equivalence_scale.units(hid, age).reindex(s.index)
     s["head_age"] = heads["age"].reindex(s.index)
@@ -99,14 +101,17 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
     cu = s["consumption_units"]
     base["income_known_per_cu"] = s["known"] / cu
     base["income_declared_per_cu"] = s["declared"] / cu
+    # Shares and rent burden on the best income the agency has: recent where held, else declared.
+    best = s["known"].fillna(s["declared"]).to_numpy(dtype=float)
+    rent = hh["rent_monthly"].astype("Float64").astype(float).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(s["pay_declared"] > 0, s["pay_known"] / s["pay_declared"] - 1, np.nan)
-        base["pension_share"] = np.where(s["known"] > 0, s["pension"] / s["known"], 0.0)
-        base["unemployment_share"] = np.where(s["known"] > 0, s["unemployment"] / s["known"], 0.0)
-        base["rent_burden"] = np.clip(np.where(s["known"] > 0, hh["rent_monthly"] / s["known"], np.where(hh["rent_monthly"] > 0, MAX_RENT_BURDEN, 0.0)), 0, MAX_RENT_BURDEN)
+        change = np.where(s["pay_declared"] > 0, s["pay_known"].to_numpy(dtype=float) / s["pay_declared"] - 1, np.nan)
+        base["pension_share"] = np.where(best > 0, s["pension"] / best, 0.0)
+        base["unemployment_share"] = np.where(best > 0, s["unemployment"] / best, 0.0)
+        base["rent_burden"] = np.clip(np.where(best > 0, rent / best, np.where(rent > 0, MAX_RENT_BURDEN, rent * 0)), 0, MAX_RENT_BURDEN)
     base["pay_change"] = change
     base["pay_drop"] = np.nan_to_num(change, nan=0.0) <= -PAY_DROP_THRESHOLD
-    base["rent_monthly"] = hh["rent_monthly"]
+    base["rent_monthly"] = rent
     base["digital_exclusion"] = hh["digital_exclusion"].astype(bool)
     base["contacts_last_year"] = hh["contacts_last_year"]
     for b in BENEFITS:
@@ -117,6 +122,7 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
     ent = entitlements[entitlements["household_id"].isin(hh.index)]
     eligible_count = ent.groupby("household_id")["eligible"].sum()
     base["law_eligible_count"] = eligible_count.reindex(hh.index).fillna(0).astype(int)
+    base["law_estimated_inputs"] = ent.drop_duplicates("household_id").set_index("household_id")["estimated_inputs"].astype("object").reindex(hh.index).fillna("none")
     long = ent[["household_id", "benefit", "eligible", "monthly_amount"]].rename(columns={"eligible": "law_eligible", "monthly_amount": "law_amount"})
     long = long.astype({"benefit": "object"})
     out = long.merge(base.reset_index(), on="household_id", how="inner", validate="m:1")

@@ -2,7 +2,7 @@
 in local processes or on a Dask cluster.
 
 Where it sits: the generator runs :func:`run_law_engine` on the true situation, the feature
-layer (:mod:`nonrecours.features.situation`) and scoring on the observed one. Both go through the
+layer (:mod:`nonrecours.law.situation`) and scoring on the observed one. Both go through the
 same mapping in :mod:`nonrecours.law.openfisca`.
 """
 

@@ -2,7 +2,7 @@
 
 Where it sits: between the tables and everything that needs to know who is entitled. The generator
 runs it on the *true* situation (to draw outcomes); ``nonrecours entitlements`` runs it on the
-*observed* one (see :mod:`nonrecours.features.situation`). No benefit rule is written here: this module maps
+*observed* one (see :mod:`nonrecours.law.situation`). No benefit rule is written here: this module maps
 our rows onto OpenFisca's entities and inputs and reads its variables back.
 
 A situation is two frames:
@@ -14,6 +14,11 @@ A situation is two frames:
   housing aid look back twelve months, family benefits at the income of year N-2). All amounts
   are gross and monthly.
 - households: ``household_id, tenure, rent_monthly, depcom``.
+
+The true situation may carry inputs no agency table holds (:data:`TRUTH_ONLY_PERSON_COLUMNS`):
+savings on a Livret A, a nationality code and the years a non-EU national has held a residence
+permit. They are given to OpenFisca-France when present; absent, its defaults apply (no
+savings, French national).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ SITUATION_PERSON_COLUMNS = (
     "disability_rate",
 )
 SITUATION_HOUSEHOLD_COLUMNS = ("household_id", "tenure", "rent_monthly", "depcom")
+TRUTH_ONLY_PERSON_COLUMNS = ("savings", "nationality", "permit_years")
+"""Optional person columns: Livret A balance (EUR; RSA and housing aid count its interest),
+ISO nationality code and years of residence permit (RSA and ASPA require one of some seniority
+from non-EU nationals)."""
 
 DISABILITY_RATE_HANDICAP = 0.5
 """A disability rate of 50% or more is a recognised handicap (CASF L241-3, CSS L821-2)."""
@@ -173,6 +182,11 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
         # not hold and which defaults to False, so the law gives 0. Declaring the zero skips
         # computing its resource base: a fifth of a one-household simulation, same results.
         sim.set_input("ass", month, zero_person)
+        if "savings" in persons.columns:
+            sim.set_input("livret_a", month, persons["savings"].to_numpy(dtype=float))
+        if "nationality" in persons.columns:
+            sim.set_input("nationalite", month, persons["nationality"].to_numpy(dtype=str))
+            sim.set_input("duree_possession_titre_sejour", month, persons["permit_years"].to_numpy(dtype=float))
     return sim, persons, households, unit_id
 
 

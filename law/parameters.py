@@ -1,5 +1,6 @@
 """Law parameters production needs beside OpenFisca-France (``law/parameters.yaml``, dated and
-sourced): the value of a CSS cover and the OECD-modified equivalence scale.
+sourced): the value of a CSS cover, the OECD-modified equivalence scale and the rent estimated
+for a renter whose rent the agency does not hold.
 
 Where it sits: in the law layer, read by the law engine (CSS valuation), the feature builder and
 the generator (consumption units). Loaded on first use, never at import.
@@ -57,10 +58,30 @@ class EquivalenceScale:
 
 
 @dataclass(frozen=True)
+class RentEstimate:
+    """A renter's monthly rent when the agency does not hold it: median rent per m² of the kind
+    of territory (private or social) times a typical surface for the household's size. An
+    assumption (``rent_estimate`` in ``law/parameters.yaml``)."""
+
+    private_eur_per_m2: dict[str, float]
+    social_eur_per_m2: float
+    surface_m2_by_persons: tuple[float, ...]
+
+    def rent(self, tenure: pd.Series, territory: pd.Series, persons: pd.Series) -> pd.Series:
+        """Estimated rent per row; 0 for a tenure that pays none (owners, housed free)."""
+        size = np.clip(persons.to_numpy(dtype=int), 1, len(self.surface_m2_by_persons)) - 1
+        surface = np.asarray(self.surface_m2_by_persons)[size]
+        per_m2 = np.where(tenure.to_numpy() == "social_renter", self.social_eur_per_m2, territory.astype("object").map(self.private_eur_per_m2).to_numpy(dtype=float))
+        renting = tenure.isin(["social_renter", "private_renter"]).to_numpy()
+        return pd.Series(np.where(renting, np.round(surface * per_m2, 2), 0.0), index=tenure.index)
+
+
+@dataclass(frozen=True)
 class LawParameters:
     as_of: str
     css: CssValuation
     equivalence_scale: EquivalenceScale
+    rent_estimate: RentEstimate
 
 
 @lru_cache(maxsize=1)
@@ -72,4 +93,9 @@ def load_law_parameters() -> LawParameters:
         as_of=str(raw["as_of"]),
         css=CssValuation(tuple(cover["age_upper_bounds"]), tuple(cover["eur_per_month"])),
         equivalence_scale=EquivalenceScale(**raw["equivalence_scale"]),
+        rent_estimate=RentEstimate(
+            private_eur_per_m2=dict(raw["rent_estimate"]["private_eur_per_m2"]),
+            social_eur_per_m2=float(raw["rent_estimate"]["social_eur_per_m2"]),
+            surface_m2_by_persons=tuple(raw["rent_estimate"]["surface_m2_by_persons"]),
+        ),
     )

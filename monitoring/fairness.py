@@ -19,31 +19,15 @@ import pandas as pd
 from nonrecours.core.schema import AUDIT_GROUPS
 from nonrecours.training.metrics import (
     GROUP_METRICS,
+    bootstrap_interval,
     group_metrics,
     in_schema_order,
     outreach_list,
 )
 
-INTERVAL_LEVEL = 0.90
-"""Coverage of each group's bootstrap interval."""
-
-
-def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(*columns)``, rows resampled with replacement
-    ``draws`` times; (nan, nan) for an empty group or when no draw gives a number."""
-    n = len(columns[0])
-    if n == 0 or draws == 0:
-        return np.nan, np.nan
-    values = np.array([statistic(*(c[b] for c in columns)) for b in (rng.integers(0, n, n) for _ in range(draws))], dtype=float)
-    if not np.isfinite(values).any():
-        return np.nan, np.nan
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
-
 
 def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
-    """The outreach list: the top ``capacity_share`` of rows by expected unclaimed amount."""
+    """The outreach list: ``capacity_share`` of the households, the top rows by expected unclaimed amount."""
     return outreach_list(scored["expected_unclaimed_monthly"].to_numpy(dtype=float), capacity_share)
 
 

@@ -49,8 +49,8 @@ sanctionner**.
 2. Un modèle statistique (arbres de décision boostés, LightGBM) estime la probabilité que le foyer
    ait droit à chaque prestation sans la percevoir.
 3. Les foyers sont classés par montant mensuel probablement non perçu (probabilité × montant).
-   Les agents contactent les premiers de la liste (environ {capacity_share:.0%} des situations
-   examinées, selon leurs moyens).
+   Les agents contactent les premiers de la liste (environ {capacity_share:.0%} des foyers par trimestre
+   examinés, selon leurs moyens).
 
 ## Données utilisées
 Composition du foyer, âges, activité, revenus d'activité connus et déclarés, pensions, allocations

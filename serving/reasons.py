@@ -25,6 +25,24 @@ def _eur(v: float) -> str:
     return f"{v:,.0f} €".replace(",", " ")
 
 
+def _missing(v: object) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _amount(text: str, unknown: str) -> Callable[[object, str], str]:
+    """A phrase with the value in euros, or ``unknown`` where the agency does not hold it."""
+    return lambda v, _r: unknown if _missing(v) else text.format(_eur(float(v)))  # type: ignore[arg-type]
+
+
+ESTIMATED = {
+    "pay": "OpenFisca-France amount computed with an estimated recent pay (last year's declared pay, or none when last known out of work): ask for the last three payslips or the unemployment notice",
+    "rent": "OpenFisca-France amount computed with an estimated rent (median for the area and household size): ask for the lease or a rent receipt",
+    "pay_rent": "OpenFisca-France amount computed with an estimated recent pay (last year's declared pay, or none when last known out of work) and an estimated rent "
+    "(median for the area and household size): ask for the last three payslips and the lease",
+}
+"""What the agent is told when the law engine had to estimate an input the agency does not hold."""
+
+
 def _yes_no(yes: str, no: str) -> Callable[[object, str], str]:
     return lambda v, _row: yes if bool(v) else no
 
@@ -69,15 +87,16 @@ _PHRASES: dict[str, Callable[[object, str], str]] = {
     "head_activity": lambda v, _r: f"reference person last known as {v}",
     "any_higher_education": _yes_no("an adult holds a higher-education degree", "no adult holds a higher-education degree"),
     "consumption_units": lambda v, _r: f"{float(v):.1f} consumption units",  # type: ignore[arg-type]
-    "income_known_per_cu": lambda v, _r: f"latest known income {_eur(float(v))}/month per consumption unit",  # type: ignore[arg-type]
+    "income_known_per_cu": _amount("latest known income {}/month per consumption unit", "no recent income held by the agency (no RSA or PPA declaration)"),
+    "law_estimated_inputs": lambda v, _r: "no input estimated" if v == "none" else f"estimated input(s): {str(v).replace('_', ' and ')}",
     "income_declared_per_cu": lambda v, _r: f"last year's income {_eur(float(v))}/month per consumption unit",  # type: ignore[arg-type]
     "pay_change": _pay_change,
     "pay_drop": _yes_no("pay dropped by 30% or more against last year", "no drop in pay"),
     "pension_share": lambda v, _r: f"{float(v):.0%} of known income is pension",  # type: ignore[arg-type]
     "unemployment_share": lambda v, _r: f"{float(v):.0%} of known income is unemployment benefit",  # type: ignore[arg-type]
     "tenure": lambda v, _r: f"housing: {str(v).replace('_', ' ')}",
-    "rent_monthly": lambda v, _r: f"rent {_eur(float(v))}/month",  # type: ignore[arg-type]
-    "rent_burden": lambda v, _r: f"rent is {float(v):.0%} of known income",  # type: ignore[arg-type]
+    "rent_monthly": _amount("rent {}/month", "rent not held by the agency (no housing-aid file)"),
+    "rent_burden": lambda v, _r: "rent not held by the agency" if _missing(v) else f"rent is {float(v):.0%} of income",  # type: ignore[arg-type]
     "territory_type": lambda v, _r: f"lives in a {str(v).replace('_', ' ')} area",
     "digital_exclusion": _yes_no("no online account: corresponds with the agency on paper", "has an online account with the agency"),
     "contacts_last_year": lambda v, _r: f"{int(v)} contact(s) with social services last year",  # type: ignore[call-overload]
@@ -96,11 +115,13 @@ def phrase(feature: str, value: object, benefit: str) -> str:
 
 def reasons(profiles: pd.DataFrame, contributions: pd.DataFrame, k: int) -> list[list[str]]:
     """Per profile row, the ``k`` features with the largest contribution (either sign), in words,
-    each marked with the way it moved the score."""
+    each marked with the way it moved the score; then, where the law engine estimated an input,
+    which one and what to ask the household for (:data:`ESTIMATED`)."""
     contrib = contributions[list(FEATURES)].to_numpy()
     order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
     values = [profiles[f].astype("object").to_numpy() for f in FEATURES]
     benefit = profiles["benefit"].astype("object").to_numpy()
+    estimated = profiles["law_estimated_inputs"].astype("object").to_numpy()
     out = []
     for i in range(len(profiles)):
         items = []
@@ -113,5 +134,7 @@ def reasons(profiles: pd.DataFrame, contributions: pd.DataFrame, k: int) -> list
                 items.append(f"the {label} often goes unclaimed (raises the score)" if c > 0 else f"the {label} is usually claimed when due (lowers the score)")
             else:
                 items.append(f"{phrase(FEATURES[j], values[j][i], benefit[i])} ({'raises' if c > 0 else 'lowers'} the score)")
+        if estimated[i] in ESTIMATED:
+            items.append(ESTIMATED[estimated[i]])
         out.append(items)
     return out

@@ -18,9 +18,8 @@ from nonrecours.core.config import LawConfig
 from nonrecours.core.parallel import map_households
 from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
 from nonrecours.features.profiles import build_profiles
-from nonrecours.features.situation import observed_situation
-from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import CssValuation
+from nonrecours.law.situation import entitlements_from_observed
 from nonrecours.serving.reasons import reasons
 from nonrecours.training.model import Scorer
 
@@ -32,8 +31,7 @@ def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Sc
     ``p_unclaimed``, ``estimated_monthly_amount``, ``expected_unclaimed_monthly`` and ``reasons``
     (a list of phrases) added. Households without members get no row."""
     in_process = law.model_copy(update={"workers": 1, "partition_size": max(1, len(households))})
-    persons, situation = observed_situation(individuals, households)
-    entitlements = run_law_engine(persons, situation, law=in_process, css=css, quiet=True)
+    entitlements = entitlements_from_observed(individuals, households, law=in_process, css=css, quiet=True)
     profiles = build_profiles(individuals, households, entitlements)
     p = scorer.predict(profiles)
     amount = scorer.estimated_amount(profiles)

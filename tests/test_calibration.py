@@ -77,3 +77,36 @@ def test_aspa_gradients_point_the_published_way(summary):
     assert a["<100"] > a["100-200"] > a[">=500"]
     assert g["aspa_tenure"]["renter"] < g["aspa_tenure"]["owner"]
     assert g["aspa_sex"]["women"] > g["aspa_sex"]["men"]
+
+
+def test_the_truth_predicts_claims_no_better_than_published_studies_allow(summary):
+    """The truth's own claim probability (every determinant, not the households' draws) reaches a
+    ROC AUC of at most 0.75 for each benefit with enough eligible households."""
+    for b, auc in summary["claim_auc"].items():
+        if b != "overall" and summary["benefits"][b]["eligible_households"] > 300:
+            assert 0.55 < auc <= summary["claim_auc_bound"], (b, auc)
+
+
+def test_outreach_effects_are_of_the_order_the_trials_measured(summary):
+    """No contact: about 6% claim within a quarter (BDT); contacted: between BDT's letter-and-help
+    18% and CAF Gironde's 25%, give or take; the effect between RdV's 8.4 and 20 points."""
+    o = summary["outreach"]
+    assert 0.03 <= o["claim_without_contact"] <= 0.10
+    assert 0.15 <= o["claim_if_contacted"] <= 0.30
+    assert 6 <= o["effect_points"] <= 20
+    assert 0.2 <= o["reached_share"] <= 0.7
+
+
+def test_reasons_for_not_claiming_follow_the_survey(summary):
+    r = summary["reasons"]
+    for reason, stated in r["published"].items():
+        assert abs(r["simulated"][reason] - stated / sum(r["published"].values())) <= 0.06, reason
+
+
+def test_the_agency_pays_some_households_no_longer_entitled_and_its_file_is_not_the_truth(summary):
+    over = summary["overpayments"]["by_benefit"]
+    assert 0 < over["overall"]["not_entitled_share"] < 0.1
+    assert summary["overpayments"]["pending"] > 0 and summary["overpayments"]["refused"] > 0
+    agree = summary["agreement"]
+    assert all(agree[b]["agreement"] < 0.995 for b in ("rsa", "ppa", "aide_logement", "css_contrib"))
+    assert all(agree[b]["agreement"] > 0.9 for b in agree)

@@ -25,11 +25,11 @@ runner = CliRunner()
 CHANGES = {
     "scenario": {"households": 40},
     "law": {"reference_month": "2025-03"},
-    "training": {"num_leaves": 7},
+    "training": {"num_leaves": 7, "capacity_share": 0.05},  # 5%: on 300 test households 1% is 3 rows, too few for a group gap
     "registry": {"model_name": "nonrecours-config-test"},
     "serving": {"max_households_per_request": 2},
     "monitoring": {"max_drift_share": 1.0},
-    "fairness": {"max_group_recall_gap": 0.0},
+    "fairness": {"max_group_recall_gap": 0.0, "min_group_positives": 5},  # 300 test households: few groups reach 30 positives
 }
 
 
@@ -87,12 +87,14 @@ def test_scenario_households_sets_the_population_size(generated):
 
 def test_law_reference_month_reaches_the_law_engine(generated):
     folder, months = generated
-    assert months == [CHANGES["law"]["reference_month"]]
+    # the history quarter (declared situation), the current quarter, the next one: each its own month
+    assert months == ["2024-12", CHANGES["law"]["reference_month"], "2025-06"]
     assert json.loads((folder / "calibration.json").read_text())["settings"]["law"]["reference_month"] == "2025-03"
+    assert json.loads((folder / "next_quarter" / "calibration.json").read_text())["settings"]["law"]["reference_month"] == "2025-06"
 
 
 def test_entitlements_take_the_month_from_the_option_then_the_file_then_the_population(generated, tmp_path):
-    import nonrecours.features.situation as situation
+    import nonrecours.law.situation as situation
 
     folder, _ = generated
     june = tmp_path / "june.yaml"

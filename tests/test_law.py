@@ -96,6 +96,42 @@ def test_rsa_looks_back_three_months_so_a_recent_job_loss_counts_in_full(calibra
     assert a.iloc[1]["rsa"] == pytest.approx(a.iloc[0]["rsa"]) and a.iloc[0]["rsa"] > 400
 
 
+def test_truth_only_inputs_reach_openfisca_savings_lower_rsa_and_a_recent_permit_closes_it(calibration):
+    """Savings (Livret A) and a non-EU national's residence-permit seniority are given to
+    OpenFisca-France on the truth side; without them its defaults apply (no savings, French)."""
+    plain = amounts(run(make_household(), calibration)).iloc[0]
+    saver = amounts(run(make_household(person(savings=60_000.0, nationality="FR", permit_years=0.0)), calibration)).iloc[0]
+    recent = amounts(run(make_household(person(savings=0.0, nationality="DZ", permit_years=2.0)), calibration)).iloc[0]
+    settled = amounts(run(make_household(person(savings=0.0, nationality="DZ", permit_years=12.0)), calibration)).iloc[0]
+    assert 0 < saver["rsa"] < plain["rsa"] - 50  # interest on 60,000 EUR counts as resources
+    assert recent["rsa"] == 0 and settled["rsa"] == pytest.approx(plain["rsa"])
+
+
+def test_the_agency_s_missing_inputs_are_filled_explicitly_and_marked(calibration):
+    """Observed tables with NA: recent pay from last year's declaration, rent from the zone's
+    median for the household's size, and the entitlements say which was estimated."""
+    from nonrecours.law.situation import entitlements_from_observed, observed_situation
+    from tests.conftest import make_observed, observed_person
+
+    worker = observed_person(activity="employed", declared_pay_last_year=12 * 1500.0, known_pay_monthly=None)
+    ind, hh = make_observed(worker, rent_monthly=None)
+    params = load_law_parameters()
+    persons, situation, estimated = observed_situation(ind, hh, params.rent_estimate)
+    assert persons["pay_recent"].iloc[0] == pytest.approx(1500.0)
+    assert situation["rent_monthly"].iloc[0] == pytest.approx(params.rent_estimate.surface_m2_by_persons[0] * params.rent_estimate.private_eur_per_m2["large_urban"])
+    assert estimated.iloc[0] == "pay_rent"
+    ent = entitlements_from_observed(ind, hh, law=LAW)
+    assert set(ent["estimated_inputs"].astype(str)) == {"pay_rent"}
+    known_ind, known_hh = make_observed(observed_person(activity="employed", declared_pay_last_year=18000.0, known_pay_monthly=1500.0), rent_monthly=500.0)
+    assert set(entitlements_from_observed(known_ind, known_hh, law=LAW)["estimated_inputs"].astype(str)) == {"none"}
+    owner_ind, owner_hh = make_observed(observed_person(), tenure="owner", rent_monthly=0.0)
+    assert observed_situation(owner_ind, owner_hh, params.rent_estimate)[2].iloc[0] == "none"
+    # a job loss the agency was told of outweighs last year's pay: estimated at none, and marked
+    jobless_ind, jobless_hh = make_observed(observed_person(activity="unemployed", declared_pay_last_year=21000.0, known_pay_monthly=None), tenure="owner", rent_monthly=0.0)
+    persons, _, estimated = observed_situation(jobless_ind, jobless_hh, params.rent_estimate)
+    assert persons["pay_recent"].iloc[0] == 0 and persons["pay_earlier"].iloc[0] == pytest.approx(1750.0) and estimated.iloc[0] == "pay"
+
+
 def test_input_months_cover_year_n_minus_2_for_family_benefits():
     months = input_months("2025-06")
     assert months[0] == "2023-01" and months[-1] == "2025-06" and len(months) == 30

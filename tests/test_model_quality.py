@@ -8,8 +8,8 @@ import pytest
 from nonrecours.core.config import FairnessConfig, LawConfig, Settings, TrainingConfig
 from nonrecours.data.generate import generate
 from nonrecours.features.profiles import build_profiles
-from nonrecours.features.situation import entitlements_from_observed
 from nonrecours.law.parameters import load_law_parameters
+from nonrecours.law.situation import entitlements_from_observed
 from nonrecours.training.evaluate import metric, train_and_evaluate
 
 pytestmark = pytest.mark.slow
@@ -17,11 +17,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def medium(calibration):
+    """30,000 households over two quarters, trained on the first and tested on both, at the
+    default capacity (1% of households per quarter)."""
     settings = Settings(law=LawConfig(workers=2))
     pop = generate(30_000, 99, settings, calibration, quiet=True)
-    ent = entitlements_from_observed(pop.individuals, pop.households, law=settings.law, css=load_law_parameters().css, quiet=True)
-    profiles = build_profiles(pop.individuals, pop.households, ent)
-    return train_and_evaluate(profiles, pop.outcomes, TrainingConfig(), min_group_positives=30)
+    profiles = []
+    for q in pop.quarters:
+        law = settings.law.model_copy(update={"reference_month": q.reference_month})
+        ent = entitlements_from_observed(q.individuals, q.households, law=law, css=load_law_parameters().css, quiet=True)
+        profiles.append(build_profiles(q.individuals, q.households, ent))
+    return train_and_evaluate(profiles[0], pop.quarters[0].outcomes, TrainingConfig(), min_group_positives=30, next_quarter=(profiles[1], pop.quarters[1].outcomes))
 
 
 def test_directions_follow_the_published_gradients(medium):
@@ -44,17 +49,37 @@ def test_directions_follow_the_published_gradients(medium):
     assert p(css.assign(digital_exclusion=True)).mean() > p(css.assign(digital_exclusion=False)).mean()
 
 
-def test_the_model_beats_the_rules_for_every_benefit_with_enough_positives(medium):
-    """AUC strictly; euros at k within 1%: where the agency sees receipt (PPA, RSA), not
-    receiving an entitlement found on observed data is nearly the whole signal, and the rules rank
-    those rows by the same amount the model multiplies by (measured: PPA 20,650 vs 20,687 EUR)."""
+def test_the_model_beats_the_agency_s_practice_overall_this_quarter_and_the_next(medium):
+    """Overall, on the candidates: ROC AUC, precision and euros at k above the rules baseline
+    (the agency's practice), on the held-out households and on the same ones a quarter later."""
+    for metrics in (medium.metrics, medium.next_metrics):
+        for name in ("roc_auc", "precision_at_k", "euros_at_k"):
+            assert metric(metrics, "model", name) > metric(metrics, "rules", name), name
+
+
+def test_per_benefit_the_model_ranks_better_than_the_rules_where_there_are_enough_positives(medium):
+    """AUC per benefit. Euros at k per benefit are not asserted: where the agency sees receipt,
+    "eligible on its data and not receiving" is most of the signal and the rules, ranking by the
+    same amount, can recover as many euros (the README's quality table says where)."""
     checked = 0
     for benefit in ("rsa", "ppa", "aide_logement", "css_free", "css_contrib", "aspa", "af", "aah"):
         if metric(medium.metrics, "model", "positives", benefit=benefit) < FairnessConfig().min_group_positives:
             continue
         checked += 1
         model_auc, rules_auc = (metric(medium.metrics, m, "roc_auc", benefit=benefit) for m in ("model", "rules"))
-        # Where the rules are already perfect (housing aid: AUC 0.99997 measured), none can beat them.
-        assert model_auc > rules_auc or min(model_auc, rules_auc) > 0.999, (benefit, model_auc, rules_auc)
-        assert metric(medium.metrics, "model", "euros_at_k", benefit=benefit) >= 0.99 * metric(medium.metrics, "rules", "euros_at_k", benefit=benefit), benefit
-    assert checked >= 4
+        assert model_auc > rules_auc or min(model_auc, rules_auc) > 0.995, (benefit, model_auc, rules_auc)
+    assert checked >= 5
+
+
+def test_aah_is_found_although_the_agency_s_law_engine_cannot_see_disability(medium):
+    """The agency holds a disability rate only where it pays AAH: its law engine never finds a
+    non-recipient eligible (rules AUC 0.5), the model does better than chance."""
+    assert metric(medium.metrics, "rules", "roc_auc", benefit="aah") == pytest.approx(0.5)
+    assert metric(medium.metrics, "model", "roc_auc", benefit="aah") > 0.7
+
+
+def test_the_proxy_audit_finds_what_the_inputs_give_away(medium):
+    p = medium.proxies.set_index("attribute")["probe_auc"]
+    assert p["age_band"] > 0.95  # age is an input
+    assert p["any_disability"] > 0.9  # receives_aah: the recorded disability is the AAH recipients'
+    assert p["head_nationality_group"] < 0.7

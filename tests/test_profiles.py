@@ -20,7 +20,7 @@ def entitlements_for(households: pd.DataFrame, **amounts) -> pd.DataFrame:
     for hid in households["household_id"]:
         for b in BENEFITS:
             a = float(amounts.get(b, 0.0))
-            rows.append({"household_id": hid, "benefit": b, "eligible": a > 0, "monthly_amount": a})
+            rows.append({"household_id": hid, "benefit": b, "eligible": a > 0, "monthly_amount": a, "estimated_inputs": "none"})
     return pd.DataFrame(rows)
 
 

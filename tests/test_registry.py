@@ -54,7 +54,8 @@ def store(small_population, tracking_store):
     """The session store holds version 1 from the pipeline fixture; train once more with a
     gate that cannot be passed, so version 2 is a challenger."""
     strict = small_population / "strict.yaml"
-    strict.write_text("fairness:\n  max_group_recall_gap: 0.0\n")
+    # the session's 5% capacity, and groups gated from 5 positives: 300 test households hold few
+    strict.write_text("fairness:\n  max_group_recall_gap: 0.0\n  min_group_positives: 5\ntraining:\n  capacity_share: 0.05\n")
     result = runner.invoke(app, ["train", "--input", str(small_population), "--tracking-uri", tracking_store, "--config", str(strict), "-q"])
     assert result.exit_code == 0, result.output
     assert "challenger" in result.output and "exceeds the bound 0.000" in result.output

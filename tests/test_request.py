@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
-from nonrecours.serving.reasons import phrase, reasons
+from nonrecours.serving.reasons import ESTIMATED, phrase, reasons
 from nonrecours.serving.request import (
     Household,
     OutcomeIn,
@@ -108,7 +108,10 @@ def test_an_outcome_cannot_grant_an_amount_without_a_claim_or_happen_in_the_futu
         ("receives_aide_logement", 1.0, "already receives the aides au logement"),
         ("receives_this", 0.0, "does not receive the revenu de solidarité active"),
         ("receives_css_free", float("nan"), "cannot see whether"),
-        ("rent_burden", 0.45, "rent is 45% of known income"),
+        ("rent_burden", 0.45, "rent is 45% of income"),
+        ("rent_monthly", float("nan"), "rent not held by the agency"),
+        ("income_known_per_cu", float("nan"), "no recent income held"),
+        ("law_estimated_inputs", "rent", "estimated input(s): rent"),
         ("digital_exclusion", True, "on paper"),
     ],
 )
@@ -117,7 +120,8 @@ def test_a_reason_states_the_households_own_value(feature, value, words):
 
 
 def test_reasons_are_the_strongest_contributions_with_their_direction():
-    profiles = pd.DataFrame([{f: 0 for f in FEATURES}] * 2).assign(benefit="rsa", pay_change=[-0.4, 0.0], digital_exclusion=[True, False], tenure="owner", household_type="single_person", head_activity="employed", territory_type="rural", reported_event="none")
+    profiles = pd.DataFrame([{f: 0 for f in FEATURES}] * 2).assign(benefit="rsa", pay_change=[-0.4, 0.0], digital_exclusion=[True, False], tenure="owner", household_type="single_person", head_activity="employed", territory_type="rural", reported_event="none",
+                                                                law_estimated_inputs="none")
     contrib = pd.DataFrame(np.zeros((2, len(FEATURES))), columns=list(FEATURES))
     contrib.loc[0, "pay_change"] = 0.9
     contrib.loc[0, "digital_exclusion"] = -1.2
@@ -128,6 +132,22 @@ def test_reasons_are_the_strongest_contributions_with_their_direction():
         "pay fell by 40% against last year's monthly average (raises the score)",
     ]
     assert said[1] == []  # no contribution, nothing to say
+    # where the law engine estimated an input, the agent is told which and what to ask for
+    said = reasons(profiles.assign(law_estimated_inputs=["rent", "pay"]), contrib, k=2)
+    assert "estimated rent" in said[0][-1] and "lease" in said[0][-1]
+    assert said[1] == [ESTIMATED["pay"]]
+
+
+def test_what_the_agency_does_not_hold_is_sent_as_null_and_read_as_na():
+    body = example(0)
+    body["rent_monthly"] = None
+    for m in body["members"]:
+        m["known_pay_monthly"] = None
+        m["disability_rate"] = None
+    individuals, table = to_tables([Household.model_validate(body)])
+    assert table["rent_monthly"].isna().all() and individuals["known_pay_monthly"].isna().all() and individuals["disability_rate"].isna().all()
+    del body["rent_monthly"]  # nullable fields may also be left out
+    assert to_tables([Household.model_validate(body)])[1]["rent_monthly"].isna().all()
 
 
 def test_raw_tables_round_trip_through_request_bodies(tables):

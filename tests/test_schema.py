@@ -16,7 +16,7 @@ from nonrecours.core.schema import (
 
 
 def entitlement_rows(**overrides) -> pd.DataFrame:
-    row = {"household_id": 1, "benefit": "rsa", "eligible": True, "monthly_amount": 500.0}
+    row = {"household_id": 1, "benefit": "rsa", "eligible": True, "monthly_amount": 500.0, "estimated_inputs": "none"}
     row.update(overrides)
     return pd.DataFrame([row, {**row, "household_id": 2}])
 

@@ -45,7 +45,11 @@ def test_serving_builds_the_very_profiles_training_used(extract, tables, scorer)
     pd.testing.assert_frame_equal(scored[PROFILES.names].reset_index(drop=True), trained_on)
     np.testing.assert_allclose(scored["p_unclaimed"], scorer.predict(trained_on))
     np.testing.assert_allclose(scored["expected_unclaimed_monthly"], scored["p_unclaimed"] * scored["estimated_monthly_amount"])
-    assert scored["reasons"].map(len).between(1, 3).all()
+    # up to three reasons from the model, then one line naming what the law engine estimated, if anything
+    estimated = (scored["law_estimated_inputs"].astype(str) != "none").astype(int)
+    assert (scored["reasons"].map(len) - estimated).between(1, 3).all()
+    assert scored.loc[estimated == 1, "reasons"].map(lambda r: "estimated" in r[-1]).all()
+    assert estimated.any() and not estimated.all()
 
 
 def test_many_partitions_in_worker_processes_give_the_same_scores_as_one(extract, scorer):
@@ -130,3 +134,31 @@ def test_scoring_partitions_on_a_dask_cluster_give_the_local_result(extract, sco
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         remote = score_extract(members, few, scorer, law=LawConfig(), css=css, n_reasons=2, partition_households=3, scheduler=cluster.scheduler_address, quiet=True)
     pd.testing.assert_frame_equal(local.reset_index(drop=True), remote.reset_index(drop=True))
+
+
+def test_the_production_path_runs_with_every_truth_file_deleted(small_population, tracking_store, tmp_path):
+    """An agency holds no truth: entitlements, features and scoring run on a folder holding only
+    the extract, and nothing they write carries a column of role `truth`."""
+    import shutil
+
+    from nonrecours.core.schema import OUTCOMES, TABLES
+
+    folder = tmp_path / "agency"
+    shutil.copytree(small_population, folder, ignore=shutil.ignore_patterns("next_quarter", "fresh", "shifted", "reports", "*.db", "mlruns"))
+    for truth in ("outcomes.parquet", "calibration.json"):
+        (folder / truth).unlink()
+    for p in ("entitlements.parquet", "profiles.parquet", "worklist.csv"):
+        (folder / p).unlink(missing_ok=True)
+    assert not list(folder.rglob("outcomes.parquet"))
+    common = ["--workers", "1", "-q"]
+    for args in (["entitlements", "--input", str(folder), *common], ["features", "--input", str(folder)],
+                 ["score", "--input", str(folder), "--out", str(folder / "worklist.csv"), "--tracking-uri", tracking_store, "--secrets", str(small_population / "secrets.env"),
+                  "--decision-log", f"sqlite:///{tmp_path / 'd.db'}", *common]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args[0], result.output)
+    # names that only the truth uses (entitlements share `eligible` and `monthly_amount`, as the law engine's)
+    truth = set(OUTCOMES.with_role("truth")) - {c.name for t in TABLES.values() for c in t.columns if c.role != "truth"}
+    assert {"claimed", "p_claim", "claim_if_contacted"} <= truth
+    for written in ("entitlements.parquet", "profiles.parquet"):
+        assert not truth & set(pd.read_parquet(folder / written).columns), written
+    assert not truth & set(pd.read_csv(folder / "worklist.csv").columns)

@@ -138,7 +138,7 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
 
 def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_champion_alias(small_population, tmp_path):
     config = tmp_path / "settings.yaml"
-    config.write_text("serving:\n  readiness_retry_seconds: 2\n  champion_refresh_seconds: 2\n")
+    config.write_text("serving:\n  readiness_retry_seconds: 2\n  champion_refresh_seconds: 2\ntraining:\n  capacity_share: 0.05\n")  # the session's capacity
     server = ApiProcess(f"sqlite:///{tmp_path / 'empty-mlflow.db'}", f"sqlite:///{tmp_path / 'd.db'}", small_population / "secrets.env", tmp_path / "server.log", config=config)
     with server:
         server.wait("/livez")
@@ -152,7 +152,7 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
 
         from nonrecours.app.cli import app
 
-        trained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"])
+        trained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "--config", str(config), "-q"])
         assert trained.exit_code == 0, trained.output
         server.wait("/readyz", timeout=120)
         # Each worker process looks on its own (every readiness_retry_seconds): allow one round.

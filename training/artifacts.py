@@ -36,6 +36,13 @@ def run_metrics(ev: Evaluation) -> dict[str, float]:
     ceiling_euros = metric(ev.metrics, "ceiling", "euros_at_k")
     out["candidates.overall.model_share_of_ceiling_euros"] = metric(ev.metrics, "model", "euros_at_k") / ceiling_euros if ceiling_euros else float("nan")
     out["fairness.worst_group_recall_gap"] = ev.worst_gap
+    for row in [] if ev.next_metrics is None else ev.next_metrics.to_dict("records"):
+        for name in METRICS:
+            if name != "rows" and pd.notna(row[name]):
+                out["next_quarter." + metric_name(row["population"], row["benefit"], row["method"], name)] = float(row[name])
+    for row in [] if ev.proxies is None else ev.proxies.to_dict("records"):
+        if pd.notna(row["probe_auc"]):
+            out[f"proxy.{row['attribute']}.probe_auc"] = float(row["probe_auc"])
     return out
 
 
@@ -57,6 +64,9 @@ def evaluation_files(ev: Evaluation) -> tuple[dict[str, pd.DataFrame | pd.Series
         "metrics.csv": ev.metrics,
         "group_recall.csv": ev.groups,
         "quality_vs_baselines.csv": quality_table(ev.metrics),
+        "quality_law_eligible.csv": quality_table(ev.metrics, "law_eligible"),
+        **({"quality_next_quarter.csv": quality_table(ev.next_metrics), "group_recall_next_quarter.csv": ev.next_groups} if ev.next_metrics is not None else {}),
+        **({"proxy_audit.csv": ev.proxies} if ev.proxies is not None else {}),
         "feature_importance.csv": gain.sort_values(ascending=False),
         "shap_mean_abs.csv": contrib.abs().mean().drop("bias").sort_values(ascending=False).rename("mean_abs_contribution"),
     }

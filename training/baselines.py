@@ -2,8 +2,9 @@
 
 Where it sits: computed by ``train`` on the same test households as the model.
 
-- **rules**: what a data-matching team does today: flag households the law engine finds eligible
-  on observed data and that do not already receive the benefit, ranked by the estimated amount.
+- **rules**: the agency's current practice: flag households the law engine finds eligible on its
+  own data and that it does not see receiving the benefit, ranked by the estimated amount; never
+  CSS without contribution for an RSA recipient, who gets it by default.
 - **logistic**: a logistic regression on the same features (one-hot categories, scaled numbers).
 - **ceiling**: a score that knows what the agency cannot: true eligibility today and, where the
   agency does not see receipt, the true claim probability. No model on observed data beats it.
@@ -28,9 +29,12 @@ LOGISTIC_MAX_ITER = 2000
 
 
 def rules_value(profiles: pd.DataFrame) -> np.ndarray:
-    """Estimated amount where eligible on observed data and not seen receiving; else 0."""
+    """Estimated amount where eligible on observed data and not seen receiving; else 0. CSS
+    without contribution is attributed to RSA recipients by default: never flagged for them."""
     not_receiving = profiles["receives_this"].fillna(0).to_numpy() < 1
-    return np.where(profiles["law_eligible"].to_numpy(dtype=bool) & not_receiving, profiles["law_amount"].to_numpy(dtype=float), 0.0)
+    automatic = (profiles["benefit"].astype("object").to_numpy() == "css_free") & (profiles["receives_rsa"].fillna(0).to_numpy() >= 1)
+    flag = profiles["law_eligible"].to_numpy(dtype=bool) & not_receiving & ~automatic
+    return np.where(flag, profiles["law_amount"].to_numpy(dtype=float), 0.0)
 
 
 def ceiling_probability(profiles: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:

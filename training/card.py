@@ -6,6 +6,7 @@ Where it sits: written by ``train`` as an MLflow artifact of every run, from the
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from nonrecours.core.schema import PROFILES, PROTECTED
@@ -24,10 +25,20 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def quality_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Candidates, per benefit and overall: the model against the rules, logistic and ceiling."""
-    m = metrics[metrics["population"] == "candidates"]
-    wide = m.pivot_table(index="benefit", columns="method", values=["roc_auc", "euros_at_k"], sort=False)
+LOW_RATIO = 0.5
+"""A group whose recall is under half the overall recall is named in the card."""
+
+
+def _low_ratio(groups: pd.DataFrame) -> str:
+    low = groups[groups["recall_ratio"] < LOW_RATIO]
+    return ", ".join(f"{r.attribute} = {r.group} ({r.recall_ratio:.2f})" for r in low.itertuples()) or "none"
+
+
+def quality_table(metrics: pd.DataFrame, population: str = "candidates") -> pd.DataFrame:
+    """One population (``candidates``: not seen receiving; ``law_eligible``: the rows the law
+    engine finds eligible), per benefit and overall: the model against the rules, logistic and ceiling."""
+    m = metrics[metrics["population"] == population]
+    wide = m.pivot_table(index="benefit", columns="method", values=["roc_auc", "euros_at_k", "precision_at_k"], sort=False, dropna=False)
     out = pd.DataFrame(
         {
             "benefit": wide.index,
@@ -36,12 +47,15 @@ def quality_table(metrics: pd.DataFrame) -> pd.DataFrame:
             "AUC logistic": wide[("roc_auc", "logistic")].to_numpy(),
             "AUC rules": wide[("roc_auc", "rules")].to_numpy(),
             "AUC ceiling": wide[("roc_auc", "ceiling")].to_numpy(),
+            "P@k model": wide[("precision_at_k", "model")].to_numpy(),
+            "P@k rules": wide[("precision_at_k", "rules")].to_numpy(),
             "€@k model": wide[("euros_at_k", "model")].round(0).to_numpy(),
             "€@k rules": wide[("euros_at_k", "rules")].round(0).to_numpy(),
             "€@k ceiling": wide[("euros_at_k", "ceiling")].round(0).to_numpy(),
         }
     )
-    out["share of ceiling €"] = out["€@k model"] / out["€@k ceiling"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["share of ceiling €"] = out["€@k model"] / out["€@k ceiling"]
     return out
 
 
@@ -56,6 +70,8 @@ def model_card(
     worst_gap_where: str,
     data: dict,
     capacity_share: float,
+    next_metrics: pd.DataFrame | None = None,
+    proxies: pd.DataFrame | None = None,
 ) -> str:
     features = [c for c in scorer.feature_names]
     feature_rows = "\n".join(f"- `{c}` — {PROFILES.column(c).description}" for c in features)
@@ -90,18 +106,38 @@ that social-service agents contact them first and help them claim. Each score is
 They are not model inputs (the feature list above is the model's whole input, and a test checks
 that none of them reaches it).
 
+## Proxies: the model is not blind
+Protected attributes are not inputs, but the inputs carry them: `receives_aah` stands for
+disability, household type for sex, age for age band. A probe classifier (LightGBM on the model's
+inputs, one row per household, fitted on the training households) measures how well the inputs
+predict each one, as a test ROC AUC (0.5: nothing; 1.0: given away).
+
+{markdown_table(proxies) if proxies is not None else "not measured"}
+
 ## Quality on test households (candidates: not observed receiving the benefit)
-Outreach capacity k = top {capacity_share:.0%} of rows ranked by expected unclaimed euros.
-"€@k" = true unclaimed monthly euros among the k households flagged.
+Outreach capacity per quarter: {capacity_share:.0%} of the households, i.e. k rows ranked by
+expected unclaimed euros (one contact each). "P@k": share of the k flagged rows really unclaimed;
+"€@k" = true unclaimed monthly euros among them.
 
 {markdown_table(q)}
+
+Among the rows the law engine finds eligible on the agency's data:
+
+{markdown_table(quality_table(metrics, "law_eligible"))}
+
+## The next quarter
+The same test households three months later (their next extract and truth), scored by this model:
+{markdown_table(quality_table(next_metrics)) if next_metrics is not None else "no next quarter was given (`--next-quarter`)."}
 
 Overall: the model recovers {metric(metrics, 'model', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}
 of the ceiling's euros at k; the rules baseline {metric(metrics, 'rules', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}.
 Calibration (ECE, candidates, overall): {metric(metrics, 'model', 'ece'):.4f}; Brier {metric(metrics, 'model', 'brier'):.4f}.
 
 ## Who is missed: recall at k per group (groups with enough positives)
-Worst gap between groups of one attribute: **{worst_gap:.3f}** ({worst_gap_where}).
+Worst gap between groups of one attribute: **{worst_gap:.3f}** ({worst_gap_where}). At a small
+capacity every recall is small, and so is any gap between two: `recall_ratio` (the group's recall
+over the overall recall) says how much less likely a group's missed rights are to be flagged.
+Groups flagged at less than half the overall rate: **{_low_ratio(g)}**.
 
 {markdown_table(g)}
 

@@ -15,11 +15,9 @@ from nonrecours.core.config import TrainingConfig
 from nonrecours.core.schema import AUDIT_GROUPS
 from nonrecours.features.profiles import build_labels
 from nonrecours.training.baselines import ceiling_probability, fit_logistic, rules_value
-from nonrecours.training.metrics import evaluate_slices, group_recall, worst_recall_gap
+from nonrecours.training.metrics import evaluate_slices, group_recall, households_in, worst_recall_gap
 from nonrecours.training.model import Scorer, fit_lightgbm, fit_lightgbm_dask
-
-"""Attributes recall is reported for: the protected ones and the household's situation."""
-
+from nonrecours.training.proxies import proxy_audit
 
 HASH_RANGE = np.float64(2**64)
 """pandas' hashes are 64-bit unsigned integers: divided by this, uniform on [0, 1)."""
@@ -49,6 +47,9 @@ class Evaluation:
     worst_gap_where: str
     n_train: int
     n_valid: int
+    next_metrics: pd.DataFrame | None = None  # the same, on the next quarter's test households
+    next_groups: pd.DataFrame | None = None
+    proxies: pd.DataFrame | None = None  # how well the model's inputs predict each protected attribute
 
 
 def join_labels(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +96,12 @@ def train_and_evaluate(
     *,
     min_group_positives: int,
     scheduler: str | None = None,
+    next_quarter: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    bootstrap: int = 0,
 ) -> Evaluation:
+    """Fit on the train households, stop early on the valid ones, and score the model, the
+    baselines and the ceiling on the test ones; with ``next_quarter`` (its profiles and outcomes),
+    also on the same test households one quarter later."""
     data = join_labels(profiles, outcomes)
     split = split_households(data["household_id"], cfg)
     train, valid, test = (data[split == s].reset_index(drop=True) for s in ("train", "valid", "test"))
@@ -113,11 +119,24 @@ def train_and_evaluate(
         )
     logistic = fit_logistic(train, y_train, cfg.seed)
     scored = score_methods(test, scorer, logistic)
-    metrics = evaluate_slices(scored, METHODS, cfg.capacity_share)
-    candidates = scored[scored["candidate"]]
-    groups = group_recall(candidates, "value_model", list(AUDIT_GROUPS), cfg.capacity_share, min_group_positives)
+    metrics, groups = assess(scored, cfg.capacity_share, min_group_positives, bootstrap)
     gap, where = worst_recall_gap(groups)
-    return Evaluation(scorer, scored, metrics, groups, gap, where, len(train), len(valid))
+    ev = Evaluation(scorer, scored, metrics, groups, gap, where, len(train), len(valid), proxies=proxy_audit(train, test, cfg))
+    if next_quarter is not None:
+        later = join_labels(*next_quarter)
+        later = later[split_households(later["household_id"], cfg) == "test"].reset_index(drop=True)
+        if len(later):
+            ev.next_metrics, ev.next_groups = assess(score_methods(later, scorer, logistic), cfg.capacity_share, min_group_positives, bootstrap)
+    return ev
+
+
+def assess(scored: pd.DataFrame, capacity_share: float, min_group_positives: int, bootstrap: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every method's metrics and the model's recall per audited group (with ``bootstrap``
+    intervals), at the same capacity."""
+    metrics = evaluate_slices(scored, METHODS, capacity_share)
+    candidates = scored[scored["candidate"]]
+    groups = group_recall(candidates, "value_model", list(AUDIT_GROUPS), capacity_share, min_group_positives, households_in(len(scored)), bootstrap=bootstrap)
+    return metrics, groups
 
 
 def metric(metrics: pd.DataFrame, method: str, name: str, population: str = "candidates", benefit: str = "overall") -> float:

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from nonrecours.core.schema import BENEFITS
+
 METRICS = ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k", "euros_at_k", "euros_share_at_k", "positives", "rows")
 
 
@@ -37,18 +39,27 @@ def top_k(value: np.ndarray, k: int) -> np.ndarray:
     return flagged
 
 
-def outreach_list(value: np.ndarray, capacity_share: float) -> np.ndarray:
-    """The outreach list: a mask of the top ``capacity_share`` of rows by ``value`` (at least
-    one row as soon as there is a row), the one cut every "at k" figure uses."""
+def households_in(rows: int) -> int:
+    """Households in a table of one row per household and benefit."""
+    return int(np.ceil(rows / len(BENEFITS)))
+
+
+def outreach_list(value: np.ndarray, capacity_share: float, households: int | None = None) -> np.ndarray:
+    """The outreach list: a mask of the top ``k`` rows by ``value``, ``k`` = ``capacity_share`` of
+    the ``households`` ranked (default: those of ``value``, one row per household and benefit), at
+    least one as soon as there is a row. The one cut every "at k" figure uses: a quarter's
+    contacts, one per row flagged."""
     value = np.asarray(value, dtype=float)
-    return top_k(value, int(np.ceil(capacity_share * len(value))))
+    n = households_in(len(value)) if households is None else households
+    return top_k(value, int(np.ceil(capacity_share * n)) if len(value) else 0)
 
 
-def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: np.ndarray, capacity_share: float) -> dict[str, float]:
-    """Metrics for one slice. ``p`` is None for a method without probabilities (the rules)."""
+def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: np.ndarray, capacity_share: float, households: int | None = None) -> dict[str, float]:
+    """Metrics for one slice. ``p`` is None for a method without probabilities (the rules);
+    ``households``: how many the capacity is a share of (default: the slice's)."""
     y = np.asarray(y, dtype=bool)
     n = len(y)
-    flagged = outreach_list(value, capacity_share)
+    flagged = outreach_list(value, capacity_share, households)
     k = int(flagged.sum())
     positives = int(y.sum())
     both = positives > 0 and positives < n
@@ -70,14 +81,20 @@ def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: 
 
 
 def evaluate_slices(frame: pd.DataFrame, methods: dict[str, tuple[str | None, str]], capacity_share: float) -> pd.DataFrame:
-    """Every method on every slice: population (all pairs, candidates) x benefit (each, overall).
+    """Every method on every slice: population x benefit (each, overall). Populations: ``all``
+    pairs, ``candidates`` (not seen receiving) and ``law_eligible`` (the rows the law engine finds
+    eligible on the agency's data).
 
-    ``frame`` has ``target``, ``unclaimed_amount``, ``benefit``, ``candidate`` and, per method,
-    the columns named in ``methods`` as ``{method: (probability column or None, value column)}``.
+    ``frame`` has ``target``, ``unclaimed_amount``, ``benefit``, ``candidate``, ``law_eligible``
+    and, per method, the columns named in ``methods`` as ``{method: (probability column or None,
+    value column)}``. Every slice's outreach list is ``capacity_share`` of the frame's households
+    (one quarter's contacts), so "at k" figures compare across slices.
     Returns one row per (population, benefit, method) with the :data:`METRICS` columns.
     """
     rows = []
-    for population, part in (("all", frame), ("candidates", frame[frame["candidate"]])):
+    households = households_in(len(frame))
+    eligible = frame["law_eligible"].to_numpy(dtype=bool)
+    for population, part in (("all", frame), ("candidates", frame[frame["candidate"]]), ("law_eligible", frame[eligible])):
         slices = [("overall", part)] + [(str(b), g) for b, g in part.groupby("benefit", observed=True)]
         for benefit, g in slices:
             for method, (p_col, v_col) in methods.items():
@@ -87,6 +104,7 @@ def evaluate_slices(frame: pd.DataFrame, methods: dict[str, tuple[str | None, st
                     g[v_col].to_numpy(dtype=float),
                     g["unclaimed_amount"].to_numpy(dtype=float),
                     capacity_share,
+                    households,
                 )
                 rows.append({"population": population, "benefit": benefit, "method": method, **m})
     return pd.DataFrame(rows)
@@ -143,17 +161,48 @@ def group_metrics(frame: pd.DataFrame, flagged: np.ndarray, y: np.ndarray | None
     return pd.DataFrame(rows, columns=["attribute", "group", "rows", "positives", *GROUP_METRICS])
 
 
-def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacity_share: float, min_positives: int) -> pd.DataFrame:
-    """Recall at k per group: of the people missing an entitlement, the share the ranking flags.
+INTERVAL_LEVEL = 0.90
+"""Coverage of each group's bootstrap interval."""
+
+
+def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*columns)``, rows resampled with replacement
+    ``draws`` times; (nan, nan) for an empty group or when no draw gives a number."""
+    n = len(columns[0])
+    if n == 0 or draws == 0:
+        return np.nan, np.nan
+    values = np.array([statistic(*(c[b] for c in columns)) for b in (rng.integers(0, n, n) for _ in range(draws))], dtype=float)
+    if not np.isfinite(values).any():
+        return np.nan, np.nan
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacity_share: float, min_positives: int, households: int | None = None,
+                 bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Recall at k per group: of the people missing an entitlement, the share the ranking flags,
+    with its bootstrap interval (``recall_low``, ``recall_high``; empty when ``bootstrap`` is 0).
 
     One ranking over the whole frame (the outreach list is one list), then :func:`group_metrics`
     within each group of each attribute. ``gated`` says whether the group has enough positives to
     count."""
-    flagged = outreach_list(frame[value_col].to_numpy(dtype=float), capacity_share)
-    table = group_metrics(frame, flagged, frame["target"].to_numpy(dtype=bool), groups)
+    flagged = outreach_list(frame[value_col].to_numpy(dtype=float), capacity_share, households)
+    y = frame["target"].to_numpy(dtype=bool)
+    table = group_metrics(frame, flagged, y, groups)
     table = table.rename(columns={"recall": "recall_at_k"}).drop(columns="precision")
+    rng = np.random.default_rng(seed)
+    intervals = []
+    for attribute, group in zip(table["attribute"], table["group"]):
+        idx = np.flatnonzero(frame[attribute].astype("object").astype(str).to_numpy() == group)
+        intervals.append(bootstrap_interval(_recall, y[idx], flagged[idx], draws=bootstrap, rng=rng))
+    table["recall_low"], table["recall_high"] = [i[0] for i in intervals], [i[1] for i in intervals]
+    overall = _recall(y, flagged)
+    # At a small capacity every recall is small, and so is any gap between two: the ratio to the
+    # overall recall says how much less likely a group's missed rights are to be flagged.
+    table["recall_ratio"] = table["recall_at_k"] / overall if overall else np.nan
     table["gated"] = table["positives"] >= min_positives
-    return table[["attribute", "group", "rows", "positives", "recall_at_k", "selection_rate", "gated"]]
+    return table[["attribute", "group", "rows", "positives", "recall_at_k", "recall_low", "recall_high", "recall_ratio", "selection_rate", "gated"]]
 
 
 def recall_gaps(groups: pd.DataFrame, recall: str = "recall_at_k") -> pd.DataFrame:

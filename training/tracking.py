@@ -63,7 +63,7 @@ class TrainOutcome:
     decision: Decision
     experiment_id: str
     tracking_uri: str
-    quality: pd.DataFrame
+    quality: dict[str, pd.DataFrame]  # titled tables: the model against the baselines and the ceiling
 
 
 def _log_inputs(ev: Evaluation, profiles: pd.DataFrame, settings: Settings, input_dir: Path, generator: dict | None, scheduler: str | None) -> None:
@@ -87,7 +87,7 @@ def _log_inputs(ev: Evaluation, profiles: pd.DataFrame, settings: Settings, inpu
 
 
 def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
-    """Metrics and evaluation files; returns the quality table (model against baselines)."""
+    """Metrics and evaluation files; returns the quality tables (model against baselines), by title."""
     mlflow.log_metrics(run_metrics(ev))
     tables, figures = evaluation_files(ev)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +97,12 @@ def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
         for name, fig in figures.items():
             fig.savefig(d / name, dpi=FIGURE_DPI)
         mlflow.log_artifacts(str(d), artifact_path="evaluation")
-    return tables["quality_vs_baselines.csv"]
+    titled = {
+        "Test households, candidates (not seen receiving): model against baselines and ceiling": "quality_vs_baselines.csv",
+        "Test households, rows the law engine finds eligible on the agency's data": "quality_law_eligible.csv",
+        "The same test households, next quarter (candidates)": "quality_next_quarter.csv",
+    }
+    return {title: tables[name] for title, name in titled.items() if name in tables}
 
 
 def _register(ev: Evaluation, model_name: str) -> str:
@@ -150,7 +155,7 @@ def log_training(ev: Evaluation, *, profiles: pd.DataFrame, settings: Settings, 
         decision = decide(ev.metrics, champ, ev.worst_gap, ev.worst_gap_where, settings.fairness.max_group_recall_gap)
         card = model_card(name=f"{cfg.model_name} v{version}", run_id=active.info.run_id, scorer=ev.scorer, metrics=ev.metrics, groups=ev.groups,
                           worst_gap=ev.worst_gap, worst_gap_where=ev.worst_gap_where, data=_card_data(ev, profiles, input_dir, generator),
-                          capacity_share=settings.training.capacity_share)
+                          capacity_share=settings.training.capacity_share, next_metrics=ev.next_metrics, proxies=ev.proxies)
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict({"alias": decision.alias, "reasons": list(decision.reasons), "champion_compared": champ_version}, "promotion_decision.json")
         record_decision(client, cfg, version, decision.alias, "; ".join(decision.reasons), forced=False, user=run.user, run_id=active.info.run_id)

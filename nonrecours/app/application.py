@@ -116,11 +116,27 @@ def make_population(settings: Settings, out: Path, *, scheduler: str | None, qui
     from nonrecours.data.calibration import load_calibration
     from nonrecours.data.generate import generate
 
-    pop = generate(settings.scenario.households, settings.scenario.seed, settings, load_calibration(), scheduler=scheduler, quiet=quiet)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [write_table(pop.individuals, out, INDIVIDUALS), write_table(pop.households, out, HOUSEHOLDS), write_table(pop.outcomes, out, OUTCOMES)]
-    paths.append(write_json({**pop.summary, "settings": settings.model_dump()}, out / "calibration.json"))
+    pop = generate(settings.scenario.households, settings.scenario.seed, settings, load_calibration(), quarters=settings.scenario.quarters, scheduler=scheduler, quiet=quiet)
+    paths = []
+    for i, quarter in enumerate(pop.quarters):
+        folder = quarter_folder(out, i)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths += [write_table(quarter.individuals, folder, INDIVIDUALS), write_table(quarter.households, folder, HOUSEHOLDS), write_table(quarter.outcomes, folder, OUTCOMES)]
+        month = settings.law.model_copy(update={"reference_month": quarter.reference_month})
+        paths.append(write_json({**quarter.summary, "settings": settings.model_copy(update={"law": month}).model_dump()}, folder / "calibration.json"))
     return pop, paths
+
+
+NEXT_QUARTER = "next_quarter"
+"""A synthetic population's later quarters sit inside the first one's folder: OUT, OUT/next_quarter,
+OUT/next_quarter/next_quarter... Each is a complete raw folder."""
+
+
+def quarter_folder(out: Path, index: int) -> Path:
+    """The folder of quarter ``index`` (0: the current one) of a population written to ``out``."""
+    for _ in range(index):
+        out = out / NEXT_QUARTER
+    return out
 
 
 def population_month(folder: Path) -> str | None:
@@ -140,8 +156,8 @@ def with_population_month(settings: Settings, folder: Path) -> Settings:
 
 def compute_entitlements(folder: Path, out: Path, settings: Settings, *, scheduler: str | None, quiet: bool) -> tuple[Path, pd.DataFrame | None]:
     """OpenFisca-France on the observed tables; with the truth at hand, its agreement with it."""
-    from nonrecours.features.situation import entitlements_from_observed
     from nonrecours.law.parameters import load_law_parameters
+    from nonrecours.law.situation import entitlements_from_observed
     from nonrecours.training.evaluate import compare_with_truth
 
     individuals, households = read_tables(folder, INDIVIDUALS, HOUSEHOLDS)
@@ -170,13 +186,32 @@ def training_data(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return profiles, outcomes
 
 
-def train_model(folder: Path, profiles: pd.DataFrame, outcomes: pd.DataFrame, settings: Settings, uri: str, env: Environment, *, scheduler: str | None):
-    """Train, evaluate, log, register and gate."""
+def quarter_folders(out: Path) -> list[Path]:
+    """The quarters of a population written to ``out`` that exist on disk, the current one first."""
+    folders = [out]
+    while (folders[-1] / NEXT_QUARTER / "households.parquet").exists():
+        folders.append(folders[-1] / NEXT_QUARTER)
+    return folders
+
+
+def next_quarter_data(folder: Path, option: Path | None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The next quarter's profiles and outcomes: from ``option``, else ``folder/next_quarter`` if
+    it holds profiles (None if not: the model is then tested on one quarter only)."""
+    later = option or folder / NEXT_QUARTER
+    if option is None and not (later / "profiles.parquet").exists():
+        return None
+    return training_data(later)
+
+
+def train_model(folder: Path, profiles: pd.DataFrame, outcomes: pd.DataFrame, settings: Settings, uri: str, env: Environment, *, scheduler: str | None,
+                next_quarter: tuple[pd.DataFrame, pd.DataFrame] | None = None):
+    """Train, evaluate (on the next quarter too, when given), log, register and gate."""
     from nonrecours.training.evaluate import train_and_evaluate
     from nonrecours.training.tracking import TrainingRun, log_training
 
     try:
-        ev = train_and_evaluate(profiles, outcomes, settings.training, min_group_positives=settings.fairness.min_group_positives, scheduler=scheduler)
+        ev = train_and_evaluate(profiles, outcomes, settings.training, min_group_positives=settings.fairness.min_group_positives, scheduler=scheduler,
+                                next_quarter=next_quarter, bootstrap=settings.fairness.bootstrap_samples)
     except ValueError as exc:
         raise AppError(str(exc)) from None
     generator = json.loads((folder / "calibration.json").read_text()) if (folder / "calibration.json").exists() else None

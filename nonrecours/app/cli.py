@@ -83,22 +83,20 @@ def _frame_table(df: pd.DataFrame, title: str) -> RichTable:
     for col in df.columns:
         t.add_column(str(col))
     for row in df.itertuples(index=False):
-        t.add_row(*[(f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row])
+        t.add_row(*["-" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}") if isinstance(v, float) else str(v) for v in row])
     return t
 
 
 def _print_calibration(summary: dict) -> None:
-    t = RichTable(title=f"Non-take-up among the eligible ({summary['households']:,} households, seed {summary['seed']})")
-    for col in ("benefit", "eligible households", "mean €/month", "non-take-up", "target"):
-        t.add_column(col)
-    for b, v in summary["benefits"].items():
-        target = f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else "")
-        sim = "-" if v["ntu"] is None else f"{v['ntu']:.2f}"
-        amount = "-" if v["mean_monthly_amount"] is None else f"{v['mean_monthly_amount']:.0f}"
-        t.add_row(b, f"{v['eligible_households']:,} ({v['eligible_share']:.1%})", amount, sim, target)
-    console.print(t)
-    console.print("sources of the targets: calibration.json and data/calibration.yaml")
-    console.print(f"poverty rate {summary['poverty_rate']:.1%} (INSEE: about {summary['poverty_rate_target']:.1%})")
+    from nonrecours.data.summary import calibration_tables
+
+    for title, table in calibration_tables(summary).items():
+        console.print(_frame_table(table, title))
+    auc, over = summary["claim_auc"]["overall"], summary["overpayments"]
+    console.print(f"truth claim AUC within benefit {auc:.3f} (bound {summary['claim_auc_bound']}: published studies explain little of who claims)")
+    console.print(f"paid households no longer entitled: {over['by_benefit'].get('overall', {}).get('not_entitled_share')} ({over['note']}); "
+                  f"claims pending {over['pending']:,}, refused {over['refused']:,}")
+    console.print(f"poverty rate {summary['poverty_rate']:.1%} (INSEE: about {summary['poverty_rate_target']:.1%}); sources: calibration.json and data/calibration.yaml")
 
 
 @app.command()
@@ -114,11 +112,14 @@ def generate(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Draw a synthetic population: the observed tables an agency would hold, and the truth.
+    """Draw a synthetic population over consecutive quarters: the extracts an agency would hold,
+    and the truth.
 
-    Writes individuals.parquet and households.parquet (observed), outcomes.parquet (true
-    eligibility, amount, claim and claim probability per household and benefit) and
-    calibration.json (the population next to the published figures it is tuned to).
+    Per quarter (the current one in --out, the next in OUT/next_quarter; `scenario.quarters`):
+    individuals.parquet and households.parquet (the agency's extract: what it holds depends on
+    what it pays), outcomes.parquet (true eligibility and amount, claim status and what is paid,
+    claim probability, reason for not claiming, potential outcomes of a contact) and
+    calibration.json (the population next to the published figures it is tuned to, printed here).
     """
     benefits = None if observed_benefits is None else tuple(b.strip() for b in observed_benefits.split(",") if b.strip())
     settings = _settings(config, scenario__households=households, scenario__seed=seed, scenario__observed_benefits=benefits,
@@ -167,6 +168,7 @@ def features(input: InputOpt = Path("demo"), out: OutDirOpt = None) -> None:
 @app.command()
 def train(
     input: InputOpt = Path("demo"),
+    next_quarter: Annotated[Optional[Path], typer.Option("--next-quarter", help="A later quarter of the same households (profiles.parquet and outcomes.parquet): the model is also tested on its test households. Default: INPUT/next_quarter when it holds profiles.")] = None,
     tracking_uri: TrackingOpt = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address: train with lightgbm.dask on that cluster (the local run still finds the number of rounds).")] = None,
     config: ConfigOpt = None,
@@ -175,14 +177,16 @@ def train(
     """Train the non-take-up model on profiles.parquet and outcomes.parquet in --input, compare it
     with the rules baseline, a logistic regression and the ceiling on the same test households,
     log everything to MLflow, register the model, and run the promotion gate (alias `champion`
-    or `challenger`)."""
+    or `challenger`). With a next quarter, the same test households are scored three months on."""
     settings, env = _settings(config), Environment.from_os()
     profiles, outcomes = _run(appl.training_data, input)
+    later = _run(appl.next_quarter_data, input, next_quarter)
     if not quiet:
         console.print(f"training on {profiles['household_id'].nunique():,} households ({len(profiles):,} household-benefit rows)")
-    result = _run(appl.train_model, input, profiles, outcomes, settings, appl.tracking_uri(tracking_uri, settings, env), env, scheduler=scheduler)
+    result = _run(appl.train_model, input, profiles, outcomes, settings, appl.tracking_uri(tracking_uri, settings, env), env, scheduler=scheduler, next_quarter=later)
     if not quiet:
-        console.print(_frame_table(result.quality, "Test households, candidates: model against baselines and ceiling"))
+        for title, table in result.quality.items():
+            console.print(_frame_table(table, title))
     verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
     console.print(f"{settings.registry.model_name} version {result.version} -> {verdict}: " + "; ".join(result.decision.reasons))
     typer.echo(f"run {result.run_id}")
@@ -352,17 +356,19 @@ def pipeline(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run the whole pipeline on the embedded defaults, in one folder: generate -> entitlements ->
-    features -> train (with the promotion gate) -> score (worklist.csv, decision log
+    """Run the whole pipeline on the embedded defaults, in one folder: generate (two quarters: OUT
+    and OUT/next_quarter) -> entitlements -> features (both quarters) -> train (tested on the
+    held-out households and on the same ones next quarter, with the promotion gate) -> score (worklist.csv, decision log
     decisions.db, secrets in secrets.env) -> monitor two more windows against it: a fresh draw
     (the next seed, in fresh/) and the same households with a third of them paid 30% less
     (shifted/), in reports/index.html. Ends with how to open the MLflow UI and call the API."""
     settings, env = _settings(config, scenario__households=households, scenario__seed=seed), Environment.from_os()
     common = dict(scheduler=scheduler, workers=workers, config=config, quiet=quiet)
     generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, partition_size=None, **common)
-    entitlements(input=out, out=out, reference_month=None, partition_size=None, **common)
-    features(input=out, out=out)
-    train(input=out, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
+    for quarter in appl.quarter_folders(out):
+        entitlements(input=quarter, out=quarter, reference_month=None, partition_size=None, **common)
+        features(input=quarter, out=quarter)
+    train(input=out, next_quarter=None, tracking_uri=tracking_uri, scheduler=None, config=config, quiet=quiet)
     uri = appl.tracking_uri(tracking_uri, settings, env)
     secrets_file, log_url = out / "secrets.env", f"sqlite:///{(out / 'decisions.db').resolve()}"
     keys(out=secrets_file)

@@ -32,6 +32,13 @@ class ScenarioConfig(_Frozen):
         description="Benefits whose receipt the data holder sees. Default: a CAF-like holder, "
         "which pays these and sees neither health cover (css_*) nor pension-fund benefits (aspa).",
     )
+    quarters: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Consecutive quarters of the same households written by one generation: the current one in "
+        "--out, the next in OUT/next_quarter (each a complete raw folder, with its own truth).",
+    )
     reported_event_share: float = Field(
         default=0.35,
         ge=0,
@@ -79,7 +86,8 @@ class TrainingConfig(_Frozen):
     seed: int = Field(default=2026, description="Seed of the household split and of LightGBM.")
     valid_share: float = Field(default=0.15, gt=0, lt=0.5, description="Households kept for early stopping.")
     test_share: float = Field(default=0.2, gt=0, lt=0.5, description="Households kept for evaluation and the promotion gate.")
-    capacity_share: float = Field(default=0.05, gt=0, le=1, description="Outreach capacity k, as a share of the rows ranked (top 5%).")
+    capacity_share: float = Field(default=0.01, gt=0, le=1, description="Outreach capacity per quarter, as a share of the households ranked (1%): "
+                                  "k = capacity x households rows of the ranking, one contact each, is the cut of every \"at k\" figure.")
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     num_leaves: int = Field(default=31, ge=2)
     min_child_samples: int = Field(default=40, ge=1)
@@ -155,9 +163,9 @@ class FairnessConfig(_Frozen):
     """Per-group recall, one definition for the promotion gate and for monitoring: missing
     entitled people is the harm measured first."""
 
-    max_group_recall_gap: float = Field(default=0.25, ge=0, le=1, description="Largest gap between the best and worst group recall at k within an audited attribute: above it the gate keeps a model challenger and a monitoring report fails.")
+    max_group_recall_gap: float = Field(default=0.10, ge=0, le=1, description="Largest gap between the best and worst group recall at k within an audited attribute: above it the gate keeps a model challenger and a monitoring report fails.")
     min_group_positives: int = Field(default=30, ge=1, description="Groups with fewer people missing an entitlement are reported, not gated.")
-    bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval in monitoring reports.")
+    bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval, in training runs and monitoring reports.")
 
 
 class Settings(_Frozen):

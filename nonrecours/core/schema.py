@@ -53,6 +53,16 @@ NATIONALITY_GROUPS = ("french", "eu", "non_eu")
 TENURES = ("owner", "social_renter", "private_renter", "free_housing")
 TERRITORY_TYPES = ("paris_agglo", "large_urban", "small_urban", "rural")
 REPORTED_EVENTS = ("none", "birth", "separation", "job_loss", "new_job")
+ESTIMATED_INPUTS = ("none", "pay", "rent", "pay_rent")
+"""Which inputs the law engine had to estimate for a household (the agency does not hold them):
+recent pay (no RSA/PPA declaration), rent (no housing-aid file), both, or none."""
+CLAIM_STATUSES = ("none", "pending", "paid", "refused")
+"""Where a household stands with a benefit's claim: never claimed (or stopped), filed and not yet
+paid, paid on the agency's file, or refused."""
+NONCLAIM_REASONS = ("claims", "information", "complexity", "fear", "refusal", "transitory")
+"""Why an eligible household does not claim, in the truth (DREES's stated reasons, 2021): it does
+not know the right, the procedure defeats it, it fears the consequences (overpayments, recovery on
+succession), it does not want assistance, or its spell is new and the claim is on its way."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,9 @@ INDIVIDUALS = Table(
             "declared_pay_last_year",
             "float64",
             "feature",
-            "Gross pay over last calendar year as declared (salaire de base, before social "
-            "contributions).",
+            "Gross pay over last calendar year as declared to the tax administration (salaire de "
+            "base, before social contributions): the best the agency knows of a household it does "
+            "not pay RSA or PPA.",
             unit="EUR/year",
             min=0,
             max=5_000_000,
@@ -144,11 +155,13 @@ INDIVIDUALS = Table(
             "known_pay_monthly",
             "float64",
             "feature",
-            "Latest monthly gross pay the agency can see (monthly resource data arrive about three "
-            "months late).",
+            "Monthly gross pay over the last three months, as pre-filled in the quarterly RSA and "
+            "prime d'activité declaration from the montant net social (solidarité à la source, since "
+            "March 2025). Held only for households with an RSA or PPA file: NA for every other one.",
             unit="EUR/month",
             min=0,
             max=500_000,
+            nullable=True,
         ),
         Column(
             "pension_monthly",
@@ -172,10 +185,12 @@ INDIVIDUALS = Table(
             "disability_rate",
             "float64",
             "protected",
-            "Incapacity rate recognised by the MDPH (0 when none), as a fraction.",
+            "Incapacity rate recognised by the MDPH (0 when none), as a fraction. The agency holds it "
+            "for the households it pays AAH (the MDPH's decision comes with the claim): NA for the others.",
             unit="fraction",
             min=0,
             max=1,
+            nullable=True,
         ),
         Column(
             "nationality_group",
@@ -211,10 +226,12 @@ HOUSEHOLDS = Table(
             "rent_monthly",
             "float64",
             "feature",
-            "Rent paid, excluding charges (0 unless renting).",
+            "Rent paid, excluding charges: known for households with a housing-aid file, 0 for "
+            "owners and those housed free, NA for renters the agency does not pay housing aid.",
             unit="EUR/month",
             min=0,
             max=20_000,
+            nullable=True,
         ),
         Column(
             "depcom",
@@ -274,28 +291,42 @@ def _entitlement_columns(role: Role, according_to: str) -> tuple[Column, ...]:
     )
 
 
+def _truth(name: str, dtype: str, description: str, **kw) -> Column:
+    return Column(name, dtype, "truth", description, **kw)
+
+
 OUTCOMES = Table(
     name="outcomes",
     key=("household_id", "benefit"),
     columns=(
         *_entitlement_columns("truth", "the household's true situation"),
-        Column("claimed", "bool", "truth", "The household claims (receives) the benefit."),
-        Column(
-            "p_claim",
-            "float64",
-            "truth",
-            "True claim probability that generated `claimed` (0 when not eligible).",
-            unit="probability",
-            min=0,
-            max=1,
-        ),
+        _truth("status", "category", "Where the household's claim stands this quarter (its claim history).", categories=CLAIM_STATUSES),
+        _truth("claimed", "bool", "The household claims the benefit: paid or claim pending."),
+        _truth("paid_amount", "float64", "What the agency pays, computed on its own file (0 unless paid); may differ from the true amount, "
+               "and be paid to a household no longer entitled (an overpayment, indu).", unit="EUR/month", min=0),
+        _truth("p_claim", "float64", "Probability that an eligible household claims, given its true situation and determinants "
+               "(0 when not eligible): what the best model on the full truth could know.", unit="probability", min=0, max=1),
+        _truth("nonclaim_reason", "category", "Why an eligible household does not claim (`claims` when it does, or is not eligible).",
+               categories=NONCLAIM_REASONS),
+        _truth("reached_if_contacted", "bool", "An agent's contact would reach the household this quarter."),
+        _truth("claim_if_not_contacted", "bool", "Potential outcome: an eligible household that does not claim would claim by next "
+               "quarter with no contact (False for the others)."),
+        _truth("claim_if_contacted", "bool", "Potential outcome: it would claim by next quarter if contacted (never below "
+               "`claim_if_not_contacted`: a contact never prevents a claim)."),
+        _truth("p_claim_if_not_contacted", "float64", "Probability of `claim_if_not_contacted`.", unit="probability", min=0, max=1),
+        _truth("p_claim_if_contacted", "float64", "Probability of `claim_if_contacted` (reach included).", unit="probability", min=0, max=1),
     ),
 )
 
 ENTITLEMENTS = Table(
     name="entitlements",
     key=("household_id", "benefit"),
-    columns=_entitlement_columns("law", "the data given (the observed tables)"),
+    columns=(
+        *_entitlement_columns("law", "the data given (the observed tables)"),
+        Column("estimated_inputs", "category", "law", "Inputs the law engine estimated because the agency does not hold them "
+               "(recent pay from last year's declaration; rent from the median of the zone and household size).",
+               categories=ESTIMATED_INPUTS),
+    ),
 )
 
 AGE_BANDS = ("under_25", "25_29", "30_44", "45_59", "60_64", "65_plus")
@@ -314,6 +345,7 @@ PROFILES = Table(
         # law engine on observed data
         Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data.", fr="Droit ouvert selon OpenFisca-France sur les données de l'organisme"),
         Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0, fr="Montant mensuel calculé par OpenFisca-France sur les données de l'organisme"),
+        Column("law_estimated_inputs", "category", "law", "Inputs the law engine had to estimate for this household (none, pay, rent, both).", categories=ESTIMATED_INPUTS, fr="Données estimées faute d'être connues de l'organisme (salaire récent, loyer)"),
         _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8, fr="Nombre de prestations auxquelles OpenFisca-France ouvre droit sur ces données"),
         # what the agency already pays
         _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1, fr="Le foyer perçoit déjà cette prestation (si l'organisme peut le voir)"),
@@ -332,7 +364,7 @@ PROFILES = Table(
         _f("any_higher_education", "bool", "An adult holds a higher-education degree.", fr="Un adulte est diplômé de l'enseignement supérieur"),
         # income (per OECD consumption unit: 1 + 0.5 per other person aged 14+ + 0.3 per child)
         _f("consumption_units", "float64", "OECD-modified equivalence scale.", min=1, fr="Nombre d'unités de consommation (échelle de l'OCDE modifiée)"),
-        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0, fr="Dernier revenu mensuel connu (salaire brut, pensions, allocations chômage) par unité de consommation"),
+        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit (NA where recent pay is not held).", unit="EUR/month", min=0, nullable=True, fr="Dernier revenu mensuel connu (salaire brut, pensions, allocations chômage) par unité de consommation"),
         _f("income_declared_per_cu", "float64", "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0, fr="Revenu déclaré de l'an dernier (salaire / 12, pensions, allocations chômage) par unité de consommation"),
         _f("pay_change", "float64", "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no change; NaN: no pay last year).", nullable=True, fr="Évolution du dernier salaire connu par rapport à la moyenne mensuelle de l'an dernier"),
         _f("pay_drop", "bool", "Latest known pay is at least 30% below last year's monthly average.", fr="Baisse du salaire d'au moins 30 % par rapport à l'an dernier"),
@@ -340,8 +372,8 @@ PROFILES = Table(
         _f("unemployment_share", "float64", "Share of known income from unemployment benefit.", min=0, max=1, fr="Part des allocations chômage dans les revenus connus"),
         # housing and territory
         _f("tenure", "category", "Housing tenure.", categories=TENURES, fr="Statut d'occupation du logement"),
-        _f("rent_monthly", "float64", "Rent excluding charges.", unit="EUR/month", min=0, fr="Loyer mensuel hors charges"),
-        _f("rent_burden", "float64", "Rent over known monthly income (capped at 5).", min=0, max=5, fr="Taux d'effort : loyer rapporté au revenu mensuel connu"),
+        _f("rent_monthly", "float64", "Rent excluding charges (NA where the agency does not hold it).", unit="EUR/month", min=0, nullable=True, fr="Loyer mensuel hors charges"),
+        _f("rent_burden", "float64", "Rent over monthly income, known or declared (capped at 5; NA where rent is not held).", min=0, max=5, nullable=True, fr="Taux d'effort : loyer rapporté au revenu mensuel connu"),
         _f("territory_type", "category", "Kind of territory.", categories=TERRITORY_TYPES, fr="Type de territoire"),
         # contact and events
         _f("digital_exclusion", "bool", "Digital-exclusion proxy.", fr="Indice d'éloignement du numérique"),
@@ -458,9 +490,45 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
     return result
 
 
+LAYOUT = """## Folders: one per quarter
+
+A raw folder is one quarter of one population: `individuals.parquet` and `households.parquet`
+(the agency's extract) and, for a synthetic population, `outcomes.parquet` (the truth) and
+`calibration.json` (the generator's report, with the quarter's reference month). `nonrecours
+generate --out DIR` writes consecutive quarters of the same households (`scenario.quarters`,
+two by default), each a complete raw folder:
+
+```
+DIR/                  the current quarter (law.reference_month, e.g. 2025-06)
+DIR/next_quarter/     three months later (2025-09): events happened, claims started and stopped
+```
+
+Every command works on any of them; `entitlements`, `features`, `profiles.parquet` and the rest
+are written beside the tables they come from. `train --input DIR` also tests the model on
+`DIR/next_quarter` when its profiles are there.
+
+## What the agency holds depends on what it pays
+
+Missing is NA, never 0:
+
+- `individuals.known_pay_monthly`: only for households with an RSA or PPA file (the quarterly
+  declaration is pre-filled from the montant net social since March 2025); NA otherwise.
+- `individuals.declared_pay_last_year`: last year's declared pay, for every household.
+- `individuals.disability_rate`: only for households it pays AAH; NA otherwise.
+- `households.rent_monthly`: only for housing-aid files; 0 for owners and those housed free; NA for
+  other renters.
+- Savings and a non-EU national's residence-permit seniority are never in the extract: the truth
+  gives them to OpenFisca-France, the agency's law engine cannot.
+
+The law engine's mapping (`nonrecours/law/situation.py`) fills each NA it needs explicitly
+(recent pay from last year's declaration; rent from the median of the kind of territory and
+household size) and marks the entitlement (`estimated_inputs`).
+"""
+
+
 def to_markdown() -> str:
     """Every table and column as Markdown: the data contract, for people."""
-    lines = ["# Data contract", "", "Generated by `nonrecours schema` from `nonrecours/core/schema.py`; do not edit by hand.", ""]
+    lines = ["# Data contract", "", "Generated by `nonrecours schema` from `nonrecours/core/schema.py`; do not edit by hand.", "", LAYOUT]
     for table in TABLES.values():
         lines += [f"## `{table.name}.parquet`", "", f"One row per {', '.join(table.key)}.", ""]
         lines += ["| column | type | role | unit | meaning |", "|---|---|---|---|---|"]
