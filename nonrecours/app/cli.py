@@ -105,6 +105,7 @@ def generate(
     seed: SeedOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Folder to write individuals, households and outcomes Parquet files into.")] = Path("demo"),
     observed_benefits: Annotated[Optional[str], typer.Option("--observed-benefits", help="Comma-separated. " + field_help("scenario", "observed_benefits"))] = None,
+    quarters: Annotated[Optional[int], typer.Option("--quarters", min=1, help=field_help("scenario", "quarters"))] = None,
     reference_month: MonthOpt = None,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
@@ -122,7 +123,7 @@ def generate(
     calibration.json (the population next to the published figures it is tuned to, printed here).
     """
     benefits = None if observed_benefits is None else tuple(b.strip() for b in observed_benefits.split(",") if b.strip())
-    settings = _settings(config, scenario__households=households, scenario__seed=seed, scenario__observed_benefits=benefits,
+    settings = _settings(config, scenario__households=households, scenario__seed=seed, scenario__observed_benefits=benefits, scenario__quarters=quarters,
                          law__reference_month=reference_month, law__workers=workers, law__partition_size=partition_size)
     pop, paths = _run(appl.make_population, settings, out, scheduler=scheduler, quiet=quiet)
     if not quiet:
@@ -364,7 +365,7 @@ def pipeline(
     (shifted/), in reports/index.html. Ends with how to open the MLflow UI and call the API."""
     settings, env = _settings(config, scenario__households=households, scenario__seed=seed), Environment.from_os()
     common = dict(scheduler=scheduler, workers=workers, config=config, quiet=quiet)
-    generate(households=households, seed=seed, out=out, observed_benefits=None, reference_month=None, partition_size=None, **common)
+    generate(households=households, seed=seed, out=out, observed_benefits=None, quarters=None, reference_month=None, partition_size=None, **common)
     for quarter in appl.quarter_folders(out):
         entitlements(input=quarter, out=quarter, reference_month=None, partition_size=None, **common)
         features(input=quarter, out=quarter)
@@ -388,7 +389,7 @@ def _pipeline_monitoring(out: Path, scenario: ScenarioConfig, *, tracking_uri, l
     the same households after a pay cut (outcomes unknown: the truth drawn before the cut no
     longer holds)."""
     fresh, shifted, reports = out / "fresh", out / "shifted", out / "reports"
-    generate(households=scenario.households, seed=scenario.seed + 1, out=fresh, observed_benefits=None, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=True)
+    generate(households=scenario.households, seed=scenario.seed + 1, out=fresh, observed_benefits=None, quarters=1, reference_month=None, scheduler=scheduler, workers=workers, partition_size=None, config=config, quiet=True)
     _run(appl.write_shifted_copy, fresh, shifted)
     for current, expected in ((fresh, "another draw of the same population: expected to pass"), (shifted, "a third of these households lost 30% of their pay: drift is expected")):
         console.print(f"monitoring {current} against {out} ({expected})")
