@@ -77,10 +77,6 @@ class Behaviour:
     would_claim: np.ndarray  # passes every barrier
 
 
-def _column(values: dict[str, float]) -> np.ndarray:
-    return np.array([values[b] for b in BENEFITS], dtype=float)
-
-
 def barrier_logits(drivers: pd.DataFrame, amount: np.ndarray, in_contact: np.ndarray, cal: Calibration) -> dict[str, np.ndarray]:
     """Logits of the four barriers without their intercepts (solved per benefit: :func:`solve_history`)."""
     cm, shape = cal.claim_model, cal.shapes.claims
@@ -219,7 +215,7 @@ def quarter_behaviour(
     contacted = nc | (open_ & reached & passes["want"] & manage_c & fear_c)
 
     # The same, as probabilities given the determinants and not claiming now.
-    a = p["know"] * p["manage"] * p["fear"] * p["want"]
+    a = beh.p_claim
     rest = p["manage"] * p["fear"] * p["want"]
     not_claiming = np.maximum(1 - a * s, np.finfo(float).tiny)
     p0 = (a * (1 - s) + rest * (1 - p["know"]) * learn) / not_claiming

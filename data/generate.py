@@ -396,9 +396,6 @@ def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Gene
     )
 
 
-TRUTH_PERSON_COLUMNS = ("savings", "nationality", "permit_years")
-
-
 def situation(persons: pd.DataFrame, hh: pd.DataFrame, *, declared: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The law engine's situation of the members living there (``in_truth``): pay and activity
     now (``*_recent``) and before (``pay``, ``unemployment``). ``declared``: as a household
@@ -468,8 +465,9 @@ def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings
     """The agency's extract, given the claim files it holds (``files``: households x benefits,
     open last quarter). What it holds depends on the household's status: recent pay only
     where it pays RSA or PPA (pre-filled quarterly declarations), rent only where it pays housing
-    aid, the MDPH's disability rate only where it pays AAH; last year's declared pay for everyone; the composition and activity as last reported.
-    ``receives_*`` is filled in afterwards, from this quarter's payments."""
+    aid, the MDPH's disability rate only where it pays AAH; last year's declared pay for everyone;
+    the composition and activity as last reported. ``receives_*`` comes after, from this
+    quarter's payments (:func:`with_receipt`): the law engine does not read it."""
     p = persons[persons["in_observed"]].reset_index(drop=True)
     reported = p["event_reported"].to_numpy()
     hh_ids = hh["household_id"].to_numpy()
@@ -513,18 +511,15 @@ def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings
             "reported_event": hh["reported_event"].to_numpy(),
         }
     )
-    for b in BENEFITS:
-        households[f"receives_{b}"] = pd.array([pd.NA] * len(hh_ids), dtype="boolean")
     return individuals, households
 
 
 def with_receipt(households: pd.DataFrame, paid: np.ndarray, settings: Settings) -> pd.DataFrame:
-    """``receives_*`` from this quarter's payments, for the benefits the holder sees (NA otherwise)."""
+    """The extract with ``receives_*`` from this quarter's payments, for the benefits the holder
+    sees (NA for the others)."""
     seen = set(settings.scenario.observed_benefits)
-    out = households.copy()
-    for j, b in enumerate(BENEFITS):
-        out[f"receives_{b}"] = pd.array(paid[:, j], dtype="boolean") if b in seen else pd.array([pd.NA] * len(out), dtype="boolean")
-    return out
+    receipt = {f"receives_{b}": pd.array(paid[:, j], dtype="boolean") if b in seen else pd.array([pd.NA] * len(households), dtype="boolean") for j, b in enumerate(BENEFITS)}
+    return households.assign(**receipt)
 
 
 @dataclass(frozen=True)
@@ -672,7 +667,7 @@ def next_persons(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generat
     return persons.sort_values(["household_id", "benefit_unit", "person_id"], kind="stable").reset_index(drop=True), hh
 
 
-def _fill_newborns(persons: pd.DataFrame, hh: pd.DataFrame) -> pd.DataFrame:
+def _fill_newborns(persons: pd.DataFrame) -> pd.DataFrame:
     """Newborns have no savings, no permit, no declared pay, and their household's nationality."""
     code = persons["household_id"].map(persons.dropna(subset=["nationality"]).groupby("household_id")["nationality"].first())
     return persons.assign(
@@ -683,10 +678,12 @@ def _fill_newborns(persons: pd.DataFrame, hh: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def generate(n_households: int, seed: int, settings: Settings, cal: Calibration, *, quarters: int = 2, scheduler: str | None = None, quiet: bool = False) -> Population:
-    """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (the first at
-    ``law.reference_month``), after a history quarter three months before it in which the claims
-    now on file were made. Deterministic for a given seed and settings."""
+def generate(n_households: int, seed: int, settings: Settings, cal: Calibration, *, quarters: int | None = None, scheduler: str | None = None, quiet: bool = False) -> Population:
+    """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (default
+    ``scenario.quarters``; the first at ``law.reference_month``), after a history quarter three
+    months before it in which the claims now on file were made. Deterministic for a given seed
+    and settings."""
+    quarters = settings.scenario.quarters if quarters is None else quarters
     if n_households < 1:
         raise ValueError(f"--households must be at least 1, got {n_households}")
     if quarters < 1:
@@ -724,7 +721,7 @@ def generate(n_households: int, seed: int, settings: Settings, cal: Calibration,
     for i in range(quarters):
         month = shift_month(law.reference_month, i * step)
         persons, hh = (draw_events(persons, hh, rng, share, cal) if i == 0 else next_persons(persons, hh, rng, share, cal))
-        persons = _fill_newborns(persons, hh)
+        persons = _fill_newborns(persons)
         truth = engine(situation(persons, hh), month, "true situation")
         files = claims.claimed
         individuals, households = observe(persons, hh, files, settings)

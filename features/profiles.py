@@ -108,7 +108,9 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
         change = np.where(s["pay_declared"] > 0, s["pay_known"].to_numpy(dtype=float) / s["pay_declared"] - 1, np.nan)
         base["pension_share"] = np.where(best > 0, s["pension"] / best, 0.0)
         base["unemployment_share"] = np.where(best > 0, s["unemployment"] / best, 0.0)
-        base["rent_burden"] = np.clip(np.where(best > 0, rent / best, np.where(rent > 0, MAX_RENT_BURDEN, rent * 0)), 0, MAX_RENT_BURDEN)
+        # rent over income; rent without income: the cap; no rent: 0; rent not held: NA (stays NA)
+        burden = np.where(best > 0, rent / best, np.where(rent > 0, MAX_RENT_BURDEN, 0.0))
+        base["rent_burden"] = np.where(np.isnan(rent), np.nan, np.clip(burden, 0, MAX_RENT_BURDEN))
     base["pay_change"] = change
     base["pay_drop"] = np.nan_to_num(change, nan=0.0) <= -PAY_DROP_THRESHOLD
     base["rent_monthly"] = rent

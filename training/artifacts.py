@@ -25,21 +25,25 @@ def metric_name(population: str, benefit: str, method: str, name: str) -> str:
     return f"{population}.{benefit}.{method}.{name}"
 
 
+def _named(metrics: pd.DataFrame, prefix: str = "") -> dict[str, float]:
+    """Every known figure of a metrics table under its run name, ``prefix`` first."""
+    return {
+        prefix + metric_name(row["population"], row["benefit"], row["method"], name): float(row[name])
+        for row in metrics.to_dict("records")
+        for name in METRICS
+        if name != "rows" and pd.notna(row[name])
+    }
+
+
 def run_metrics(ev: Evaluation) -> dict[str, float]:
     """Every metric of every (population, benefit, method) slice, by name, and two summaries:
     the model's share of the ceiling's euros at k and the worst group recall gap."""
-    out = {}
-    for row in ev.metrics.to_dict("records"):
-        for name in METRICS:
-            if name != "rows" and pd.notna(row[name]):
-                out[metric_name(row["population"], row["benefit"], row["method"], name)] = float(row[name])
+    out = _named(ev.metrics)
     ceiling_euros = metric(ev.metrics, "ceiling", "euros_at_k")
     out["candidates.overall.model_share_of_ceiling_euros"] = metric(ev.metrics, "model", "euros_at_k") / ceiling_euros if ceiling_euros else float("nan")
     out["fairness.worst_group_recall_gap"] = ev.worst_gap
-    for row in [] if ev.next_metrics is None else ev.next_metrics.to_dict("records"):
-        for name in METRICS:
-            if name != "rows" and pd.notna(row[name]):
-                out["next_quarter." + metric_name(row["population"], row["benefit"], row["method"], name)] = float(row[name])
+    if ev.next_metrics is not None:
+        out.update(_named(ev.next_metrics, prefix="next_quarter."))
     for row in [] if ev.proxies is None else ev.proxies.to_dict("records"):
         if pd.notna(row["probe_auc"]):
             out[f"proxy.{row['attribute']}.probe_auc"] = float(row["probe_auc"])

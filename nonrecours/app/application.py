@@ -116,7 +116,7 @@ def make_population(settings: Settings, out: Path, *, scheduler: str | None, qui
     from nonrecours.data.calibration import load_calibration
     from nonrecours.data.generate import generate
 
-    pop = generate(settings.scenario.households, settings.scenario.seed, settings, load_calibration(), quarters=settings.scenario.quarters, scheduler=scheduler, quiet=quiet)
+    pop = generate(settings.scenario.households, settings.scenario.seed, settings, load_calibration(), scheduler=scheduler, quiet=quiet)
     paths = []
     for i, quarter in enumerate(pop.quarters):
         folder = quarter_folder(out, i)
