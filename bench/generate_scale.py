@@ -27,12 +27,14 @@ HERE = Path(__file__).resolve().parent
 CLI = str(Path(sys.executable).parent / "nonrecours")
 
 
-def measure(args: list[str]) -> dict:
-    """Run one CLI command in a fresh process; its children's peak RSS is ours to read after."""
+def measure(args: list[str], output: Path | None = None) -> dict:
+    """Run one CLI command in a fresh process; its children's peak RSS is ours to read after.
+    ``output``: a file for the command's standard output (else discarded)."""
     start = time.perf_counter()
     code = (
         "import resource, subprocess, sys, json\n"
-        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+        f"out = open({str(output)!r}, 'w') if {output is not None} else subprocess.DEVNULL\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=out).returncode\n"
         "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "print(json.dumps({'rc': rc, 'max_rss_mb': ru.ru_maxrss / 1024}))\n"
     )
@@ -79,9 +81,12 @@ def fill_missing(folder: Path, out: Path) -> dict[str, float]:
     out.mkdir()
     ind = pd.read_parquet(folder / "individuals.parquet")
     hh = pd.read_parquet(folder / "households.parquet")
-    shares = {c: round(float(ind[c].isna().mean()), 3) for c in ("known_pay_monthly", "disability_rate")}
+    shares = {c: round(float(ind[c].isna().mean()), 3) for c in ("known_pay_monthly", "known_turnover_monthly", "disability_rate")}
     shares["rent_monthly"] = round(float(hh["rent_monthly"].isna().mean()), 3)
     ind["known_pay_monthly"] = ind["known_pay_monthly"].fillna(ind["declared_pay_last_year"] / 12)
+    self_employed = ind["activity"].astype(str) == "self_employed"
+    ind["known_turnover_monthly"] = ind["known_turnover_monthly"].fillna(ind["known_turnover_monthly"].where(~self_employed, load_law_parameters().self_employed_turnover_monthly).fillna(0.0))
+    ind["declared_pay_n2"] = ind["declared_pay_n2"].fillna(ind["declared_pay_last_year"])
     ind["disability_rate"] = ind["disability_rate"].fillna(0.0)
     size = ind.groupby("household_id").size().reindex(hh["household_id"]).to_numpy()
     guess = load_law_parameters().rent_estimate.rent(hh["tenure"].astype("object"), hh["territory_type"], pd.Series(size, index=hh.index))

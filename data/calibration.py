@@ -37,6 +37,17 @@ class Pay(_Frozen):
     student_job_pay: Range
     declaration_noise_sd: float
     declaration_noise_clip: Range
+    n2_drift_sd: float
+    n2_drift_clip: Range
+
+
+class SelfEmployed(_Frozen):
+    share_of_employed: float
+    income_median: float
+    income_sigma: float
+    allowance: float
+    turnover_max_monthly: float
+    n2_drift_sigma: float
 
 
 class Unemployment(_Frozen):
@@ -148,6 +159,7 @@ class Shapes(_Frozen):
 
     as_of: str
     pay: Pay
+    self_employed: SelfEmployed
     unemployment: Unemployment
     pension: Pension
     disability: Disability

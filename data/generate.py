@@ -210,6 +210,14 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
     # Gross pensions (population.yaml: pension); disability pensions are not modelled.
     retired = activity == "retired"
     pension = np.where(retired, rng.lognormal(np.log(s.pension.median), s.pension.sigma, n) * np.where(female, s.pension.women_factor, 1.0), 0.0)
+    # Micro-entrepreneurs (population.yaml: self_employed): drawn last, so that the draws above
+    # keep their stream. Paid by turnover, not salary.
+    se = s.self_employed
+    self_employed = employed & (rng.random(n) < se.share_of_employed)
+    income = rng.lognormal(np.log(se.income_median), se.income_sigma, n)
+    turnover = np.where(self_employed, np.minimum(income / (1 - se.allowance), se.turnover_max_monthly), 0.0)
+    activity[self_employed] = "self_employed"
+    pay[self_employed] = 0.0
     return persons.assign(
         activity=activity,
         higher_education=higher_ed,
@@ -217,6 +225,7 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
         pay=np.round(pay, 2),
         unemployment=np.round(unemployment, 2),
         pension_monthly=np.round(pension, 2),
+        turnover=np.round(turnover, 2),
         fte=fte,
     )
 
@@ -333,6 +342,7 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
             "pay": 0.0,
             "unemployment": 0.0,
             "pension_monthly": 0.0,
+            "turnover": 0.0,
             "fte": 0.0,
             "activity_recent": "inactive",
             "pay_recent": 0.0,
@@ -377,8 +387,8 @@ def _household_type(persons: pd.DataFrame, hh_ids: np.ndarray) -> np.ndarray:
 
 def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     """What no agency table holds: Livret A savings, nationality code and residence-permit
-    seniority; and last calendar year's declared pay (drawn once: the same tax return for every
-    quarter of the year)."""
+    seniority; and, drawn once (the same tax returns for every quarter of the year), last calendar
+    year's declared pay and the pay and turnover of year N-2."""
     t, pay_ = cal.shapes.truth_only, cal.shapes.pay
     n = len(persons)
     adult = (persons["role"] != "child").to_numpy()
@@ -388,11 +398,16 @@ def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Gene
     balance = rng.lognormal(np.log(t.savings_median * (1 + t.savings_rank_factor * rank) * older), t.savings_sigma)
     group = persons["household_id"].map(hh.set_index("household_id")["nationality_group"]).to_numpy()
     declared = persons["pay"].to_numpy() * MONTHS_PER_YEAR * np.clip(rng.normal(1, pay_.declaration_noise_sd, n), *pay_.declaration_noise_clip)
+    se = cal.shapes.self_employed
+    pay_n2 = persons["pay"].to_numpy() * np.clip(rng.normal(1, pay_.n2_drift_sd, n), *pay_.n2_drift_clip)
+    turnover_n2 = np.minimum(persons["turnover"].to_numpy() * rng.lognormal(0, se.n2_drift_sigma, n), se.turnover_max_monthly)
     return persons.assign(
         savings=np.round(np.where(holds, balance, 0.0), 2),
         nationality=pd.Series(group).map(t.nationality_codes).to_numpy(),
         permit_years=np.where(group == "non_eu", np.round(rng.uniform(*t.permit_years, n), 1), 0.0),
         declared_annual=np.round(declared, 2),
+        pay_n2=np.round(pay_n2, 2),
+        turnover_n2=np.round(turnover_n2, 2),
     )
 
 
@@ -411,6 +426,9 @@ def situation(persons: pd.DataFrame, hh: pd.DataFrame, *, declared: bool = False
             "activity": p["activity_recent"],
             "pay_recent": p["pay_recent"],
             "pay_earlier": p["pay"],
+            "pay_n2": p["pay_n2"],
+            "turnover": p["turnover"],
+            "turnover_n2": p["turnover_n2"],
             "unemployment_recent": p["unemployment_recent"],
             "unemployment_earlier": p["unemployment"],
             "pension_monthly": p["pension_monthly"],
@@ -463,8 +481,9 @@ def wide(entitlements: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray
 
 def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The agency's extract, given the claim files it holds (``files``: households x benefits,
-    open last quarter). What it holds depends on the household's status: recent pay only
-    where it pays RSA or PPA (pre-filled quarterly declarations), rent only where it pays housing
+    open last quarter). What it holds depends on the household's status: recent pay and a
+    self-employed member's turnover only where it pays RSA or PPA (quarterly declarations), the
+    pay of year N-2 from the tax notice for everyone, rent only where it pays housing
     aid, the MDPH's disability rate only where it pays AAH; last year's declared pay for everyone;
     the composition and activity as last reported. ``receives_*`` comes after, from this
     quarter's payments (:func:`with_receipt`): the law engine does not read it."""
@@ -487,7 +506,9 @@ def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings
             "sex": np.where(p["female"], "F", "M"),
             "activity": np.where(reported | pay_known, p["activity_recent"], p["activity"]),
             "declared_pay_last_year": p["declared_annual"],
+            "declared_pay_n2": pd.array(np.round(p["pay_n2"].to_numpy() * MONTHS_PER_YEAR, 2), dtype="Float64"),
             "known_pay_monthly": pd.array(np.where(pay_known, p["pay_recent"], np.nan), dtype="Float64"),
+            "known_turnover_monthly": pd.array(np.where(pay_known, p["turnover"], np.nan), dtype="Float64"),
             "pension_monthly": p["pension_monthly"],
             "unemployment_benefit_monthly": np.where(reported | pay_known, p["unemployment_recent"], p["unemployment"]),
             "disability_rate": pd.array(np.where(rate_known, p["disability_rate"], np.nan), dtype="Float64"),
@@ -668,12 +689,15 @@ def next_persons(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generat
 
 
 def _fill_newborns(persons: pd.DataFrame) -> pd.DataFrame:
-    """Newborns have no savings, no permit, no declared pay, and their household's nationality."""
+    """Newborns have no savings, no permit, no declared pay or N-2 income, and their household's
+    nationality."""
     code = persons["household_id"].map(persons.dropna(subset=["nationality"]).groupby("household_id")["nationality"].first())
     return persons.assign(
         savings=persons["savings"].fillna(0.0),
         permit_years=persons["permit_years"].fillna(0.0),
         declared_annual=persons["declared_annual"].fillna(0.0),
+        pay_n2=persons["pay_n2"].fillna(0.0),
+        turnover_n2=persons["turnover_n2"].fillna(0.0),
         nationality=persons["nationality"].fillna(code).fillna("FR"),
     )
 

@@ -35,7 +35,8 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
     hid = ind["household_id"]
     age = ind["age"].astype(int)
     adult = age >= ADULT_AGE
-    pay_known = ind["known_pay_monthly"].astype("Float64").astype(float)  # NA where the agency holds no recent pay
+    # NA where the agency holds no quarterly declaration; a self-employed member's turnover counts as declared
+    pay_known = ind["known_pay_monthly"].astype("Float64").astype(float) + ind["known_turnover_monthly"].astype("Float64").astype(float)
     known = pay_known + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     declared = ind["declared_pay_last_year"] / 12 + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     g = pd.DataFrame(

@@ -8,11 +8,15 @@ our rows onto OpenFisca's entities and inputs and reads its variables back.
 A situation is two frames:
 
 - persons: ``household_id, person_id, benefit_unit, role, age, activity, pay_recent,
-  pay_earlier, unemployment_recent, unemployment_earlier, pension_monthly, disability_rate``.
-  ``*_recent`` amounts hold for the reference month and the three before it (what RSA and PPA
-  look at), ``*_earlier`` for every month before that, back to January of year N-2 (CSS and
-  housing aid look back twelve months, family benefits at the income of year N-2). All amounts
-  are gross and monthly.
+  pay_earlier, pay_n2, turnover, turnover_n2, unemployment_recent, unemployment_earlier,
+  pension_monthly, disability_rate``. ``*_recent`` amounts hold for the reference month and the
+  three before it (what RSA and PPA look at), ``*_earlier`` for every month before that back to
+  January of year N-1 (CSS and housing aid look back twelve months), ``pay_n2`` for the months of
+  year N-2 (family benefits are assessed on the income of year N-2). ``turnover`` is a
+  self-employed member's monthly micro-enterprise turnover (micro-BIC services) in years N-1 and
+  N, ``turnover_n2`` in year N-2: OpenFisca-France takes it as the tax return's yearly box
+  (``mbic_imps``), from which RSA, PPA, CSS, housing aid and family benefits each take the year
+  their rule looks at. All amounts are gross and monthly.
 - households: ``household_id, tenure, rent_monthly, depcom``.
 
 The true situation may carry inputs no agency table holds (:data:`TRUTH_ONLY_PERSON_COLUMNS`):
@@ -40,6 +44,9 @@ SITUATION_PERSON_COLUMNS = (
     "activity",
     "pay_recent",
     "pay_earlier",
+    "pay_n2",
+    "turnover",
+    "turnover_n2",
     "unemployment_recent",
     "unemployment_earlier",
     "pension_monthly",
@@ -58,6 +65,7 @@ BIRTH_MONTHS_BEFORE = 6
 EPOCH_YEAR = 1970
 """numpy's datetime64 counts years from here."""
 
+MONTHS_PER_YEAR = 12
 RECENT_MONTHS = 4
 """RSA and PPA average resources over the three months before the month paid (CASF R262-7), so
 "recent" is that month and the three before it."""
@@ -71,6 +79,7 @@ _TENURE = {
 }
 _ACTIVITY = {
     "employed": "actif",
+    "self_employed": "actif",
     "unemployed": "chomeur",
     "student": "etudiant",
     "retired": "retraite",
@@ -161,9 +170,11 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
     rent_share_per_unit = pd.Series(rent_share, index=households.index).reindex(unit_ids // 100).to_numpy()
 
     zero_person = np.zeros(len(persons))
+    year_n2 = str(ref.year - 2)
     for month in months:
         which = "recent" if month in recent else "earlier"
-        sim.set_input("salaire_de_base", month, persons[f"pay_{which}"].to_numpy(dtype=float))
+        pay = "pay_n2" if month.startswith(year_n2) and which == "earlier" else f"pay_{which}"
+        sim.set_input("salaire_de_base", month, persons[pay].to_numpy(dtype=float))
         sim.set_input("chomage_brut", month, persons[f"unemployment_{which}"].to_numpy(dtype=float))
         sim.set_input("retraite_brute", month, persons["pension_monthly"].to_numpy(dtype=float))
         # Disability is a lasting state: set for one month only, AAH would count it but RSA's
@@ -187,6 +198,9 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
         if "nationality" in persons.columns:
             sim.set_input("nationalite", month, persons["nationality"].to_numpy(dtype=str))
             sim.set_input("duree_possession_titre_sejour", month, persons["permit_years"].to_numpy(dtype=float))
+    # A yearly tax box, in whole euros (OpenFisca's type for it).
+    for year, column in ((ref.year - 2, "turnover_n2"), (ref.year - 1, "turnover"), (ref.year, "turnover")):
+        sim.set_input("mbic_imps", str(year), np.round(persons[column].to_numpy(dtype=float) * MONTHS_PER_YEAR).astype(int))
     return sim, persons, households, unit_id
 
 

@@ -82,6 +82,8 @@ class LawParameters:
     css: CssValuation
     equivalence_scale: EquivalenceScale
     rent_estimate: RentEstimate
+    self_employed_turnover_monthly: float
+    """A self-employed member's monthly turnover when the agency holds none (``self_employed_estimate``)."""
 
 
 @lru_cache(maxsize=1)
@@ -98,4 +100,5 @@ def load_law_parameters() -> LawParameters:
             social_eur_per_m2=float(raw["rent_estimate"]["social_eur_per_m2"]),
             surface_m2_by_persons=tuple(raw["rent_estimate"]["surface_m2_by_persons"]),
         ),
+        self_employed_turnover_monthly=float(raw["self_employed_estimate"]["turnover_monthly"]),
     )

@@ -10,6 +10,9 @@ tables; here, and only here, each missing input the law engine needs is filled e
 
 - recent pay: none for a member last known out of work (unemployed, retired, inactive), else last
   year's declared pay spread over twelve months;
+- a self-employed member's turnover: the average micro-entrepreneur's (``self_employed_estimate``
+  in ``law/parameters.yaml``); a member who is not self-employed has none;
+- the pay of year N-2 (family benefits), when no tax notice was given: last year's declared pay;
 - rent: the median rent of the kind of territory for the household's size (``rent_estimate`` in
   ``law/parameters.yaml``).
 
@@ -28,7 +31,7 @@ import pandas as pd
 from nonrecours.core.config import LawConfig
 from nonrecours.core.schema import ENTITLEMENTS, ESTIMATED_INPUTS
 from nonrecours.law.engine import run_law_engine
-from nonrecours.law.parameters import CssValuation, RentEstimate, load_law_parameters
+from nonrecours.law.parameters import CssValuation, LawParameters, load_law_parameters
 
 MONTHS_PER_YEAR = 12
 PAY_ESTIMATE_ACTIVITIES = ("employed", "unemployed")
@@ -39,13 +42,18 @@ OUT_OF_WORK = ("unemployed", "retired", "inactive")
 told of outweighs last year's pay."""
 
 
+def _nullable(column: pd.Series) -> np.ndarray:
+    """A nullable float column as floats, NA as NaN."""
+    return column.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def estimated_inputs(pay: pd.Series, rent: pd.Series) -> pd.Series:
     """The ``ESTIMATED_INPUTS`` code from two boolean series (indexed alike)."""
     code = np.select([pay.to_numpy() & rent.to_numpy(), pay.to_numpy(), rent.to_numpy()], ["pay_rent", "pay", "rent"], "none")
     return pd.Series(pd.Categorical(code, categories=list(ESTIMATED_INPUTS)), index=pay.index)
 
 
-def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, rents: RentEstimate) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, params: LawParameters) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """What the agency knows, in the law engine's terms, and per household which inputs were
     estimated (an ``ESTIMATED_INPUTS`` series indexed by ``household_id``).
 
@@ -54,9 +62,15 @@ def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, rent
     always that declaration. Both are gross, as OpenFisca expects.
     """
     declared_monthly = individuals["declared_pay_last_year"].to_numpy(dtype=float) / MONTHS_PER_YEAR
-    known = individuals["known_pay_monthly"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    known = _nullable(individuals["known_pay_monthly"])
     pay_missing = np.isnan(known)
     out_of_work = individuals["activity"].astype("object").isin(OUT_OF_WORK).to_numpy()
+    n2 = _nullable(individuals["declared_pay_n2"]) / MONTHS_PER_YEAR
+    n2_missing = np.isnan(n2)
+    turnover = _nullable(individuals["known_turnover_monthly"])
+    self_employed = (individuals["activity"].astype("object") == "self_employed").to_numpy()
+    turnover_guessed = np.isnan(turnover) & self_employed
+    turnover = np.where(turnover_guessed, params.self_employed_turnover_monthly, np.nan_to_num(turnover, nan=0.0))
     persons = pd.DataFrame(
         {
             "household_id": individuals["household_id"].to_numpy(),
@@ -67,6 +81,9 @@ def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, rent
             "activity": individuals["activity"].astype("object").to_numpy(),
             "pay_recent": np.where(pay_missing, np.where(out_of_work, 0.0, declared_monthly), known),
             "pay_earlier": declared_monthly,
+            "pay_n2": np.where(n2_missing, declared_monthly, n2),
+            "turnover": turnover,
+            "turnover_n2": turnover,
             "unemployment_recent": individuals["unemployment_benefit_monthly"].to_numpy(dtype=float),
             "unemployment_earlier": individuals["unemployment_benefit_monthly"].to_numpy(dtype=float),
             "pension_monthly": individuals["pension_monthly"].to_numpy(dtype=float),
@@ -74,13 +91,17 @@ def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, rent
             "disability_rate": individuals["disability_rate"].astype("Float64").fillna(0.0).to_numpy(dtype=float),
         }
     )
-    pay_guessed = pay_missing & ((declared_monthly > 0) | persons["activity"].isin(PAY_ESTIMATE_ACTIVITIES).to_numpy())
+    pay_guessed = (
+        (pay_missing & ((declared_monthly > 0) | persons["activity"].isin(PAY_ESTIMATE_ACTIVITIES).to_numpy()))
+        | turnover_guessed
+        | (n2_missing & (declared_monthly > 0))
+    )
     hid = households["household_id"]
     pay_estimated = pd.Series(pay_guessed).groupby(persons["household_id"].to_numpy()).any().reindex(hid.to_numpy(), fill_value=False)
-    rent = households["rent_monthly"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    rent = _nullable(households["rent_monthly"])
     rent_missing = np.isnan(rent)
     size = individuals.groupby("household_id").size().reindex(hid.to_numpy(), fill_value=1)
-    guess = rents.rent(households["tenure"].astype("object").reset_index(drop=True), households["territory_type"].reset_index(drop=True), size.reset_index(drop=True))
+    guess = params.rent_estimate.rent(households["tenure"].astype("object").reset_index(drop=True), households["territory_type"].reset_index(drop=True), size.reset_index(drop=True))
     hh = pd.DataFrame(
         {
             "household_id": hid.to_numpy(),
@@ -106,7 +127,7 @@ def entitlements_from_observed(
     """Eligibility and monthly amount per household and benefit on what the agency holds, in
     ``ENTITLEMENTS`` form (with which inputs were estimated)."""
     params = load_law_parameters()
-    persons, hh, estimated = observed_situation(individuals, households, params.rent_estimate)
+    persons, hh, estimated = observed_situation(individuals, households, params)
     out = run_law_engine(persons, hh, law=law, css=css or params.css, scheduler=scheduler, quiet=quiet, description=description)
     out["estimated_inputs"] = pd.Categorical(out["household_id"].map(estimated).astype("object").fillna("none"), categories=list(ESTIMATED_INPUTS))
     return out[ENTITLEMENTS.names]

@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.core.schema import PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
+from nonrecours.core.schema import OUTREACH_RESULTS, PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
 
 metadata = MetaData()
 
@@ -70,6 +70,24 @@ outcomes = Table(
     Column("amount_granted", Float, nullable=True),
     Column("outcome_date", Date, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("result", String(20), nullable=True),
+    Column("campaign_id", String(40), nullable=True, index=True),
+    Column("sender", String(64), nullable=True),
+    Column("idempotency_key", String(100), nullable=True, unique=True),
+)
+
+assignments = Table(
+    "campaign_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", String(40), nullable=False, index=True),
+    Column("decision_id", Integer, ForeignKey("decisions.id"), nullable=False, index=True),
+    Column("household_pseudonym", String(64), nullable=False, index=True),
+    Column("arm", String(10), nullable=False),
+    Column("stratum", Integer, nullable=False),
+    Column("propensity", Float, nullable=False),
+    Column("benefits", String(200), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
 )
 
 COMMIT_CHUNK = 5_000
@@ -122,12 +140,29 @@ def _plain(v: object) -> object:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What happened after a contact, as an agent records it. ``result`` (one of
+    ``OUTREACH_RESULTS``) is what a campaign's outcome says; ``contacted`` and ``claimed`` follow
+    from it. ``decision_id``: the decision it answers (default: the household's latest).
+    ``idempotency_key``: a retried post with the same key is recorded once."""
+
     household_id: int | str
     benefit: str
     contacted: bool
     claimed: bool | None
     amount_granted: float | None
     outcome_date: date
+    result: str | None = None
+    campaign_id: str | None = None
+    decision_id: int | None = None
+    idempotency_key: str | None = None
+    sender: str | None = None
+
+    @classmethod
+    def from_result(cls, household_id: int | str, benefit: str, result: str, outcome_date: date, *, amount_granted: float | None = None, **links) -> Outcome:
+        if result not in OUTREACH_RESULTS:
+            raise ValueError(f"result {result!r} is not one of {list(OUTREACH_RESULTS)}")
+        return cls(household_id, benefit, contacted=result != "unreachable", claimed=result == "opened",
+                   amount_granted=amount_granted if result == "opened" else None, outcome_date=outcome_date, result=result, **links)
 
 
 @dataclass(frozen=True)
@@ -183,28 +218,93 @@ class DecisionLog:
         return len(rows)
 
     def record_outcome(self, o: Outcome, *, at: datetime | None = None) -> OutcomeReceipt:
-        """Store an outcome against the household's latest decision; LookupError if it was never scored."""
-        pseudonym = pseudonymise(o.household_id, self.key)
+        """Store an outcome against the decision it answers (``o.decision_id``, else the
+        household's latest); LookupError if the household was never scored or the decision is not
+        its own. A post whose idempotency key was seen returns the first receipt, unrecorded."""
+        return self.record_outcomes([o], at=at)[0]
+
+    def record_outcomes(self, batch: Sequence[Outcome], *, at: datetime | None = None) -> list[OutcomeReceipt]:
+        """:meth:`record_outcome` for many, in one transaction: all are recorded or none."""
         at = at or datetime.now(timezone.utc)
+        receipts = []
         with self.engine.begin() as conn:
-            decision_id = conn.execute(
-                select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).order_by(decisions.c.id.desc()).limit(1)
-            ).scalar()
-            if decision_id is None:
-                raise LookupError(f"household_id {o.household_id}: no decision was logged for this household; an outcome must follow a score")
-            conn.execute(
-                insert(outcomes).values(
-                    decision_id=decision_id,
-                    household_pseudonym=pseudonym,
-                    benefit=o.benefit,
-                    contacted=o.contacted,
-                    claimed=o.claimed,
-                    amount_granted=o.amount_granted,
-                    outcome_date=o.outcome_date,
-                    recorded_at=at,
+            for o in batch:
+                pseudonym = pseudonymise(o.household_id, self.key)
+                if o.idempotency_key is not None:
+                    seen = conn.execute(select(outcomes.c.decision_id, outcomes.c.household_pseudonym, outcomes.c.recorded_at).where(outcomes.c.idempotency_key == o.idempotency_key)).first()
+                    if seen is not None:
+                        if seen.household_pseudonym != pseudonym:
+                            raise ValueError(f"idempotency_key {o.idempotency_key!r} was already used for another household")
+                        receipts.append(OutcomeReceipt(pseudonym, int(seen.decision_id), seen.recorded_at))
+                        continue
+                decision_id = self._decision_of(conn, o, pseudonym)
+                conn.execute(
+                    insert(outcomes).values(
+                        decision_id=decision_id,
+                        household_pseudonym=pseudonym,
+                        benefit=o.benefit,
+                        contacted=o.contacted,
+                        claimed=o.claimed,
+                        amount_granted=o.amount_granted,
+                        outcome_date=o.outcome_date,
+                        recorded_at=at,
+                        result=o.result,
+                        campaign_id=o.campaign_id,
+                        sender=o.sender,
+                        idempotency_key=o.idempotency_key,
+                    )
                 )
-            )
-        return OutcomeReceipt(pseudonym, int(decision_id), at)
+                receipts.append(OutcomeReceipt(pseudonym, int(decision_id), at))
+        return receipts
+
+    @staticmethod
+    def _decision_of(conn, o: Outcome, pseudonym: str) -> int:
+        if o.decision_id is not None:
+            owner = conn.execute(select(decisions.c.household_pseudonym).where(decisions.c.id == o.decision_id)).scalar()
+            if owner != pseudonym:
+                raise LookupError(f"household_id {o.household_id}: decision {o.decision_id} is not one of this household's")
+            return int(o.decision_id)
+        decision_id = conn.execute(
+            select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).order_by(decisions.c.id.desc()).limit(1)
+        ).scalar()
+        if decision_id is None:
+            raise LookupError(f"household_id {o.household_id}: no decision was logged for this household; an outcome must follow a score")
+        return int(decision_id)
+
+    def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None) -> pd.Series:
+        """Log a campaign: one decision per campaign household (its scores, ``source``
+        ``campaign``) and its assignment (arm, stratum, propensity, benefits to check), committed
+        together. Returns the decision id per ``household_id``."""
+        at = at or datetime.now(timezone.utc)
+        rows = self.rows(scored[scored["household_id"].isin(campaign["household_id"])], model_name=model_name, model_version=model_version, source="campaign", at=at)
+        c = campaign.set_index("household_id")
+        ids = {}
+        with self.engine.begin() as conn:
+            for hid, row in zip(c.index, (rows[i] for i in _order(rows, c.index, self.key))):
+                decision_id = conn.execute(insert(decisions).values(**row)).inserted_primary_key[0]
+                a = c.loc[hid]
+                conn.execute(
+                    insert(assignments).values(
+                        campaign_id=str(a["campaign_id"]), decision_id=decision_id, household_pseudonym=row["household_pseudonym"], arm=str(a["arm"]),
+                        stratum=int(a["stratum"]), propensity=float(a["propensity"]), benefits=str(a["benefits"]), assigned_at=at,
+                    )
+                )
+                ids[hid] = int(decision_id)
+        return pd.Series(ids, name="decision_id").rename_axis("household_id")
+
+    def read_campaign(self, campaign_id: str) -> pd.DataFrame:
+        """A campaign's assignments with their decisions' time and model, in log order."""
+        query = (
+            select(assignments, decisions.c.model_name, decisions.c.model_version, decisions.c.scored_at)
+            .join(decisions, decisions.c.id == assignments.c.decision_id)
+            .where(assignments.c.campaign_id == campaign_id)
+            .order_by(assignments.c.id)
+        )
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).mappings().all())
+        if frame.empty:
+            raise LookupError(f"campaign {campaign_id!r} is not in the decision log")
+        return frame
 
     @staticmethod
     def _window(query, since: datetime | None, until: datetime | None):
@@ -228,6 +328,12 @@ class DecisionLog:
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in outcomes.columns])
         return frame.drop_duplicates(["decision_id", "benefit"], keep="last").reset_index(drop=True)
+
+
+def _order(rows: list[dict], household_ids, key: bytes) -> list[int]:
+    """Positions in ``rows`` (one per household, keyed by pseudonym) of ``household_ids``, in order."""
+    where = {r["household_pseudonym"]: i for i, r in enumerate(rows)}
+    return [where[pseudonymise(_plain(h), key)] for h in household_ids]  # type: ignore[arg-type]
 
 
 def profiles_from_log(logged: pd.DataFrame, recorded: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -34,11 +34,14 @@ def _amount(text: str, unknown: str) -> Callable[[object, str], str]:
     return lambda v, _r: unknown if _missing(v) else text.format(_eur(float(v)))  # type: ignore[arg-type]
 
 
+_PAY = ("an estimated income from work (last year's declared pay, or none when last known out of work; for a self-employed member, "
+        "the average micro-entrepreneur's turnover)")
+_RENT = "an estimated rent (median for the area and household size)"
+_ASK_PAY = "the last three payslips, the unemployment notice or, if self-employed, the last quarter's turnover declarations"
 ESTIMATED = {
-    "pay": "OpenFisca-France amount computed with an estimated recent pay (last year's declared pay, or none when last known out of work): ask for the last three payslips or the unemployment notice",
-    "rent": "OpenFisca-France amount computed with an estimated rent (median for the area and household size): ask for the lease or a rent receipt",
-    "pay_rent": "OpenFisca-France amount computed with an estimated recent pay (last year's declared pay, or none when last known out of work) and an estimated rent "
-    "(median for the area and household size): ask for the last three payslips and the lease",
+    "pay": f"OpenFisca-France amount computed with {_PAY}: ask for {_ASK_PAY}",
+    "rent": f"OpenFisca-France amount computed with {_RENT}: ask for the lease or a rent receipt",
+    "pay_rent": f"OpenFisca-France amount computed with {_PAY} and {_RENT}: ask for {_ASK_PAY}, and the lease",
 }
 """What the agent is told when the law engine had to estimate an input the agency does not hold."""
 

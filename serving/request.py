@@ -22,6 +22,7 @@ from nonrecours.core.schema import (
     BENEFITS,
     HOUSEHOLDS,
     INDIVIDUALS,
+    OUTREACH_RESULTS,
     Column,
     Table,
     validate,
@@ -29,6 +30,8 @@ from nonrecours.core.schema import (
 
 MAX_MEMBERS = int(HOUSEHOLDS.column("n_persons").max or 20)
 MIN_HEAD_AGE = 16
+MAX_OUTCOMES_PER_BATCH = 5_000
+"""Outcomes one ``POST /outcomes/batch`` may carry (one transaction)."""
 
 # Columns that are not asked for: ids the service assigns itself, and counts it derives.
 _MEMBER_SKIP = {"person_id", "household_id"}
@@ -121,27 +124,53 @@ class HouseholdScore(BaseModel):
 
 
 class OutcomeIn(_Strict):
-    """What happened after an agent contacted (or tried to contact) a scored household."""
+    """What happened after an agent contacted (or tried to contact) a scored household. A
+    campaign's outcome gives ``result`` (``contacted`` and ``claimed`` follow from it); the older
+    form gives ``contacted`` and ``claimed``."""
 
-    household_id: int = Field(description="The household id sent to /score.")
+    household_id: int = Field(description="The household id sent to /score (or listed in the campaign).")
     benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
-    contacted: bool = Field(description="The household was reached.")
-    claimed: Optional[bool] = Field(default=None, description="A claim was made (null: not known yet).")
+    result: Optional[Literal[OUTREACH_RESULTS]] = Field(default=None, description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
+                                                        "not_entitled (after checking); declined; already_receiving.")
+    contacted: Optional[bool] = Field(default=None, description="The household was reached (without result).")
+    claimed: Optional[bool] = Field(default=None, description="A claim was made (null: not known yet; without result).")
     amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="Monthly amount granted, EUR (null: not known yet).")
     outcome_date: dt.date = Field(description="Date of the outcome (YYYY-MM-DD), not in the future.")
+    campaign_id: Optional[str] = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9T:._-]+$", description="The campaign the contact belongs to.")
+    decision_id: Optional[int] = Field(default=None, ge=1, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
+    idempotency_key: Optional[str] = Field(default=None, min_length=8, max_length=100, description="A key of the sender's choosing: a retried post with the same key is recorded once.")
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.amount_granted is not None and self.claimed is False:
-            raise ValueError("amount_granted: an amount was granted but claimed is false")
+        if self.result is None and self.contacted is None:
+            raise ValueError("result: give result (a campaign's outcome) or contacted")
+        if self.result is not None and (self.contacted is not None or self.claimed is not None):
+            raise ValueError("result: give result or contacted/claimed, not both")
+        if self.amount_granted is not None and (self.claimed is False or (self.result is not None and self.result != "opened")):
+            raise ValueError("amount_granted: an amount was granted but no right was opened")
         if self.outcome_date > dt.date.today() + dt.timedelta(days=1):
             raise ValueError(f"outcome_date: {self.outcome_date} is in the future")
         return self
 
+    def outcome(self, sender: str | None = None):
+        """The decision log's :class:`~nonrecours.serving.decision_log.Outcome`."""
+        from nonrecours.serving.decision_log import Outcome
+
+        links = dict(campaign_id=self.campaign_id, decision_id=self.decision_id, idempotency_key=self.idempotency_key, sender=sender)
+        if self.result is not None:
+            return Outcome.from_result(self.household_id, self.benefit, self.result, self.outcome_date, amount_granted=self.amount_granted, **links)
+        return Outcome(self.household_id, self.benefit, bool(self.contacted), self.claimed, self.amount_granted, self.outcome_date, **links)
+
+
+class OutcomeBatchIn(_Strict):
+    """Body of ``POST /outcomes/batch``: recorded together, or not at all."""
+
+    outcomes: list[OutcomeIn] = Field(min_length=1, max_length=MAX_OUTCOMES_PER_BATCH)
+
 
 class OutcomeAck(BaseModel):
     household_pseudonym: str
-    decision_id: int = Field(description="The latest decision-log entry of this household, which the outcome is linked to.")
+    decision_id: int = Field(description="The decision-log entry the outcome is linked to (the one named, else the household's latest).")
     recorded_at: dt.datetime
 
 

@@ -16,7 +16,8 @@ LAW = LawConfig(reference_month="2025-06", workers=1)
 
 
 def person(**overrides) -> dict:
-    """One member of a situation (law-engine input), an inactive adult of 40 with no income."""
+    """One member of a situation (law-engine input), an inactive adult of 40 with no income. The
+    pay of year N-2 is the earlier pay unless given."""
     row = {
         "benefit_unit": 0,
         "role": "head",
@@ -28,8 +29,11 @@ def person(**overrides) -> dict:
         "unemployment_earlier": 0.0,
         "pension_monthly": 0.0,
         "disability_rate": 0.0,
+        "turnover": 0.0,
+        "turnover_n2": 0.0,
     }
     row.update(overrides)
+    row.setdefault("pay_n2", row["pay_earlier"])
     return row
 
 
@@ -115,7 +119,7 @@ def observed_person(**overrides) -> dict:
     """One row of individuals.parquet: an inactive French adult of 40, no income."""
     row = {
         "benefit_unit": 0, "role": "head", "age": 40, "sex": "F", "activity": "inactive",
-        "declared_pay_last_year": 0.0, "known_pay_monthly": 0.0, "pension_monthly": 0.0,
+        "declared_pay_last_year": 0.0, "declared_pay_n2": None, "known_pay_monthly": 0.0, "known_turnover_monthly": 0.0, "pension_monthly": 0.0,
         "unemployment_benefit_monthly": 0.0, "disability_rate": 0.0, "nationality_group": "french",
         "higher_education": False,
     }

@@ -8,6 +8,7 @@ import json
 
 import httpx
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -30,6 +31,7 @@ CHANGES = {
     "serving": {"max_households_per_request": 2},
     "monitoring": {"max_drift_share": 1.0},
     "fairness": {"max_group_recall_gap": 0.0, "min_group_positives": 5},  # 300 test households: few groups reach 30 positives
+    "campaign": {"holdout_share": 0.5},
 }
 
 
@@ -189,3 +191,15 @@ def test_monitoring_drift_threshold_reaches_the_report(settings_file, small_popu
         report = build_report(reference, current, cfg=cfg, fairness_cfg=settings.fairness, capacity_share=0.05, model="m", reference_name="a", current_name="b")
         verdicts[name] = report.drift.breached
     assert verdicts == {"default": True, "file": False}
+
+
+def test_campaign_holdout_share_sets_the_share_of_the_top_not_contacted(generated, settings_file, tmp_path):
+    folder, _ = generated
+    secrets = tmp_path / "secrets.env"
+    assert runner.invoke(app, ["keys", "--out", str(secrets)]).exit_code == 0
+    out = tmp_path / "campaign.csv"
+    result = runner.invoke(app, ["campaign", "--input", str(folder), "--config", str(settings_file), "--ranking", "rules", "--capacity", "4", "--out", str(out),
+                                 "--secrets", str(secrets), "--decision-log", f"sqlite:///{tmp_path / 'd.db'}", "--workers", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    arms = pd.read_csv(out)["arm"].value_counts()
+    assert arms["holdout"] == arms["contact"] == 4  # half of the top, 8 households for 4 contacts

@@ -14,6 +14,7 @@ from nonrecours.core.schema import PROFILES
 from nonrecours.serving.decision_log import (
     DecisionLog,
     Outcome,
+    assignments,
     connect,
     decisions,
     outcomes,
@@ -45,6 +46,7 @@ def log(request, tmp_path):
     if request.param == "postgresql":  # one server for the session: leave it empty
         with engine.begin() as conn:
             conn.execute(outcomes.delete())
+            conn.execute(assignments.delete())
             conn.execute(decisions.delete())
     engine.dispose()
 
@@ -175,3 +177,31 @@ def test_secrets_come_from_the_environment_over_the_file(tmp_path):
         pseudonym_key(resolve(path, {PSEUDONYM_KEY: "short"}))
     with pytest.raises(ValueError, match="NONRECOURS_API_KEYS"):
         api_keys({API_KEYS: "tooshort"})
+
+
+def test_a_campaign_is_logged_with_its_arms_and_outcomes_answer_its_decisions_once(log, some_profiles):
+    """Every campaign household gets a decision and an assignment; an outcome names the decision it
+    answers (not merely the latest), a retried post with the same idempotency key is recorded
+    once, and a decision of another household is refused."""
+    from nonrecours.serving.campaign import CampaignPlan, plan_campaign
+
+    scored = scored_rows(some_profiles)
+    campaign = plan_campaign(scored, CampaignPlan(capacity=10, holdout_share=0.3, exploration_share=0.2, strata=5, seed=4))
+    ids = log.record_campaign(scored, campaign, model_name="nonrecours", model_version="3")
+    assigned = log.read_campaign(str(campaign["campaign_id"].iloc[0]))
+    assert len(assigned) == len(campaign) == len(ids) and set(assigned["decision_id"]) == set(ids)
+    assert set(assigned["arm"]) <= {"contact", "holdout", "explore", "pool"} and (assigned["model_version"] == "3").all()
+    first, other = (int(h) for h in campaign["household_id"].iloc[:2])
+    log.record_scored(scored[scored["household_id"] == first], model_name="nonrecours", model_version="4", source="api")  # a re-score after the campaign
+    o = Outcome.from_result(first, "rsa", "opened", date(2025, 7, 1), amount_granted=500.0, campaign_id="c1", decision_id=int(ids[first]), idempotency_key="k-0000001")
+    receipt = log.record_outcome(o)
+    again = log.record_outcome(o)
+    assert receipt.decision_id == again.decision_id == int(ids[first])  # the campaign's decision, not the re-score
+    recorded = log.read_outcomes()
+    assert len(recorded) == 1 and recorded["result"].iloc[0] == "opened" and recorded["claimed"].iloc[0]
+    with pytest.raises(LookupError, match="not one of this household"):
+        log.record_outcome(Outcome.from_result(other, "rsa", "declined", date(2025, 7, 1), decision_id=int(ids[first])))
+    with pytest.raises(ValueError, match="another household"):
+        log.record_outcome(Outcome.from_result(other, "rsa", "declined", date(2025, 7, 1), idempotency_key="k-0000001"))
+    with pytest.raises(LookupError, match="not in the decision log"):
+        log.read_campaign("nope")

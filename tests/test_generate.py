@@ -58,8 +58,9 @@ def test_the_holder_sees_paid_benefits_and_not_css_nor_aspa(tables):
 
 
 def test_what_the_agency_holds_depends_on_the_files_it_holds(quarters):
-    """Recent pay only for RSA/PPA files, rent only for housing-aid files (0 for owners and free
-    housing), the disability rate only for AAH files; missing is NA, never 0."""
+    """Recent pay and self-employed turnover only for RSA/PPA files, rent only for housing-aid
+    files (0 for owners and free housing), the disability rate only for AAH files; missing is NA,
+    never 0. The pay of year N-2 (tax notice) for everyone."""
     q = quarters.current
     ids = q.households["household_id"].to_numpy()
     col = {b: i for i, b in enumerate(BENEFITS)}
@@ -67,6 +68,12 @@ def test_what_the_agency_holds_depends_on_the_files_it_holds(quarters):
     ind = q.individuals
     assert (ind["known_pay_monthly"].notna() == ind["household_id"].map(declares)).all()
     assert 0 < ind["known_pay_monthly"].notna().mean() < 0.5
+    assert (ind["known_turnover_monthly"].notna() == ind["known_pay_monthly"].notna()).all()
+    self_employed = ind["activity"].astype(str) == "self_employed"
+    assert 0.005 < self_employed.mean() < 0.05
+    assert (ind.loc[~self_employed & ind["known_turnover_monthly"].notna(), "known_turnover_monthly"] == 0).all()
+    assert ind["known_turnover_monthly"][self_employed].isna().any()  # most self-employed have no RSA/PPA file
+    assert ind["declared_pay_n2"].notna().all() and (ind["declared_pay_n2"] != ind["declared_pay_last_year"]).any()
     rent_known = q.households["rent_monthly"].notna().to_numpy()
     renting = q.households["tenure"].isin(["social_renter", "private_renter"]).to_numpy()
     assert (rent_known == (~renting | q.files[:, col["aide_logement"]])).all()
@@ -86,6 +93,8 @@ def test_the_law_engine_marks_what_it_estimated(quarters):
     no_pay = q.individuals.groupby("household_id")["known_pay_monthly"].apply(lambda s: s.isna().all())
     workers = q.individuals[q.individuals["activity"].astype(str).isin(["employed", "unemployed"])]["household_id"].unique()
     assert est[no_pay[no_pay].index.intersection(workers)].str.contains("pay").all()
+    undeclared = q.individuals[(q.individuals["activity"].astype(str) == "self_employed") & q.individuals["known_turnover_monthly"].isna()]["household_id"].unique()
+    assert len(undeclared) > 0 and est[undeclared].str.contains("pay").all()
 
 
 def test_quarters_follow_the_same_households_and_claims_start_and_stop(quarters):
@@ -164,6 +173,6 @@ def test_income_tails_stay_within_the_schema_at_a_million_people(calibration):
     persons = draw_resources(draw_members(hh, rng, calibration), rng, calibration)
     assert len(persons) > 1_000_000
     assert persons["unemployment"].max() <= calibration.shapes.unemployment.max_monthly
-    for ours, column in (("pay", "known_pay_monthly"), ("pension_monthly", "pension_monthly"), ("unemployment", "unemployment_benefit_monthly")):
+    for ours, column in (("pay", "known_pay_monthly"), ("turnover", "known_turnover_monthly"), ("pension_monthly", "pension_monthly"), ("unemployment", "unemployment_benefit_monthly")):
         assert persons[ours].max() <= INDIVIDUALS.column(column).max, ours
     assert persons["age"].max() <= INDIVIDUALS.column("age").max

@@ -116,20 +116,69 @@ def test_the_agency_s_missing_inputs_are_filled_explicitly_and_marked(calibratio
     worker = observed_person(activity="employed", declared_pay_last_year=12 * 1500.0, known_pay_monthly=None)
     ind, hh = make_observed(worker, rent_monthly=None)
     params = load_law_parameters()
-    persons, situation, estimated = observed_situation(ind, hh, params.rent_estimate)
+    persons, situation, estimated = observed_situation(ind, hh, params)
     assert persons["pay_recent"].iloc[0] == pytest.approx(1500.0)
     assert situation["rent_monthly"].iloc[0] == pytest.approx(params.rent_estimate.surface_m2_by_persons[0] * params.rent_estimate.private_eur_per_m2["large_urban"])
     assert estimated.iloc[0] == "pay_rent"
     ent = entitlements_from_observed(ind, hh, law=LAW)
     assert set(ent["estimated_inputs"].astype(str)) == {"pay_rent"}
-    known_ind, known_hh = make_observed(observed_person(activity="employed", declared_pay_last_year=18000.0, known_pay_monthly=1500.0), rent_monthly=500.0)
+    known_ind, known_hh = make_observed(observed_person(activity="employed", declared_pay_last_year=18000.0, declared_pay_n2=17000.0, known_pay_monthly=1500.0), rent_monthly=500.0)
     assert set(entitlements_from_observed(known_ind, known_hh, law=LAW)["estimated_inputs"].astype(str)) == {"none"}
     owner_ind, owner_hh = make_observed(observed_person(), tenure="owner", rent_monthly=0.0)
-    assert observed_situation(owner_ind, owner_hh, params.rent_estimate)[2].iloc[0] == "none"
+    assert observed_situation(owner_ind, owner_hh, params)[2].iloc[0] == "none"
     # a job loss the agency was told of outweighs last year's pay: estimated at none, and marked
     jobless_ind, jobless_hh = make_observed(observed_person(activity="unemployed", declared_pay_last_year=21000.0, known_pay_monthly=None), tenure="owner", rent_monthly=0.0)
-    persons, _, estimated = observed_situation(jobless_ind, jobless_hh, params.rent_estimate)
+    persons, _, estimated = observed_situation(jobless_ind, jobless_hh, params)
     assert persons["pay_recent"].iloc[0] == 0 and persons["pay_earlier"].iloc[0] == pytest.approx(1750.0) and estimated.iloc[0] == "pay"
+
+
+def test_self_employed_turnover_counts_for_every_benefit_in_the_year_its_rule_reads(calibration):
+    """A micro-entrepreneur's turnover reaches OpenFisca-France as the tax return's yearly box:
+    RSA and PPA read this year's, housing aid year N-2's (self-employed incomes have no
+    contemporaneous base), CSS last year's."""
+    a = amounts(run(combine(
+        make_household(person(activity="self_employed")),
+        make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=1600.0)),
+        make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=0.0)),
+    ), calibration))
+    none, steady, new_business = a.iloc[0], a.iloc[1], a.iloc[2]
+    assert none["rsa"] > 400 and steady["rsa"] < none["rsa"] - 300  # 800 EUR of income after the 50% allowance
+    assert steady["ppa"] > 0 and none["ppa"] == 0  # an income from work: the activity bonus
+    assert steady["aide_logement"] < none["aide_logement"] - 50
+    assert new_business["aide_logement"] == pytest.approx(none["aide_logement"])  # nothing in year N-2
+    assert new_business["rsa"] == pytest.approx(steady["rsa"])
+
+
+def test_family_benefits_read_the_pay_of_year_n_minus_2(calibration):
+    """Allocations familiales are modulated by the income of year N-2: a high N-2 pay halves
+    them, with the same recent pay."""
+    children = (person(role="child", age=6), person(role="child", age=9))
+    couple = (person(role="partner", age=38),)
+    low = make_household(person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=2500.0), *couple, *children)
+    high = make_household(person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=12000.0), *couple, *children)
+    a = amounts(run(combine(low, high), calibration))
+    assert a.iloc[0]["af"] > 100 and a.iloc[1]["af"] < 0.6 * a.iloc[0]["af"]
+    # PPA is assessed on recent resources, family benefits included: it makes up part of the loss
+    assert a.iloc[0]["ppa"] < a.iloc[1]["ppa"] < a.iloc[0]["ppa"] + (a.iloc[0]["af"] - a.iloc[1]["af"])
+
+
+def test_a_self_employed_member_s_turnover_is_estimated_when_the_agency_holds_none():
+    """No quarterly declaration: the turnover is the average micro-entrepreneur's, and marked; a
+    declared one (an RSA or PPA file) is taken as it is. A member who is not self-employed has none."""
+    from nonrecours.law.situation import observed_situation
+    from tests.conftest import make_observed, observed_person
+
+    params = load_law_parameters()
+    unknown_ind, unknown_hh = make_observed(observed_person(activity="self_employed", known_pay_monthly=None, known_turnover_monthly=None), tenure="owner", rent_monthly=0.0)
+    persons, _, estimated = observed_situation(unknown_ind, unknown_hh, params)
+    assert persons["turnover"].iloc[0] == params.self_employed_turnover_monthly == persons["turnover_n2"].iloc[0]
+    assert estimated.iloc[0] == "pay"
+    declared_ind, declared_hh = make_observed(observed_person(activity="self_employed", known_turnover_monthly=1200.0), tenure="owner", rent_monthly=0.0)
+    persons, _, estimated = observed_situation(declared_ind, declared_hh, params)
+    assert persons["turnover"].iloc[0] == 1200.0 and estimated.iloc[0] == "none"
+    other_ind, other_hh = make_observed(observed_person(activity="retired", known_pay_monthly=None, known_turnover_monthly=None), tenure="owner", rent_monthly=0.0)
+    persons, _, estimated = observed_situation(other_ind, other_hh, params)
+    assert persons["turnover"].iloc[0] == 0 and estimated.iloc[0] == "none"
 
 
 def test_input_months_cover_year_n_minus_2_for_family_benefits():

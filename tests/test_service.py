@@ -81,7 +81,7 @@ def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_sto
     first = {s["benefit"]: s for s in result[0]["scores"]}
     assert first["rsa"]["law_eligible"] and first["rsa"]["p_unclaimed"] > 0.5
     # the agency holds neither its recent pay nor its rent: the agent is told, and what to ask for
-    assert "estimated recent pay" in first["rsa"]["reasons"][-1] and "lease" in first["rsa"]["reasons"][-1]
+    assert "estimated income from work" in first["rsa"]["reasons"][-1] and "lease" in first["rsa"]["reasons"][-1]
     logged = log.read()
     for h in body["households"]:
         assert (logged["household_pseudonym"] == pseudonymise(h["household_id"], log.key)).sum() >= 1
@@ -96,6 +96,36 @@ def test_an_outcome_is_recorded_against_the_scored_household(api, auth, log):
     assert r.json()["household_pseudonym"] == pseudonymise(4242, log.key)
     never = httpx.post(api.url + "/outcomes", json={**outcome, "household_id": 999_999_999}, headers=auth, timeout=30)
     assert never.status_code == 404 and "no decision was logged" in never.text
+
+
+def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded_once(api, auth, log):
+    """A campaign's outcome (``result``) through /outcomes and /outcomes/batch: linked to the
+    decision it names, its sender the API key's id (never the key), a retry with the same
+    idempotency key recorded once, a batch with one bad row recorded not at all."""
+    assert httpx.post(api.url + "/score", json=households(5151, 5152), headers=auth, timeout=120).status_code == 200
+    first = log.read()
+    decision = int(first.loc[first["household_pseudonym"] == pseudonymise(5151, log.key), "id"].iloc[-1])
+    outcome = {"household_id": 5151, "benefit": "rsa", "result": "opened", "amount_granted": 530.0, "outcome_date": "2026-11-20",
+               "campaign_id": "20261120T090000-abc123", "decision_id": decision, "idempotency_key": "campaign-5151-rsa"}
+    for _ in range(2):
+        r = httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30)
+        assert r.status_code == 200 and r.json()["decision_id"] == decision, r.text
+    recorded = log.read_outcomes()
+    mine = recorded[recorded["idempotency_key"] == "campaign-5151-rsa"]
+    assert len(mine) == 1 and mine["result"].iloc[0] == "opened" and bool(mine["claimed"].iloc[0])
+    key = auth["Authorization"].removeprefix("Bearer ")
+    assert mine["sender"].iloc[0].startswith("key-") and key not in mine["sender"].iloc[0]
+    batch = [{**outcome, "benefit": "ppa", "result": "declined", "amount_granted": None, "idempotency_key": "campaign-5151-ppa"},
+             {**outcome, "household_id": 5152, "benefit": "ppa", "result": "declined", "amount_granted": None, "idempotency_key": "campaign-5152-ppa"}]
+    refused = httpx.post(api.url + "/outcomes/batch", json={"outcomes": batch}, headers=auth, timeout=30)
+    assert refused.status_code == 404 and "not one of this household" in refused.text  # 5152 cannot answer 5151's decision
+    assert len(log.read_outcomes()) == len(recorded)  # all or none
+    batch[1].pop("decision_id")
+    ok = httpx.post(api.url + "/outcomes/batch", json={"outcomes": batch}, headers=auth, timeout=30)
+    assert ok.status_code == 200 and len(ok.json()) == 2, ok.text
+    assert len(log.read_outcomes()) == len(recorded) + 2
+    bad = httpx.post(api.url + "/outcomes", json={**outcome, "result": "declined", "idempotency_key": "campaign-5151-x"}, headers=auth, timeout=30)
+    assert bad.status_code == 400 and "amount_granted" in bad.text
 
 
 def _mutated(change):

@@ -62,11 +62,8 @@ class Scorer:
         return pd.DataFrame(raw, columns=[*FEATURES, "bias"], index=profiles.index)
 
     def estimated_amount(self, profiles: pd.DataFrame) -> np.ndarray:
-        """The amount an agent sees: the law engine's on observed data, or, where it finds none
-        (the household looks ineligible on what the agency holds), the benefit's typical amount."""
-        typical = profiles["benefit"].astype("object").map(self.typical_amount).to_numpy(dtype=float)
-        law = profiles["law_amount"].to_numpy(dtype=float)
-        return np.where(law > 0, law, typical)
+        """See :func:`estimated_amount`."""
+        return estimated_amount(profiles, self.typical_amount)
 
     def metadata(self) -> dict:
         return {"typical_amount": self.typical_amount, "best_iteration": self.best_iteration, "features": list(self.feature_names)}
@@ -76,6 +73,14 @@ class Scorer:
         if tuple(metadata["features"]) != FEATURES:
             raise ValueError("the model was trained on other features than this code builds; retrain it")
         return cls(booster=booster, typical_amount=metadata["typical_amount"], best_iteration=metadata["best_iteration"])
+
+
+def estimated_amount(profiles: pd.DataFrame, typical_amount: dict[str, float]) -> np.ndarray:
+    """The amount an agent sees: the law engine's on observed data, or, where it finds none (the
+    household looks ineligible on what the agency holds), the benefit's typical amount."""
+    typical = profiles["benefit"].astype("object").map(typical_amount).to_numpy(dtype=float)
+    law = profiles["law_amount"].to_numpy(dtype=float)
+    return np.where(law > 0, law, typical)
 
 
 def typical_amounts(profiles: pd.DataFrame) -> dict[str, float]:

@@ -172,14 +172,29 @@ def train(
     next_quarter: Annotated[Optional[Path], typer.Option("--next-quarter", help="A later quarter of the same households (profiles.parquet and outcomes.parquet): the model is also tested on its test households. Default: INPUT/next_quarter when it holds profiles.")] = None,
     tracking_uri: TrackingOpt = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Dask scheduler address: train with lightgbm.dask on that cluster (the local run still finds the number of rounds).")] = None,
+    labels: Annotated[str, typer.Option("--labels", help="`truth`: the simulation's outcomes.parquet (the oracle model). `observed`: what an agency holds: "
+                                        "a campaign's recorded outcomes (--campaign) and the next extract's claims; no truth file is read.")] = "truth",
+    campaign: Annotated[Optional[str], typer.Option("--campaign", help="With --labels observed: the campaign id (`nonrecours campaign` prints it; the campaign file's campaign_id).")] = None,
+    next_extract: Annotated[Optional[Path], typer.Option("--next-extract", help="With --labels observed: the next quarter's extract (default: INPUT/next_quarter).")] = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train the non-take-up model on profiles.parquet and outcomes.parquet in --input, compare it
     with the rules baseline, a logistic regression and the ceiling on the same test households,
     log everything to MLflow, register the model, and run the promotion gate (alias `champion`
-    or `challenger`). With a next quarter, the same test households are scored three months on."""
+    or `challenger`). With a next quarter, the same test households are scored three months on.
+
+    With --labels observed: learn from what an agency observes instead — the need model
+    (P(right opened | contacted)) and the uplift model (a T-learner: P(claim | contacted) -
+    P(claim | not contacted), inverse-propensity weighted) from a campaign's outcomes in the
+    decision log and the next extract; prints the campaign's effect estimated from its holdout and
+    the uplift ranking's off-policy value, and in simulation (when the next quarter's truth is on
+    disk) every policy's true additional euros."""
     settings, env = _settings(config), Environment.from_os()
+    if labels != "truth":
+        return _train_observed(labels, input, campaign, next_extract, settings, env, tracking_uri=tracking_uri, decision_log=decision_log, secrets=secrets, quiet=quiet)
     profiles, outcomes = _run(appl.training_data, input)
     later = _run(appl.next_quarter_data, input, next_quarter)
     if not quiet:
@@ -190,6 +205,28 @@ def train(
             console.print(_frame_table(table, title))
     verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
     console.print(f"{settings.registry.model_name} version {result.version} -> {verdict}: " + "; ".join(result.decision.reasons))
+    typer.echo(f"run {result.run_id}")
+
+
+def _refuse(message: str) -> None:
+    raise appl.AppError(message)
+
+
+def _train_observed(labels: str, input: Path, campaign: str | None, next_extract: Path | None, settings, env: Environment, *, tracking_uri, decision_log, secrets, quiet: bool) -> None:
+    from nonrecours.app.outreach import train_observed
+
+    if labels != "observed":
+        _run(_refuse, f"--labels {labels!r}: expected `truth` or `observed`")
+    if campaign is None:
+        _run(_refuse, "--labels observed needs --campaign ID: the campaign whose outcomes to learn from (its id is in the campaign file)")
+    log = _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
+    result = _run(train_observed, input, campaign, log, settings, appl.tracking_uri(tracking_uri, settings, env), next_extract=next_extract, quiet=quiet)
+    h, o = result.holdout, result.off_policy
+    console.print(f"observed labels: {len(result.rows):,} household-benefit rows ({result.models.n_contacted:,} contacted, {result.models.n_control:,} not)")
+    console.print(f"campaign's holdout effect: {h.value:+,.2f} EUR a month per contacted household (90% interval {h.low:+,.2f} to {h.high:+,.2f}; {h.n:,} households)")
+    console.print(f"uplift ranking, off-policy (IPW) estimate of its additional euros a month: {o.value:,.0f} (90% interval {o.low:,.0f} to {o.high:,.0f}; {o.n:,} covered households)")
+    if result.simulation is not None and not quiet:
+        console.print(_frame_table(result.simulation, "Simulation only, next quarter's truth: additional euros a month each policy's contacts cause"))
     typer.echo(f"run {result.run_id}")
 
 
@@ -262,6 +299,83 @@ def score(
     if not quiet:
         _print_worklist(table, champion)
     typer.echo(str(out))
+
+
+@app.command()
+def campaign(
+    input: InputOpt = Path("demo"),
+    out: Annotated[Path, typer.Option("--out", help="Campaign file to write: .csv or .parquet (every campaign household with its arm, propensity and decision id).")] = Path("demo/campaign.csv"),
+    capacity: Annotated[Optional[int], typer.Option("--capacity", min=1, help="Contacts the team can make. Default: training.capacity_share of the extract's households.")] = None,
+    holdout: Annotated[Optional[float], typer.Option("--holdout", min=0, max=0.9, help=field_help("campaign", "holdout_share"))] = None,
+    exploration: Annotated[Optional[float], typer.Option("--exploration", min=0, max=0.9, help=field_help("campaign", "exploration_share"))] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the holdout and exploration draws (recorded with the campaign).")] = 0,
+    ranking: Annotated[Optional[str], typer.Option("--ranking", help=field_help("campaign", "ranking"))] = None,
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    tracking_uri: TrackingOpt = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pick the households to contact from the current extract, with a randomised holdout.
+
+    The extract is ranked (the champion model, or the rules at cold start); contacts go to the top
+    of the ranking but a random share of it (--holdout, drawn within rank strata), which is not
+    contacted so that the campaign's effect can be measured; a share of the contacts
+    (--exploration) goes at random to households below the cut that the law engine finds eligible,
+    so the next model does not learn only from this one's choices. Every campaign household is
+    logged (decision log) with its arm, stratum and probability of contact. Agents contact the
+    rows whose `contacted` is true; `nonrecours outreach` plays them in simulation."""
+    from nonrecours.app.outreach import campaign_plan, run_campaign, write_table_file
+
+    settings, env = _settings(config, law__workers=workers, campaign__holdout_share=holdout, campaign__exploration_share=exploration, campaign__ranking=ranking), Environment.from_os()
+    if out.suffix not in (".csv", ".parquet"):
+        _run(_refuse, f"--out {out}: the campaign file must end in .csv or .parquet")
+    log = _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
+    households = _run(appl.read_extract, input)[1]
+    k = capacity or max(1, int(round(settings.training.capacity_share * len(households))))
+    plan = _run(campaign_plan, k, settings, seed)
+    result = _run(run_campaign, input, plan, settings, appl.tracking_uri(tracking_uri, settings, env), log, ranking=settings.campaign.ranking, scheduler=scheduler, quiet=quiet)
+    _run(write_table_file, result.table, out)
+    _print_campaign(result, k, quiet)
+    typer.echo(str(out))
+
+
+def _print_campaign(result, k: int, quiet: bool) -> None:
+    from nonrecours.serving.campaign import campaign_summary
+
+    cid = result.table["campaign_id"].iloc[0]
+    if not quiet:
+        console.print(_frame_table(campaign_summary(result.table), f"Campaign {cid}: {k:,} contacts, ranked by {result.model_name} v{result.model_version}"))
+    console.print(f"campaign {cid}: {int(result.table['contacted'].sum()):,} households to contact, logged in the decision log")
+
+
+@app.command()
+def outreach(
+    input: InputOpt = Path("demo"),
+    campaign: Annotated[Path, typer.Option("--campaign", help="The campaign file `nonrecours campaign` wrote.")] = Path("demo/campaign.csv"),
+    outcome_date: Annotated[Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="Date of the outcomes (default: today).")] = None,
+    decision_log: DecisionLogOpt = None,
+    secrets: SecretsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Simulation only: play the field for a campaign. For each contacted household and each
+    benefit the campaign lists for it, what an agent would record — unreachable, right opened
+    (with the amount), not entitled after checking, declined, already receiving — from the truth's
+    potential outcomes (--input's outcomes.parquet), recorded through the same code as POST
+    /outcomes. Running it twice records nothing new (idempotency keys)."""
+    from nonrecours.app.outreach import play_field, read_campaign_file, today
+
+    settings, env = _settings(config), Environment.from_os()
+    log = _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
+    table = _run(read_campaign_file, campaign)
+    before = len(log.read_outcomes())
+    records = _run(play_field, input, table, log, outcome_date=outcome_date.date() if outcome_date else today())
+    added = len(log.read_outcomes()) - before
+    counts = records["result"].value_counts().rename_axis("result").reset_index(name="household-benefits")
+    console.print(_frame_table(counts, f"Field outcomes of campaign {table['campaign_id'].iloc[0]}"))
+    console.print(f"{added:,} new outcome(s) recorded" + ("" if added else " (all already recorded)"))
 
 
 def _print_worklist(table: pd.DataFrame, champion: appl.Champion, shown: int = 5) -> None:

@@ -38,7 +38,7 @@ from nonrecours.app import environment as envvars
 from nonrecours.app.environment import Environment
 from nonrecours.core.config import Settings, load_settings, without_password
 from nonrecours.core.schema import SchemaError
-from nonrecours.serving.request import Household, HouseholdScore, OutcomeAck, OutcomeIn
+from nonrecours.serving.request import Household, HouseholdScore, OutcomeAck, OutcomeBatchIn, OutcomeIn
 
 logger = logging.getLogger("nonrecours.serving")
 
@@ -106,6 +106,16 @@ async def _json(send, status: int, body: dict, headers: list | None = None) -> N
 
 class OutcomeRequest(OutcomeIn, bentoml.IODescriptor):
     """Body of ``POST /outcomes``."""
+
+
+class OutcomeBatchRequest(OutcomeBatchIn, bentoml.IODescriptor):
+    """Body of ``POST /outcomes/batch``."""
+
+
+def key_id(authorization: str) -> str:
+    """A short, stable id of the API key a request carried (never the key): the outcome's sender."""
+    token = authorization.removeprefix("Bearer ").strip()
+    return "key-" + hashlib.sha256(token.encode()).hexdigest()[:12] if token else "unknown"
 
 
 class ScoringLogic:
@@ -265,19 +275,21 @@ class ScoringLogic:
             )
         return out
 
-    def _outcomes(self, fields: dict) -> OutcomeAck:
-        """Record what happened after contact, against the household's latest score."""
-        from nonrecours.serving.decision_log import Outcome
-
+    def _outcomes(self, items: list[dict], ctx) -> list[OutcomeAck]:
+        """Record what happened after contacts, each against the decision it names (else the
+        household's latest), all or none; the sender is the API key's id."""
         try:
-            o = OutcomeIn.model_validate(fields)
+            given = [OutcomeIn.model_validate(f) for f in items]
         except ValidationError as exc:
             raise InvalidArgument(str(exc)) from None
+        sender = key_id(ctx.request.headers.get("authorization", ""))
         try:
-            receipt = self.log.record_outcome(Outcome(o.household_id, o.benefit, o.contacted, o.claimed, o.amount_granted, o.outcome_date))
+            receipts = self.log.record_outcomes([o.outcome(sender) for o in given])
         except LookupError as exc:
             raise NotFound(str(exc)) from None
-        return OutcomeAck(household_pseudonym=receipt.household_pseudonym, decision_id=receipt.decision_id, recorded_at=receipt.recorded_at)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        return [OutcomeAck(household_pseudonym=r.household_pseudonym, decision_id=r.decision_id, recorded_at=r.recorded_at) for r in receipts]
 
 
 def _score_endpoint(limit: int):
@@ -307,9 +319,15 @@ def build_service(settings: Settings, environment: Environment):
         score = bentoml.api(_score_endpoint(limit))
 
         @bentoml.api(route="/outcomes", input_spec=OutcomeRequest)
-        def outcomes(self, **fields) -> OutcomeAck:
-            """Record what happened after contact, against the household's latest score."""
-            return self._outcomes(fields)
+        def outcomes(self, ctx: bentoml.Context, **fields) -> OutcomeAck:
+            """Record what happened after a contact, against the decision it names (else the
+            household's latest score). A repeated idempotency_key is recorded once."""
+            return self._outcomes([fields], ctx)[0]
+
+        @bentoml.api(route="/outcomes/batch", input_spec=OutcomeBatchRequest)
+        def outcomes_batch(self, ctx: bentoml.Context, outcomes: list) -> list[OutcomeAck]:
+            """Record many outcomes in one transaction: all of them, or none (the error names the first refused)."""
+            return self._outcomes([o.model_dump() if hasattr(o, "model_dump") else o for o in outcomes], ctx)
 
     Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment)
     return Scoring

@@ -9,6 +9,7 @@ Every default lives here and nowhere else: the CLI's help, the MLproject's param
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -168,6 +169,22 @@ class FairnessConfig(_Frozen):
     bootstrap_samples: int = Field(default=200, ge=0, description="Resamples behind each group's 90% interval, in training runs and monitoring reports.")
 
 
+class CampaignConfig(_Frozen):
+    """`nonrecours campaign`: how contacts are chosen, so that what the agency learns next is not
+    only what its last ranking chose."""
+
+    ranking: Literal["champion", "rules"] = Field(
+        default="champion",
+        description="What ranks the extract: `champion` (the registered model) or `rules` (the law engine's amount where eligible on the agency's data "
+        "and not seen receiving: the cold start, before any outcome is recorded).",
+    )
+    holdout_share: float = Field(default=0.2, ge=0, lt=1, description="Share of the top of the ranking set aside at random, within rank strata, and not contacted: "
+                                 "its claims in the next extract measure what the campaign caused.")
+    exploration_share: float = Field(default=0.1, ge=0, lt=1, description="Share of the contacts spent at random among households below the cut that the law "
+                                     "engine finds eligible, so the next model sees outcomes outside this ranking's top.")
+    strata: int = Field(default=5, ge=1, description="Rank strata the holdout is drawn within (the same share in each).")
+
+
 class Settings(_Frozen):
     """Everything a run needs; build it with :func:`load_settings`."""
 
@@ -178,6 +195,7 @@ class Settings(_Frozen):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     fairness: FairnessConfig = FairnessConfig()
+    campaign: CampaignConfig = CampaignConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

@@ -48,17 +48,27 @@ BENEFIT_LABELS: dict[str, str] = {
 HOUSEHOLD_TYPES = ("single_person", "couple_no_child", "couple_with_children", "single_parent", "other")
 ROLES = ("head", "partner", "child")
 SEXES = ("F", "M")
-ACTIVITIES = ("employed", "unemployed", "student", "retired", "inactive")
+ACTIVITIES = ("employed", "self_employed", "unemployed", "student", "retired", "inactive")
+"""``self_employed``: a micro-entrepreneur (régime micro-BIC, services), paid by turnover, not salary."""
 NATIONALITY_GROUPS = ("french", "eu", "non_eu")
 TENURES = ("owner", "social_renter", "private_renter", "free_housing")
 TERRITORY_TYPES = ("paris_agglo", "large_urban", "small_urban", "rural")
 REPORTED_EVENTS = ("none", "birth", "separation", "job_loss", "new_job")
 ESTIMATED_INPUTS = ("none", "pay", "rent", "pay_rent")
 """Which inputs the law engine had to estimate for a household (the agency does not hold them):
-recent pay (no RSA/PPA declaration), rent (no housing-aid file), both, or none."""
+income from work (recent pay without an RSA/PPA declaration, a self-employed member's turnover,
+or the N-2 pay when not given), rent (no housing-aid file), both, or none."""
 CLAIM_STATUSES = ("none", "pending", "paid", "refused")
 """Where a household stands with a benefit's claim: never claimed (or stopped), filed and not yet
 paid, paid on the agency's file, or refused."""
+CAMPAIGN_ARMS = ("contact", "holdout", "explore", "pool")
+"""A campaign household's arm: ``contact`` (top of the ranking, contacted), ``holdout`` (top,
+randomly not contacted), ``explore`` (below the cut, randomly contacted), ``pool`` (below the cut,
+eligible on the agency's data, not drawn: the exploration's comparison)."""
+CONTACTED_ARMS = ("contact", "explore")
+OUTREACH_RESULTS = ("unreachable", "opened", "not_entitled", "declined", "already_receiving")
+"""What an agent records per contacted household and benefit: not reached; reached and a right
+opened (with its amount); not entitled after checking; entitled and declined; already receiving."""
 NONCLAIM_REASONS = ("claims", "information", "complexity", "fear", "refusal", "transitory")
 """Why an eligible household does not claim, in the truth (DREES's stated reasons, 2021): it does
 not know the right, the procedure defeats it, it fears the consequences (overpayments, recovery on
@@ -152,12 +162,37 @@ INDIVIDUALS = Table(
             max=5_000_000,
         ),
         Column(
+            "declared_pay_n2",
+            "float64",
+            "feature",
+            "Gross pay of calendar year N-2 as on the tax notice the tax administration sends the "
+            "agency: the resources family benefits are assessed on. NA when the agency was not sent "
+            "one (the law engine then takes last year's declared pay).",
+            unit="EUR/year",
+            min=0,
+            max=5_000_000,
+            nullable=True,
+        ),
+        Column(
             "known_pay_monthly",
             "float64",
             "feature",
             "Monthly gross pay over the last three months, as pre-filled in the quarterly RSA and "
             "prime d'activité declaration from the montant net social (solidarité à la source, since "
             "March 2025). Held only for households with an RSA or PPA file: NA for every other one.",
+            unit="EUR/month",
+            min=0,
+            max=500_000,
+            nullable=True,
+        ),
+        Column(
+            "known_turnover_monthly",
+            "float64",
+            "feature",
+            "Monthly turnover (chiffre d'affaires) of a self-employed member's micro-enterprise, as "
+            "declared in the quarterly RSA and prime d'activité declaration (0 for a member who is "
+            "not self-employed). Held only for households with an RSA or PPA file: NA for every "
+            "other one; self-employed income is not in any other table the agency holds.",
             unit="EUR/month",
             min=0,
             max=500_000,
@@ -324,7 +359,8 @@ ENTITLEMENTS = Table(
     columns=(
         *_entitlement_columns("law", "the data given (the observed tables)"),
         Column("estimated_inputs", "category", "law", "Inputs the law engine estimated because the agency does not hold them "
-               "(recent pay from last year's declaration; rent from the median of the zone and household size).",
+               "(income from work: recent pay from last year's declaration, a self-employed member's turnover from the "
+               "average micro-entrepreneur's, N-2 pay from last year's; rent from the median of the zone and household size).",
                categories=ESTIMATED_INPUTS),
     ),
 )
@@ -345,7 +381,7 @@ PROFILES = Table(
         # law engine on observed data
         Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data.", fr="Droit ouvert selon OpenFisca-France sur les données de l'organisme"),
         Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0, fr="Montant mensuel calculé par OpenFisca-France sur les données de l'organisme"),
-        Column("law_estimated_inputs", "category", "law", "Inputs the law engine had to estimate for this household (none, pay, rent, both).", categories=ESTIMATED_INPUTS, fr="Données estimées faute d'être connues de l'organisme (salaire récent, loyer)"),
+        Column("law_estimated_inputs", "category", "law", "Inputs the law engine had to estimate for this household (none, pay: income from work, rent, both).", categories=ESTIMATED_INPUTS, fr="Données estimées faute d'être connues de l'organisme (salaire récent, loyer)"),
         _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8, fr="Nombre de prestations auxquelles OpenFisca-France ouvre droit sur ces données"),
         # what the agency already pays
         _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1, fr="Le foyer perçoit déjà cette prestation (si l'organisme peut le voir)"),
@@ -513,7 +549,12 @@ Missing is NA, never 0:
 
 - `individuals.known_pay_monthly`: only for households with an RSA or PPA file (the quarterly
   declaration is pre-filled from the montant net social since March 2025); NA otherwise.
+- `individuals.known_turnover_monthly`: a self-employed member's turnover, only for households
+  with an RSA or PPA file (self-employed people declare it each quarter); NA otherwise. No other
+  table holds self-employed income.
 - `individuals.declared_pay_last_year`: last year's declared pay, for every household.
+- `individuals.declared_pay_n2`: the pay of year N-2 on the tax notice (what family benefits are
+  assessed on), for every household the tax administration sent one for.
 - `individuals.disability_rate`: only for households it pays AAH; NA otherwise.
 - `households.rent_monthly`: only for housing-aid files; 0 for owners and those housed free; NA for
   other renters.
@@ -521,8 +562,9 @@ Missing is NA, never 0:
   gives them to OpenFisca-France, the agency's law engine cannot.
 
 The law engine's mapping (`nonrecours/law/situation.py`) fills each NA it needs explicitly
-(recent pay from last year's declaration; rent from the median of the kind of territory and
-household size) and marks the entitlement (`estimated_inputs`).
+(recent pay from last year's declaration; a self-employed member's turnover from the average
+micro-entrepreneur's; rent from the median of the kind of territory and household size) and marks
+the entitlement (`estimated_inputs`).
 """
 
 
