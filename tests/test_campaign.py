@@ -194,3 +194,22 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
     metrics = runs[0].data.metrics
     assert metrics["rows_contacted"] > 100 and metrics["rows_uncontacted"] > 100
     assert "holdout effect" in result.output
+    # the next round, ranked by what a contact adds, still without the truth; reasons from the need model
+    run_id = result.output.strip().splitlines()[-1].removeprefix("run ")
+    nxt = folder / "next_quarter"
+    result = runner.invoke(app, ["campaign", "--input", str(nxt), "--ranking", "uplift", "--model-run", run_id, "--capacity", "50", "--out", str(nxt / "campaign.csv"),
+                                 "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
+    assert result.exit_code == 0, result.output
+    assert not truth_only & set(seen)
+    second = pd.read_csv(nxt / "campaign.csv")
+    assert second["contacted"].sum() == 50 and second["campaign_id"].iloc[0] != campaign_id
+    from nonrecours.serving.decision_log import DecisionLog, connect
+    from nonrecours.serving.secrets import pseudonym_key, read_secrets_file
+
+    log = DecisionLog(connect(common[1]), pseudonym_key(read_secrets_file(folder / "secrets.env")))
+    decided = log.read().set_index("id").loc[second["decision_id"]]
+    assert (decided["model_name"] == "observed-uplift").all() and (decided["model_version"] == run_id).all()
+    top = decided.iloc[0]["scores"]
+    assert any(s["reasons"] for s in top.values())
+    wrong = runner.invoke(app, ["campaign", "--input", str(nxt), "--ranking", "uplift", "--out", str(nxt / "c.csv"), "--tracking-uri", tracking_store, *common])
+    assert wrong.exit_code == 2 and "--model-run" in wrong.output

@@ -31,7 +31,7 @@ import pandas as pd
 
 from nonrecours.core.config import TrainingConfig
 from nonrecours.core.schema import CONTACTED_ARMS
-from nonrecours.training.model import CATEGORICAL, lgb_params, model_frame
+from nonrecours.training.model import CATEGORICAL, Scorer, lgb_params, model_frame
 
 MIN_ROWS_PER_MODEL = 20
 """Below this many labelled rows (or with one class only) a model is not fitted: say so."""
@@ -95,6 +95,21 @@ class ObservedModels:
     control: lgb.Booster
     n_contacted: int
     n_control: int
+
+    PARTS = ("need", "treated", "control")
+
+    def to_strings(self) -> dict[str, str]:
+        """The three boosters as LightGBM model text (what the MLflow run keeps)."""
+        return {name: getattr(self, name).model_to_string() for name in self.PARTS}
+
+    @classmethod
+    def from_strings(cls, texts: dict[str, str]) -> ObservedModels:
+        return cls(**{name: lgb.Booster(model_str=texts[name]) for name in cls.PARTS}, n_contacted=0, n_control=0)
+
+    def need_scorer(self, typical_amount: dict[str, float]) -> Scorer:
+        """The need model as a :class:`~nonrecours.training.model.Scorer`: its reasons come from
+        its TreeSHAP contributions, like the champion's."""
+        return Scorer(booster=self.need, typical_amount=typical_amount)
 
     def p_need(self, profiles: pd.DataFrame) -> np.ndarray:
         """P(a right is opened | contacted)."""

@@ -102,3 +102,22 @@ def shap_summary_figure(contrib: pd.DataFrame, features: pd.DataFrame, max_featu
     ax.set_xlabel("contribution to the log-odds of an unclaimed entitlement (pred_contrib)")
     ax.set_title("SHAP summary (test sample): red = high feature value")
     return fig
+
+
+def qini_figure(curves: dict[str, np.ndarray], capacity: int) -> Figure:
+    """Qini curves: the additional euros a month contacts cause, cumulated over each policy's
+    ranking, against the number of households contacted; the random ranking's diagonal and the
+    capacity marked."""
+    fig = Figure(figsize=(8, 5), constrained_layout=True)
+    ax = fig.subplots()
+    for name, curve in curves.items():
+        ax.plot(np.arange(len(curve)), curve, label=name)
+    if curves:
+        last = next(iter(curves.values()))
+        ax.plot([0, len(last) - 1], [0, last[-1]], color="grey", lw=0.5, label="random")
+    ax.axvline(capacity, color="black", lw=0.5, ls="--", label=f"capacity ({capacity:,})")
+    ax.set_xlabel("households contacted, in each policy's order")
+    ax.set_ylabel("additional euros a month caused (simulation)")
+    ax.set_title("Qini curves on the next quarter")
+    ax.legend(fontsize=8)
+    return fig

@@ -226,7 +226,7 @@ def _train_observed(labels: str, input: Path, campaign: str | None, next_extract
     console.print(f"campaign's holdout effect: {h.value:+,.2f} EUR a month per contacted household (90% interval {h.low:+,.2f} to {h.high:+,.2f}; {h.n:,} households)")
     console.print(f"uplift ranking, off-policy (IPW) estimate of its additional euros a month: {o.value:,.0f} (90% interval {o.low:,.0f} to {o.high:,.0f}; {o.n:,} covered households)")
     if result.simulation is not None and not quiet:
-        console.print(_frame_table(result.simulation, "Simulation only, next quarter's truth: additional euros a month each policy's contacts cause"))
+        console.print(_frame_table(result.simulation.table, "Simulation only, next quarter's truth: additional euros a month each policy's contacts cause"))
     typer.echo(f"run {result.run_id}")
 
 
@@ -310,6 +310,7 @@ def campaign(
     exploration: Annotated[Optional[float], typer.Option("--exploration", min=0, max=0.9, help=field_help("campaign", "exploration_share"))] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the holdout and exploration draws (recorded with the campaign).")] = 0,
     ranking: Annotated[Optional[str], typer.Option("--ranking", help=field_help("campaign", "ranking"))] = None,
+    model_run: Annotated[Optional[str], typer.Option("--model-run", help="With --ranking need or uplift: the MLflow run of `train --labels observed`.")] = None,
     scheduler: SchedulerOpt = None,
     workers: WorkersOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -336,7 +337,7 @@ def campaign(
     households = _run(appl.read_extract, input)[1]
     k = capacity or max(1, int(round(settings.training.capacity_share * len(households))))
     plan = _run(campaign_plan, k, settings, seed)
-    result = _run(run_campaign, input, plan, settings, appl.tracking_uri(tracking_uri, settings, env), log, ranking=settings.campaign.ranking, scheduler=scheduler, quiet=quiet)
+    result = _run(run_campaign, input, plan, settings, appl.tracking_uri(tracking_uri, settings, env), log, ranking=settings.campaign.ranking, scheduler=scheduler, quiet=quiet, model_run=model_run)
     _run(write_table_file, result.table, out)
     _print_campaign(result, k, quiet)
     typer.echo(str(out))
@@ -476,7 +477,10 @@ def pipeline(
     held-out households and on the same ones next quarter, with the promotion gate) -> score (worklist.csv, decision log
     decisions.db, secrets in secrets.env) -> monitor two more windows against it: a fresh draw
     (the next seed, in fresh/) and the same households with a third of them paid 30% less
-    (shifted/), in reports/index.html. Ends with how to open the MLflow UI and call the API."""
+    (shifted/), in reports/index.html -> two rounds of outreach: a campaign from the champion
+    (campaign.csv), the field played, a retrain on observed labels only, a campaign on the next
+    quarter ranked by its uplift model, the field; each round's additional euros printed. Ends with
+    how to open the MLflow UI and call the API."""
     settings, env = _settings(config, scenario__households=households, scenario__seed=seed), Environment.from_os()
     common = dict(scheduler=scheduler, workers=workers, config=config, quiet=quiet)
     generate(households=households, seed=seed, out=out, observed_benefits=None, quarters=None, reference_month=None, partition_size=None, **common)
@@ -495,7 +499,42 @@ def pipeline(
     else:
         score(input=out, out=out / "worklist.csv", capacity=None, min_probability=0.0, tracking_uri=tracking_uri, decision_log=log_url, secrets=secrets_file, no_log=False, **common)
         _pipeline_monitoring(out, settings.scenario, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
+        _pipeline_rounds(out, settings, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
     _print_next_steps(out, uri, tracking_uri, secrets_file, log_url)
+
+
+def _pipeline_rounds(out: Path, settings: Settings, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:
+    """Two rounds of outreach: a campaign from the champion, the field, a retrain on observed
+    labels only, then a campaign ranked by its uplift model on the next quarter, and the field."""
+    from nonrecours.app.outreach import play_field, read_campaign_file, round_gain, today, train_observed
+
+    env = Environment.from_os()
+    log = _run(appl.open_decision_log, log_url, secrets_file, env)
+    uri = appl.tracking_uri(tracking_uri, settings, env)
+    links = dict(tracking_uri=tracking_uri, decision_log=log_url, secrets=secrets_file, scheduler=scheduler, workers=workers, config=config, quiet=True)
+    run_id = None
+    for i, (folder, ranking) in enumerate(((out, "champion"), (out / appl.NEXT_QUARTER, "uplift")), start=1):
+        if not (folder / "households.parquet").exists():
+            break
+        campaign(input=folder, out=folder / "campaign.csv", capacity=None, holdout=None, exploration=None, seed=settings.scenario.seed + i, ranking=ranking,
+                 model_run=run_id if ranking == "uplift" else None, **links)
+        table = _run(read_campaign_file, folder / "campaign.csv")
+        _run(play_field, folder, table, log, outcome_date=today())
+        gain = _run(round_gain, folder, table)
+        said = f"round {i} ({ranking}): {int(table['contacted'].sum()):,} contacts"
+        if gain is not None:
+            said += f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval {gain.low:,.0f} to {gain.high:,.0f})"
+        if i == 1:
+            try:
+                result = train_observed(folder, str(table["campaign_id"].iloc[0]), log, settings, uri, next_extract=None, quiet=True)
+            except appl.AppError as exc:  # a small population's campaign may give too few labels to learn from
+                console.print(f"{said}; no retrain on observed labels: {exc}", soft_wrap=True)
+                break
+            run_id, h = result.run_id, result.holdout
+            said += f"; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval {h.low:+,.2f} to {h.high:+,.2f}); retrained on observed labels: run {run_id}"
+        else:
+            said += "; the agency's holdout estimate needs the following quarter's extract"
+        console.print(said, soft_wrap=True)
 
 
 def _pipeline_monitoring(out: Path, scenario: ScenarioConfig, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:

@@ -25,7 +25,10 @@ from nonrecours.core.io import atomic_path
 from nonrecours.core.schema import BENEFITS, HOUSEHOLDS, OUTCOMES, PROFILES
 from nonrecours.serving.campaign import CAMPAIGN_COLUMNS, CampaignPlan, plan_campaign
 
-RANKINGS = ("champion", "rules")
+RANKINGS = ("champion", "rules", "need", "uplift")
+"""What ranks a campaign: the champion (trained on the simulation's truth, or an agency's labels),
+the rules (cold start), or the models of a ``train --labels observed`` run: ``need`` (P(right opened
+| contacted) x amount) or ``uplift`` (what a contact adds x amount)."""
 RULES_REASON = "eligible on the agency's data (OpenFisca-France) and not seen receiving it: ranked by the law engine's amount (no model yet)"
 FIELD_SENDER = "field-simulation"
 
@@ -58,6 +61,35 @@ def campaign_plan(capacity: int, settings: Settings, seed: int) -> CampaignPlan:
         raise AppError(str(exc)) from None
 
 
+def load_observed(run_id: str, uri: str):
+    """The need and uplift models a ``train --labels observed`` run logged."""
+    from nonrecours.training.observed import ObservedModels
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        return ObservedModels.from_strings({name: mlflow.artifacts.load_text(f"runs:/{run_id}/models/{name}.txt") for name in ObservedModels.PARTS})
+    except mlflow.exceptions.MlflowException as exc:
+        raise AppError(f"--model-run {run_id}: {str(exc).splitlines()[0]} (give the run id `train --labels observed` printed)") from None
+
+
+def observed_scored(individuals: pd.DataFrame, households: pd.DataFrame, models, settings: Settings, *, ranking: str, quiet: bool) -> pd.DataFrame:
+    """The extract scored by observed-label models, in the scored form the decision log keeps:
+    ``p_unclaimed`` is P(right opened | contacted) (need) or the uplift, times the estimated amount
+    as ``expected_unclaimed_monthly``; reasons from the need model's TreeSHAP contributions."""
+    from nonrecours.features.profiles import build_profiles
+    from nonrecours.law.situation import entitlements_from_observed
+    from nonrecours.serving.reasons import reasons
+    from nonrecours.training.model import typical_amounts
+
+    entitlements = entitlements_from_observed(individuals, households, law=settings.law, quiet=quiet, description=f"law engine: {ranking} ranking")
+    profiles = build_profiles(individuals, households, entitlements)
+    need = models.need_scorer(typical_amounts(profiles))
+    p = need.predict(profiles) if ranking == "need" else models.uplift(profiles)
+    amount = need.estimated_amount(profiles)
+    k = settings.serving.reasons_per_score
+    return profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount, reasons=reasons(profiles, need.contributions(profiles), k))
+
+
 @dataclass
 class CampaignResult:
     table: pd.DataFrame
@@ -66,20 +98,27 @@ class CampaignResult:
     model_version: str
 
 
-def run_campaign(folder: Path, plan: CampaignPlan, settings: Settings, uri: str, log, *, ranking: str, scheduler: str | None, quiet: bool) -> CampaignResult:
-    """Score the extract in ``folder`` (the champion, or the rules at cold start), pick the
-    campaign's households and log every one of them with its arm (``log``: a decision log)."""
+def run_campaign(folder: Path, plan: CampaignPlan, settings: Settings, uri: str, log, *, ranking: str, scheduler: str | None, quiet: bool,
+                 model_run: str | None = None) -> CampaignResult:
+    """Score the extract in ``folder`` (the champion, the rules at cold start, or the observed-label
+    models of run ``model_run``), pick the campaign's households and log every one of them with its
+    arm (``log``: a decision log)."""
     if ranking not in RANKINGS:
         raise AppError(f"--ranking {ranking!r}: expected one of {list(RANKINGS)}")
+    if ranking in ("need", "uplift") and model_run is None:
+        raise AppError(f"--ranking {ranking} needs --model-run RUN: the run `train --labels observed` printed")
     individuals, households = read_extract(folder)
     settings = with_population_month(settings, folder)
     if ranking == "champion":
         champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
         scored = score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
         name, version = champion.name, champion.version
-    else:
+    elif ranking == "rules":
         scored = rules_scored(individuals, households, settings, quiet=quiet)
         name, version = "rules", "0"
+    else:
+        scored = observed_scored(individuals, households, load_observed(str(model_run), uri), settings, ranking=ranking, quiet=quiet)
+        name, version = f"observed-{ranking}", str(model_run)
     try:
         table = plan_campaign(scored, plan)
     except ValueError as exc:
@@ -162,7 +201,7 @@ class ObservedTraining:
     models: object
     holdout: object
     off_policy: object
-    simulation: pd.DataFrame | None
+    simulation: SimulatedGains | None
     run_id: str
 
 
@@ -197,12 +236,12 @@ def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri:
     capacity = int((campaign["contacted"]).sum())
     uplift_value = pd.Series(models.uplift(rows) * rows["law_amount"].to_numpy(dtype=float)).groupby(rows["household_id"].to_numpy()).sum()
     off_policy = ipw_value(campaign, euros, uplift_value, capacity)
-    simulation = _simulated_gains(later, models, settings, uri, capacity_share=capacity / max(int(profiles["household_id"].nunique()), 1))
+    simulation = _simulated_gains(later, models, settings, uri)
     run_id = _log_observed(rows, models, holdout, off_policy, simulation, campaign_id, settings, uri)
     return ObservedTraining(rows, models, holdout, off_policy, simulation, run_id)
 
 
-def _simulated_gains(folder: Path, models, settings: Settings, uri: str, *, capacity_share: float) -> pd.DataFrame | None:
+def _simulated_gains(folder: Path, models, settings: Settings, uri: str) -> SimulatedGains | None:
     """Simulation only: each policy's true additional euros on the next quarter at the default
     capacity, when that quarter's profiles and truth are on disk (else None)."""
     from nonrecours.training.baselines import rules_value
@@ -228,8 +267,17 @@ def _simulated_gains(folder: Path, models, settings: Settings, uri: str, *, capa
         values["oracle (trained on the truth)"] = per_household(champion.scorer.predict(profiles) * champion.scorer.estimated_amount(profiles))
     gain = household_gain(truth)
     k = max(1, int(round(settings.training.capacity_share * len(gain))))
-    table, _ = true_gain(values, gain, k)
-    return table
+    table, curves = true_gain(values, gain, k)
+    return SimulatedGains(table, curves, k)
+
+
+@dataclass
+class SimulatedGains:
+    """Simulation only: each policy's true additional euros at capacity, and its Qini curve."""
+
+    table: pd.DataFrame
+    curves: dict
+    capacity: int
 
 
 def _log_observed(rows, models, holdout, off_policy, simulation, campaign_id: str, settings: Settings, uri: str) -> str:
@@ -242,14 +290,28 @@ def _log_observed(rows, models, holdout, off_policy, simulation, campaign_id: st
             "holdout_effect_eur": holdout.value, "holdout_effect_low": holdout.low, "holdout_effect_high": holdout.high,
             "uplift_ipw_eur": off_policy.value, "uplift_ipw_se": off_policy.standard_error,
         })
-        for name, booster in (("need", models.need), ("uplift_contacted", models.treated), ("uplift_uncontacted", models.control)):
-            mlflow.log_text(booster.model_to_string(), f"models/{name}.txt")
+        for name, text in models.to_strings().items():
+            mlflow.log_text(text, f"models/{name}.txt")
         if simulation is not None:
-            for r in simulation.itertuples(index=False):
-                mlflow.log_metric(f"simulation.additional_eur.{r.policy.split(' ')[0]}", r.additional_monthly)
-            mlflow.log_table(simulation, "simulation_additional_euros.json")
+            from nonrecours.training.plots import qini_figure
+
+            for r in simulation.table.itertuples(index=False):
+                name = r.policy.split(" ")[0]
+                mlflow.log_metrics({f"simulation.additional_eur.{name}": r.additional_monthly, f"simulation.auuc.{name}": r.auuc})
+            mlflow.log_table(simulation.table, "simulation/additional_euros.json")
+            mlflow.log_figure(qini_figure(simulation.curves, simulation.capacity), "simulation/qini.png")
         return run.info.run_id
 
 
 def today() -> date:
     return datetime.now(timezone.utc).date()
+
+
+def round_gain(folder: Path, campaign: pd.DataFrame):
+    """Simulation only: what a round's contacts caused, from ``folder``'s truth (None without it)."""
+    from nonrecours.training.policies import campaign_gain, household_gain
+
+    if not (folder / "outcomes.parquet").exists():
+        return None
+    (truth,) = read_tables(folder, OUTCOMES)
+    return campaign_gain(campaign, household_gain(truth))

@@ -173,10 +173,11 @@ class CampaignConfig(_Frozen):
     """`nonrecours campaign`: how contacts are chosen, so that what the agency learns next is not
     only what its last ranking chose."""
 
-    ranking: Literal["champion", "rules"] = Field(
+    ranking: Literal["champion", "rules", "need", "uplift"] = Field(
         default="champion",
-        description="What ranks the extract: `champion` (the registered model) or `rules` (the law engine's amount where eligible on the agency's data "
-        "and not seen receiving: the cold start, before any outcome is recorded).",
+        description="What ranks the extract: `champion` (the registered model), `rules` (the law engine's amount where eligible on the agency's data "
+        "and not seen receiving: the cold start, before any outcome is recorded), or the models of a `train --labels observed` run (--model-run): "
+        "`need` (P(right opened | contacted) x amount) or `uplift` (what a contact adds x amount).",
     )
     holdout_share: float = Field(default=0.2, ge=0, lt=1, description="Share of the top of the ranking set aside at random, within rank strata, and not contacted: "
                                  "its claims in the next extract measure what the campaign caused.")
