@@ -181,6 +181,14 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     shutil.copy(small_population / "decisions.db", db)
     secrets = small_population / "secrets.env"
     log = DecisionLog(connect(f"sqlite:///{db}"), pseudonym_key(resolve(secrets, {})))
+    from sqlalchemy import delete
+
+    from nonrecours.serving.decision_log import assignments, decisions, outcomes
+
+    with log.engine.begin() as conn:  # the worklist's decisions only: leave out the pipeline's outreach rounds
+        conn.execute(delete(outcomes))
+        conn.execute(delete(assignments))
+        conn.execute(delete(decisions).where(decisions.c.source == "campaign"))
     worklist = pd.read_csv(small_population / "worklist.csv").drop_duplicates("household_id").head(120)
     for i, r in enumerate(worklist.itertuples(index=False)):
         reached = i % 4 != 3
@@ -204,8 +212,6 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
 
     # Two windows of the same log: the first 500 decisions moved to January.
     from sqlalchemy import update
-
-    from nonrecours.serving.decision_log import decisions
 
     with log.engine.begin() as conn:
         conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=timezone.utc)))
