@@ -328,18 +328,15 @@ def campaign(
     so the next model does not learn only from this one's choices. Every campaign household is
     logged (decision log) with its arm, stratum and probability of contact. Agents contact the
     rows whose `contacted` is true; `nonrecours outreach` plays them in simulation."""
-    from nonrecours.app.outreach import campaign_plan, run_campaign, write_table_file
+    from nonrecours.app.outreach import run_campaign
 
     settings, env = _settings(config, law__workers=workers, campaign__holdout_share=holdout, campaign__exploration_share=exploration, campaign__ranking=ranking), Environment.from_os()
-    if out.suffix not in (".csv", ".parquet"):
-        _run(_refuse, f"--out {out}: the campaign file must end in .csv or .parquet")
+    _run(appl.worklist_path, out)
     log = _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
-    households = _run(appl.read_extract, input)[1]
-    k = capacity or max(1, int(round(settings.training.capacity_share * len(households))))
-    plan = _run(campaign_plan, k, settings, seed)
-    result = _run(run_campaign, input, plan, settings, appl.tracking_uri(tracking_uri, settings, env), log, ranking=settings.campaign.ranking, scheduler=scheduler, quiet=quiet, model_run=model_run)
-    _run(write_table_file, result.table, out)
-    _print_campaign(result, k, quiet)
+    result = _run(run_campaign, input, capacity, seed, settings, appl.tracking_uri(tracking_uri, settings, env), log, ranking=settings.campaign.ranking, scheduler=scheduler,
+                  quiet=quiet, model_run=model_run)
+    appl.write_worklist(result.table, out)
+    _print_campaign(result, result.capacity, quiet)
     typer.echo(str(out))
 
 

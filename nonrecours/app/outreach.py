@@ -21,8 +21,7 @@ import pandas as pd
 
 from nonrecours.app.application import NEXT_QUARTER, AppError, Champion, load_champion, read_extract, read_tables, score, with_population_month
 from nonrecours.core.config import Settings
-from nonrecours.core.io import atomic_path
-from nonrecours.core.schema import BENEFITS, HOUSEHOLDS, OUTCOMES, PROFILES
+from nonrecours.core.schema import BENEFITS, CONTACTED_ARMS, HOUSEHOLDS, OUTCOMES, PROFILES
 from nonrecours.serving.campaign import CAMPAIGN_COLUMNS, CampaignPlan, plan_campaign
 
 RANKINGS = ("champion", "rules", "need", "uplift")
@@ -96,19 +95,21 @@ class CampaignResult:
     ranked_by: str
     model_name: str
     model_version: str
+    capacity: int
 
 
-def run_campaign(folder: Path, plan: CampaignPlan, settings: Settings, uri: str, log, *, ranking: str, scheduler: str | None, quiet: bool,
+def run_campaign(folder: Path, capacity: int | None, seed: int, settings: Settings, uri: str, log, *, ranking: str, scheduler: str | None, quiet: bool,
                  model_run: str | None = None) -> CampaignResult:
     """Score the extract in ``folder`` (the champion, the rules at cold start, or the observed-label
-    models of run ``model_run``), pick the campaign's households and log every one of them with its
-    arm (``log``: a decision log)."""
+    models of run ``model_run``), pick ``capacity`` contacts (default: ``training.capacity_share``
+    of its households) and log every campaign household with its arm (``log``: a decision log)."""
     if ranking not in RANKINGS:
         raise AppError(f"--ranking {ranking!r}: expected one of {list(RANKINGS)}")
     if ranking in ("need", "uplift") and model_run is None:
         raise AppError(f"--ranking {ranking} needs --model-run RUN: the run `train --labels observed` printed")
     individuals, households = read_extract(folder)
     settings = with_population_month(settings, folder)
+    plan = campaign_plan(capacity or max(1, int(round(settings.training.capacity_share * len(households)))), settings, seed)
     if ranking == "champion":
         champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
         scored = score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
@@ -125,16 +126,7 @@ def run_campaign(folder: Path, plan: CampaignPlan, settings: Settings, uri: str,
         raise AppError(str(exc)) from None
     decision_ids = log.record_campaign(scored, table, model_name=name, model_version=version)
     table["decision_id"] = table["household_id"].map(decision_ids).to_numpy()
-    return CampaignResult(table, ranking, name, version)
-
-
-def write_table_file(table: pd.DataFrame, out: Path) -> Path:
-    """CSV or Parquet by extension, written to a temporary name then renamed."""
-    if out.suffix not in (".csv", ".parquet"):
-        raise AppError(f"--out {out}: the file must end in .csv or .parquet")
-    with atomic_path(out) as tmp:
-        (table.to_csv if out.suffix == ".csv" else table.to_parquet)(tmp, index=False)
-    return out
+    return CampaignResult(table, ranking, name, version, plan.capacity)
 
 
 def read_campaign_file(path: Path) -> pd.DataFrame:
@@ -223,7 +215,7 @@ def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri:
     profiles = profiles_from_log(decisions)
     recorded = log.read_outcomes()
     recorded = recorded[recorded["campaign_id"] == campaign_id].rename(columns={"decision_id": "household_id"})
-    campaign = assignments.rename(columns={"decision_id": "household_id"}).assign(contacted=lambda d: d["arm"].isin(("contact", "explore")))
+    campaign = assignments.rename(columns={"decision_id": "household_id"}).assign(contacted=lambda d: d["arm"].isin(CONTACTED_ARMS))
     later = next_extract or folder / NEXT_QUARTER
     receipt = _next_receipt(later, assignments, log.key)
     rows = observed_rows(profiles[PROFILES.names], campaign, recorded[["household_id", "benefit", "result"]], receipt)
