@@ -32,6 +32,8 @@ MAX_MEMBERS = int(HOUSEHOLDS.column("n_persons").max or 20)
 MIN_HEAD_AGE = 16
 MAX_OUTCOMES_PER_BATCH = 5_000
 """Outcomes one ``POST /outcomes/batch`` may carry (one transaction)."""
+MAX_ID = 2**63 - 1
+"""Largest id the decision log's databases store (a signed 64-bit integer in SQLite and PostgreSQL)."""
 
 # Columns that are not asked for: ids the service assigns itself, and counts it derives.
 _MEMBER_SKIP = {"person_id", "household_id"}
@@ -128,7 +130,7 @@ class OutcomeIn(_Strict):
     campaign's outcome gives ``result`` (``contacted`` and ``claimed`` follow from it); the older
     form gives ``contacted`` and ``claimed``."""
 
-    household_id: int = Field(description="The household id sent to /score (or listed in the campaign).")
+    household_id: int = Field(ge=0, le=MAX_ID, description="The household id sent to /score (or listed in the campaign).")
     benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
     result: Optional[Literal[OUTREACH_RESULTS]] = Field(default=None, description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
                                                         "not_entitled (after checking); declined; already_receiving.")
@@ -137,7 +139,7 @@ class OutcomeIn(_Strict):
     amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="Monthly amount granted, EUR (null: not known yet).")
     outcome_date: dt.date = Field(description="Date of the outcome (YYYY-MM-DD), not in the future.")
     campaign_id: Optional[str] = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9T:._-]+$", description="The campaign the contact belongs to.")
-    decision_id: Optional[int] = Field(default=None, ge=1, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
+    decision_id: Optional[int] = Field(default=None, ge=1, le=MAX_ID, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
     idempotency_key: Optional[str] = Field(default=None, min_length=8, max_length=100, description="A key of the sender's choosing: a retried post with the same key is recorded once.")
 
     @model_validator(mode="after")

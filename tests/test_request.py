@@ -99,6 +99,15 @@ def test_an_outcome_cannot_grant_an_amount_without_a_claim_or_happen_in_the_futu
         OutcomeIn.model_validate({**base, "benefit": "lottery"})
 
 
+@pytest.mark.parametrize("field", ["household_id", "decision_id"])
+def test_an_outcome_id_the_database_cannot_hold_is_refused_by_name(field):
+    """The fuzzer once sent decision_id 2**63, which SQLite cannot bind: a 500 instead of a 422."""
+    base = {"household_id": 1, "benefit": "rsa", "contacted": True, "outcome_date": "2026-01-02"}
+    assert getattr(OutcomeIn.model_validate({**base, field: 2**63 - 1}), field) == 2**63 - 1
+    with pytest.raises(ValidationError, match=field):
+        OutcomeIn.model_validate({**base, field: 2**63})
+
+
 @pytest.mark.parametrize(
     "feature, value, words",
     [
