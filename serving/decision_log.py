@@ -271,16 +271,19 @@ class DecisionLog:
             raise LookupError(f"household_id {o.household_id}: no decision was logged for this household; an outcome must follow a score")
         return int(decision_id)
 
-    def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None) -> pd.Series:
+    def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None,
+                        ids: Sequence | None = None) -> pd.Series:
         """Log a campaign: one decision per campaign household (its scores, ``source``
         ``campaign``) and its assignment (arm, stratum, propensity, benefits to check), committed
-        together. Returns the decision id per ``household_id``."""
+        together. Returns the decision id per ``household_id``. With ``ids``, ``household_id``
+        is a position and ``ids[household_id]`` the household's id (as in :meth:`rows`)."""
         at = at or datetime.now(timezone.utc)
-        rows = self.rows(scored[scored["household_id"].isin(campaign["household_id"])], model_name=model_name, model_version=model_version, source="campaign", at=at)
+        rows = self.rows(scored[scored["household_id"].isin(campaign["household_id"])], model_name=model_name, model_version=model_version, source="campaign", at=at, ids=ids)
         c = campaign.set_index("household_id")
-        ids = {}
+        external = c.index if ids is None else [ids[h] for h in c.index]
+        decided = {}
         with self.engine.begin() as conn:
-            for hid, row in zip(c.index, (rows[i] for i in _order(rows, c.index, self.key))):
+            for hid, row in zip(c.index, (rows[i] for i in _order(rows, external, self.key))):
                 decision_id = conn.execute(insert(decisions).values(**row)).inserted_primary_key[0]
                 a = c.loc[hid]
                 conn.execute(
@@ -289,8 +292,8 @@ class DecisionLog:
                         stratum=int(a["stratum"]), propensity=float(a["propensity"]), benefits=str(a["benefits"]), assigned_at=at,
                     )
                 )
-                ids[hid] = int(decision_id)
-        return pd.Series(ids, name="decision_id").rename_axis("household_id")
+                decided[hid] = int(decision_id)
+        return pd.Series(decided, name="decision_id").rename_axis("household_id")
 
     def read_campaign(self, campaign_id: str) -> pd.DataFrame:
         """A campaign's assignments with their decisions' time and model, in log order."""

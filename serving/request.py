@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from nonrecours.core.schema import (
     BENEFITS,
+    CAMPAIGN_ARMS,
     HOUSEHOLDS,
     INDIVIDUALS,
     OUTREACH_RESULTS,
@@ -168,6 +169,37 @@ class OutcomeBatchIn(_Strict):
     """Body of ``POST /outcomes/batch``: recorded together, or not at all."""
 
     outcomes: list[OutcomeIn] = Field(min_length=1, max_length=MAX_OUTCOMES_PER_BATCH)
+
+
+class CampaignHousehold(BaseModel):
+    household_id: int
+    arm: Literal[CAMPAIGN_ARMS] = Field(description="contact (top of the ranking), holdout (top, set aside at random, not contacted), "  # type: ignore[valid-type]
+                                                    "explore (below the cut, contacted at random), pool (below the cut, not drawn).")
+    contacted: bool = Field(description="Agents contact this household (arm contact or explore).")
+    rank: int = Field(description="Rank in the campaign's ranking (1: first).")
+    stratum: int = Field(description="Rank stratum the holdout was drawn in (the pool's own stratum last).")
+    propensity: float = Field(description="Probability this household was to be contacted: weights for learning and evaluation.")
+    expected_monthly: float = Field(description="The ranking's value for the household (EUR a month).")
+    benefits: list[str] = Field(description="Benefits to check on contact, highest expected amount first.")
+    decision_id: int = Field(description="The decision-log entry: name it in the outcome (POST /outcomes).")
+
+
+class CampaignOut(BaseModel):
+    campaign_id: str = Field(description="Name it in every outcome of the campaign.")
+    model_name: str
+    model_version: str
+    capacity: int
+    households: list[CampaignHousehold] = Field(description="The campaign's households, by rank: the top (contact, holdout) and the law-open pool below the cut (explore, pool).")
+
+
+def duplicate_id(ids: list[int]) -> tuple[int, int] | None:
+    """The first repeated id and its position, or None."""
+    seen: set[int] = set()
+    for i, h in enumerate(ids):
+        if h in seen:
+            return i, h
+        seen.add(h)
+    return None
 
 
 class OutcomeAck(BaseModel):

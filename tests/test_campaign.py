@@ -4,6 +4,7 @@ population whose truth files are deleted before training."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -15,6 +16,7 @@ from nonrecours.app.cli import app
 from nonrecours.core.schema import BENEFITS, OUTCOMES, TABLES
 from nonrecours.data.field import field_outcomes
 from nonrecours.serving.campaign import CampaignPlan, plan_campaign
+from nonrecours.training.gate import CHALLENGER, CHAMPION
 from nonrecours.training.observed import observed_rows
 from nonrecours.training.policies import holdout_effect, household_gain, ipw_value, true_gain
 
@@ -123,6 +125,10 @@ def test_policy_gains_and_the_agency_s_own_estimates():
     assert effect.low < 10 < effect.high and effect.low > 0  # true effect: 0.5 x (30 - 10)
     ipw = ipw_value(campaign, euros, pd.Series(rng.random(n), index=campaign["household_id"]), 1000)
     assert ipw.low < 10_000 < ipw.high  # 1,000 contacts x 10 EUR
+    # picks the campaign never randomised count as nothing: half of them outside it, half the value
+    outside = pd.Series(rng.random(2 * n), index=np.arange(2 * n))
+    half = ipw_value(campaign, euros, outside, 1000)
+    assert half.n < 600 and half.low < 5_000 < half.high and half.high < 10_000
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +189,7 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
 
     monkeypatch.setattr(pd, "read_parquet", spy)
     campaign_id = pd.read_csv(folder / "campaign.csv")["campaign_id"].iloc[0]
-    result = runner.invoke(app, ["train", "--labels", "observed", "--campaign", campaign_id, "--input", str(folder), "--tracking-uri", tracking_store, *common])
+    result = result_train = runner.invoke(app, ["train", "--labels", "observed", "--campaign", campaign_id, "--input", str(folder), "--tracking-uri", tracking_store, *common])
     assert result.exit_code == 0, result.output
     assert seen and not truth_only & set(seen)
     import mlflow
@@ -211,5 +217,25 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
     assert (decided["model_name"] == "observed-uplift").all() and (decided["model_version"] == run_id).all()
     top = decided.iloc[0]["scores"]
     assert any(s["reasons"] for s in top.values())
-    wrong = runner.invoke(app, ["campaign", "--input", str(nxt), "--ranking", "uplift", "--out", str(nxt / "c.csv"), "--tracking-uri", tracking_store, *common])
-    assert wrong.exit_code == 2 and "--model-run" in wrong.output
+    # The gate registered the models and decided on the observable (off-policy) estimates alone.
+    client = mlflow.MlflowClient(tracking_store)
+    version = client.search_model_versions(f"run_id = '{run_id}'")[0]
+    incumbents = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/gate/incumbents_ipw.json"))
+    ipw_low = client.get_run(run_id).data.metrics["uplift_ipw_low"]
+    beats = all(ipw_low >= e["value"] for e in incumbents.values() if e["value"] == e["value"])
+    assert version.name == "nonrecours-outreach" and version.tags["promotion.alias"] == (CHAMPION if beats else CHALLENGER)
+    assert f"nonrecours-outreach version {version.version} -> {'champion' if beats else 'challenger'}" in result_train.output
+    assert set(incumbents) >= {"the rules"} and any(k.startswith("the ranking that chose the campaign") for k in incumbents)
+    if not beats:
+        missing = runner.invoke(app, ["score", "--input", str(nxt), "--ranking", "uplift", "--out", str(nxt / "w.csv"), "--tracking-uri", tracking_store, *common])
+        assert missing.exit_code == 2 and "nonrecours-outreach@champion" in missing.output
+        client.set_registered_model_alias("nonrecours-outreach", CHAMPION, version.version)  # as an operator would, on record elsewhere
+    # The worklist ranked by the outreach champion's uplift: its version in the decision log.
+    result = runner.invoke(app, ["score", "--input", str(nxt), "--ranking", "uplift", "--capacity", "20", "--out", str(nxt / "w.csv"), "--tracking-uri", tracking_store,
+                                 "--workers", "1", "-q", *common])
+    assert result.exit_code == 0, result.output
+    ranked = pd.read_csv(nxt / "w.csv")
+    assert 1 <= ranked["rank"].nunique() <= 20 and ranked["rank"].max() <= 20
+    batch = log.read()
+    assert (batch[batch["source"] == "batch"].tail(ranked["household_id"].nunique())["model_name"] == "observed-uplift").all()
+    assert (batch[batch["source"] == "batch"].tail(1)["model_version"] == str(version.version)).all()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
 from nonrecours.core.config import RegistryConfig
-from nonrecours.training.gate import CHALLENGER, CHAMPION, decide
+from nonrecours.training.gate import CHALLENGER, CHAMPION, decide, decide_observed
+from nonrecours.training.policies import Estimate
 from nonrecours.training.registry import load_scorer, promotion_log_path
 
 runner = CliRunner()
@@ -42,6 +43,24 @@ def test_a_model_that_does_not_beat_the_rules_stays_challenger_and_says_why():
 def test_a_model_worse_than_the_champion_stays_challenger():
     d = decide(metrics_frame(), metrics_frame(model_auc=0.95), 0.1, "x", MAX_GAP)
     assert d.alias == CHALLENGER and any("champion" in r for r in d.reasons)
+
+
+def _estimate(value: float, se: float = 100.0, n: int = 400) -> Estimate:
+    return Estimate(value, value - 1.645 * se, value + 1.645 * se, se, n)
+
+
+def test_the_observable_gate_promotes_only_a_ranking_clearly_at_least_as_good_as_every_incumbent_on_the_same_campaign():
+    incumbents = {"the ranking that chose the campaign (nonrecours)": _estimate(900.0), "the rules": _estimate(700.0)}
+    promoted = decide_observed(_estimate(1200.0), incumbents)
+    assert promoted.alias == CHAMPION and "the rules" in promoted.reasons[0] and "90% interval" in promoted.reasons[0]
+    kept = decide_observed(_estimate(880.0, se=10.0), incumbents)
+    assert kept.alias == CHALLENGER and len(kept.reasons) == 1 and "the ranking that chose the campaign" in kept.reasons[0]
+    noisy = decide_observed(_estimate(950.0, se=200.0), incumbents)  # better on the point estimate, not beyond the noise
+    assert noisy.alias == CHALLENGER and "lower bound" in noisy.reasons[0]
+    none = decide_observed(Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 1), incumbents)
+    assert none.alias == CHALLENGER and "covered 1 of its picks" in none.reasons[0]
+    # an incumbent the campaign gives no estimate for is no bar
+    assert decide_observed(_estimate(500.0), {"the rules": Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)}).promoted
 
 
 def test_a_model_that_misses_one_group_stays_challenger():
@@ -103,7 +122,9 @@ def test_a_forced_promotion_needs_a_reason_and_is_recorded(store):
     assert result.exit_code == 0, result.output
     client = mlflow.MlflowClient(tracking_uri=store)
     assert str(client.get_model_version_by_alias("nonrecours", CHAMPION).version) == "2"
-    log = [json.loads(line) for line in promotion_log_path(RegistryConfig(), store).read_text().splitlines()]
+    entries = [json.loads(line) for line in promotion_log_path(RegistryConfig(), store).read_text().splitlines()]
+    log = [e for e in entries if e["model"] == "nonrecours"]  # the pipeline's rounds also log the outreach models' decisions
+    assert {e["model"] for e in entries} == {"nonrecours", "nonrecours-outreach"}
     assert [(e["version"], e["alias"], e["forced"]) for e in log][-3:] == [("1", CHAMPION, False), ("2", CHALLENGER, False), ("2", CHAMPION, True)]
     assert log[-1]["reason"] == "reviewed by the DPO on 2026-11-28" and log[-1]["previous_champion"] == "1"
 

@@ -51,7 +51,7 @@ def test_probes_metrics_and_the_openapi_document_are_open(api, path):
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-key-at-all-no"}, {"Authorization": "Basic abc"}])
-@pytest.mark.parametrize("path", ["/score", "/outcomes", "/"])
+@pytest.mark.parametrize("path", ["/score", "/campaign", "/outcomes", "/"])
 def test_everything_else_needs_an_api_key(api, path, headers):
     r = httpx.post(api.url + path, json=households(1), headers=headers, timeout=30)
     assert r.status_code == 401 and r.json()["error"] == "missing or invalid API key"
@@ -126,6 +126,38 @@ def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded
     assert len(log.read_outcomes()) == len(recorded) + 2
     bad = httpx.post(api.url + "/outcomes", json={**outcome, "result": "declined", "idempotency_key": "campaign-5151-x"}, headers=auth, timeout=30)
     assert bad.status_code == 400 and "amount_granted" in bad.text
+
+
+def test_a_campaign_through_the_api_follows_the_agency_s_ranking_logs_every_arm_and_links_its_outcomes(api, auth, log):
+    """POST /campaign with the agency's own priorities: the top of that ranking is the campaign's
+    top (contacts plus a holdout drawn in it), the contacts fill the capacity, every household is
+    logged with its arm under the campaign id, and an outcome names the decision it answers."""
+    body = households(9101, 9102, 9103, 9104, 9105, 9106)
+    priorities = [10.0, 60.0, 50.0, 40.0, 30.0, 20.0]  # the agency's own order: 9102 first, 9101 last
+    r = httpx.post(api.url + "/campaign", json={**body, "capacity": 3, "holdout_share": 0.25, "exploration_share": 0.0, "seed": 4, "priorities": priorities},
+                   headers=auth, timeout=120)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    rows = {h["household_id"]: h for h in out["households"]}
+    top = [h["household_id"] for h in sorted(out["households"], key=lambda h: h["rank"]) if h["arm"] in ("contact", "holdout")]
+    assert top == [9102, 9103, 9104, 9105]  # ceil(3 / 0.75) households from the top of the agency's ranking
+    assert sum(h["contacted"] for h in out["households"]) == 3 and [h["arm"] for h in out["households"]].count("holdout") == 1
+    assert all(rows[h]["propensity"] == pytest.approx(0.75) for h in top)
+    logged = log.read_campaign(out["campaign_id"])
+    assert sorted(logged["decision_id"]) == sorted(h["decision_id"] for h in out["households"])
+    assert dict(zip(logged["household_pseudonym"], logged["arm"])) == {pseudonymise(h, log.key): rows[h]["arm"] for h in rows}
+    contacted = next(h for h in out["households"] if h["contacted"])
+    outcome = {"household_id": contacted["household_id"], "benefit": "rsa", "result": "unreachable", "outcome_date": "2026-11-20",
+               "campaign_id": out["campaign_id"], "decision_id": contacted["decision_id"], "idempotency_key": f"api-campaign-{contacted['household_id']}"}
+    assert httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30).status_code == 200
+    # refusals name what to fix, and nothing is logged for them
+    before = len(log.read())
+    twice = {**households(9201, 9201), "capacity": 1}
+    r = httpx.post(api.url + "/campaign", json=twice, headers=auth, timeout=60)
+    assert r.status_code == 400 and "households.1.household_id" in r.text
+    r = httpx.post(api.url + "/campaign", json={**households(9301, 9302), "capacity": 1, "priorities": [1.0]}, headers=auth, timeout=60)
+    assert r.status_code == 400 and "priorities" in r.text
+    assert len(log.read()) == before
 
 
 def _mutated(change):

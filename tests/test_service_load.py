@@ -34,7 +34,7 @@ def _auth(secrets_file) -> dict:
     return {"Authorization": f"Bearer {api_keys(resolve(secrets_file, {}))[0]}"}
 
 
-def test_fuzzing_score_and_outcomes_from_the_openapi_document_gives_no_5xx(small_population, tracking_store, secrets_file, tmp_path):
+def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_5xx(small_population, tracking_store, secrets_file, tmp_path):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis import GenerationMode
@@ -43,8 +43,9 @@ def test_fuzzing_score_and_outcomes_from_the_openapi_document_gives_no_5xx(small
         server.wait()
         schema = schemathesis.openapi.from_url(server.url + "/docs.json")
         headers = _auth(secrets_file)
-        seen: dict[str, list[int]] = {"/score": [], "/outcomes": []}
-        for path, mode, examples in [("/score", GenerationMode.NEGATIVE, 60), ("/score", GenerationMode.POSITIVE, 15), ("/outcomes", GenerationMode.NEGATIVE, 60), ("/outcomes", GenerationMode.POSITIVE, 150)]:
+        seen: dict[str, list[int]] = {"/score": [], "/campaign": [], "/outcomes": []}
+        for path, mode, examples in [("/score", GenerationMode.NEGATIVE, 60), ("/score", GenerationMode.POSITIVE, 15), ("/campaign", GenerationMode.NEGATIVE, 40),
+                                     ("/campaign", GenerationMode.POSITIVE, 15), ("/outcomes", GenerationMode.NEGATIVE, 60), ("/outcomes", GenerationMode.POSITIVE, 150)]:
             operation = schema[path]["POST"]
 
             @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -58,7 +59,7 @@ def test_fuzzing_score_and_outcomes_from_the_openapi_document_gives_no_5xx(small
         # Requests were really judged: refused ones, and outcomes that got past validation to the
         # log (404: that household was never scored). Few generated outcomes pass the rules the
         # schema cannot say (result or contacted, a date not in the future): hence 150 of them.
-        assert 400 in seen["/score"] and 400 in seen["/outcomes"] and {200, 404} & set(seen["/outcomes"])
+        assert 400 in seen["/score"] and 400 in seen["/campaign"] and 400 in seen["/outcomes"] and {200, 404} & set(seen["/outcomes"])
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
 
 

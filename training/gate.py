@@ -1,7 +1,9 @@
-"""The promotion gate: a pure decision on a new model's test metrics.
+"""The promotion gate: a pure decision on a new model's test metrics (:func:`decide`), or on
+what an agency can estimate itself from a campaign's randomised arms (:func:`decide_observed`).
 
-Where it sits: ``nonrecours train`` calls :func:`decide` after evaluation; the registry
-(:mod:`nonrecours.training.registry`) records the decision. No MLflow here.
+Where it sits: ``nonrecours train`` calls :func:`decide` after evaluation, and ``train --labels
+observed`` calls :func:`decide_observed`; the registry (:mod:`nonrecours.training.registry`)
+records the decision. No MLflow here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nonrecours.training.evaluate import metric
+from nonrecours.training.metrics import INTERVAL_LEVEL
+from nonrecours.training.policies import Estimate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -44,3 +48,22 @@ def decide(new: pd.DataFrame, champion: pd.DataFrame | None, worst_gap: float, w
         return Decision(CHALLENGER, tuple(reasons))
     against = "the rules baseline and the current champion" if champion is not None else "the rules baseline (no champion yet)"
     return Decision(CHAMPION, (f"beats {against}; worst group recall gap {worst_gap:.3f} within {max_group_recall_gap:.3f}",))
+
+
+def decide_observed(challenger: Estimate, incumbents: dict[str, Estimate]) -> Decision:
+    """Champion only if the lower bound of the challenger's off-policy estimate of the euros its
+    contacts would add is at least every incumbent ranking's estimate, each estimated the same way
+    (inverse propensity weighting) on the same campaign's randomised contacts. Conservative on
+    purpose: one campaign's estimates are wide, and a ranking is not switched on noise. No
+    estimate (too few covered households) is a reason too; the intervals are in the reasons."""
+    def said(e: Estimate) -> str:
+        return f"{e.value:,.0f} EUR a month ({INTERVAL_LEVEL:.0%} interval {e.low:,.0f} to {e.high:,.0f}, {e.n:,} covered households)"
+
+    if challenger.value != challenger.value:  # NaN: the campaign covered too few of its picks
+        return Decision(CHALLENGER, (f"no off-policy estimate: the campaign covered {challenger.n} of its picks",))
+    reasons = [f"off-policy value {said(challenger)}: its lower bound is below {name}'s {said(e)}"
+               for name, e in incumbents.items() if e.value == e.value and challenger.low < e.value]
+    if reasons:
+        return Decision(CHALLENGER, tuple(reasons))
+    beaten = "; ".join(f"{name}: {said(e)}" for name, e in incumbents.items())
+    return Decision(CHAMPION, (f"off-policy value {said(challenger)}: its lower bound is at least {beaten}",))

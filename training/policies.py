@@ -108,8 +108,10 @@ def holdout_effect(campaign: pd.DataFrame, claimed_euros: pd.Series) -> Estimate
 def ipw_value(campaign: pd.DataFrame, claimed_euros: pd.Series, challenger: pd.Series, capacity: int) -> Estimate:
     """Off-policy estimate of the euros a month a challenger's ``capacity`` contacts would add,
     from the campaign's randomised arms (inverse propensity weighting, Horvitz-Thompson). Only the
-    challenger's picks the campaign covered (``0 < p < 1``) count; the estimate is scaled to
-    ``capacity`` from them, and its standard error comes from the weighted terms' variance."""
+    challenger's picks the campaign randomised (``0 < p < 1``) can be estimated; the others count
+    as nothing, so the figure is a lower bound where they would gain (it is not scaled up from the
+    covered picks: that extrapolation once put a ranking at nine times its true value). The
+    standard error comes from the weighted terms' variance; ``n`` is the covered picks."""
     c = campaign.set_index("household_id")
     picks = top_households(challenger, capacity)
     covered = c.reindex(picks).dropna(subset=["propensity"])
@@ -121,9 +123,8 @@ def ipw_value(campaign: pd.DataFrame, claimed_euros: pd.Series, challenger: pd.S
     term = term[~np.isnan(term)]
     if len(term) < 2:
         return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), len(term))
-    scale = capacity / len(term)
-    value = float(term.sum() * scale)
-    se = float(np.sqrt(len(term) * term.var(ddof=1)) * scale)
+    value = float(term.sum())
+    se = float(np.sqrt(len(term) * term.var(ddof=1)))
     return Estimate(round(value, 2), round(value - Z * se, 2), round(value + Z * se, 2), round(se, 2), len(term))
 
 

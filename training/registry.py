@@ -25,6 +25,9 @@ from nonrecours.training.gate import CHAMPION
 from nonrecours.training.metrics import evaluate_slices
 from nonrecours.training.model import Scorer
 
+OUTREACH_ARTIFACTS = "models"
+"""The artifact folder of a ``train --labels observed`` run that holds its models."""
+
 
 def prepare_tracking_store(uri: str) -> str:
     """``uri``, with a SQLite store's tables created first (see :func:`prepare_sqlite_store`)."""
@@ -80,12 +83,15 @@ def load_scorer(model_uri: str) -> Scorer:
     return Scorer.from_booster(booster, info.metadata or {})
 
 
-def record_decision(client: MlflowClient, cfg: RegistryConfig, version: str, alias: str, reason: str, *, forced: bool, user: str, run_id: str | None = None) -> dict:
-    """Set the alias, tag the version, append to the promotion log. Returns the log entry."""
-    previous = find_alias(client, cfg.model_name, CHAMPION) if alias == CHAMPION else None
+def record_decision(client: MlflowClient, cfg: RegistryConfig, version: str, alias: str, reason: str, *, forced: bool, user: str, run_id: str | None = None,
+                    name: str | None = None) -> dict:
+    """Set the alias, tag the version, append to the promotion log. Returns the log entry.
+    ``name``: the registered model (default: ``cfg.model_name``)."""
+    name = name or cfg.model_name
+    previous = find_alias(client, name, CHAMPION) if alias == CHAMPION else None
     entry = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": cfg.model_name,
+        "model": name,
         "version": str(version),
         "alias": alias,
         "forced": forced,
@@ -94,14 +100,28 @@ def record_decision(client: MlflowClient, cfg: RegistryConfig, version: str, ali
         "user": user,
         "previous_champion": None if previous is None else str(previous.version),
     }
-    client.set_registered_model_alias(cfg.model_name, alias, str(version))
+    client.set_registered_model_alias(name, alias, str(version))
     for key in ("alias", "forced", "reason", "time", "previous_champion"):
-        client.set_model_version_tag(cfg.model_name, str(version), f"promotion.{key}", str(entry[key]))
+        client.set_model_version_tag(name, str(version), f"promotion.{key}", str(entry[key]))
     log = promotion_log_path(cfg, client.tracking_uri)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as f:  # append-only: one JSON object per line
         f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return entry
+
+
+def register_outreach_models(client: MlflowClient, cfg: RegistryConfig, run, *, alias: str, reason: str, user: str) -> tuple[str, dict]:
+    """Register the need and uplift models a ``train --labels observed`` run logged (its
+    ``models/`` artifacts: plain LightGBM text, no MLflow flavour) as a new version of
+    ``cfg.outreach_model_name``, and record the gate's decision. Returns the version and the
+    promotion-log entry."""
+    name = cfg.outreach_model_name
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, description="Need and uplift models learnt from campaign outcomes (`nonrecours train --labels observed`).")
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{OUTREACH_ARTIFACTS}", run_id=run.info.run_id).version
+    return str(version), record_decision(client, cfg, str(version), alias, reason, forced=False, user=user, run_id=run.info.run_id, name=name)
 
 
 def champion_metrics(client: MlflowClient, cfg: RegistryConfig, test: pd.DataFrame, capacity_share: float) -> tuple[pd.DataFrame | None, str | None]:

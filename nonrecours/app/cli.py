@@ -220,13 +220,15 @@ def _train_observed(labels: str, input: Path, campaign: str | None, next_extract
     if campaign is None:
         _run(_refuse, "--labels observed needs --campaign ID: the campaign whose outcomes to learn from (its id is in the campaign file)")
     log = _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
-    result = _run(train_observed, input, campaign, log, settings, appl.tracking_uri(tracking_uri, settings, env), next_extract=next_extract, quiet=quiet)
+    result = _run(train_observed, input, campaign, log, settings, appl.tracking_uri(tracking_uri, settings, env), next_extract=next_extract, quiet=quiet, user=env.user)
     h, o = result.holdout, result.off_policy
     console.print(f"observed labels: {len(result.rows):,} household-benefit rows ({result.models.n_contacted:,} contacted, {result.models.n_control:,} not)")
     console.print(f"campaign's holdout effect: {h.value:+,.2f} EUR a month per contacted household (90% interval {h.low:+,.2f} to {h.high:+,.2f}; {h.n:,} households)")
     console.print(f"uplift ranking, off-policy (IPW) estimate of its additional euros a month: {o.value:,.0f} (90% interval {o.low:,.0f} to {o.high:,.0f}; {o.n:,} covered households)")
+    verdict = "[bold green]champion[/]" if result.decision.promoted else "[bold yellow]challenger[/]"
+    console.print(f"{settings.registry.outreach_model_name} version {result.version} -> {verdict} (gate on the off-policy estimates): " + "; ".join(result.decision.reasons), soft_wrap=True)
     if result.simulation is not None and not quiet:
-        console.print(_frame_table(result.simulation.table, "Simulation only, next quarter's truth: additional euros a month each policy's contacts cause"))
+        console.print(_frame_table(result.simulation.table, "Simulation only, next quarter's truth (not used by the gate): additional euros a month each policy's contacts cause"))
     typer.echo(f"run {result.run_id}")
 
 
@@ -270,34 +272,34 @@ def score(
     decision_log: DecisionLogOpt = None,
     secrets: SecretsOpt = None,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the decision log (for a dry run only: agents must not work from an unlogged list).")] = False,
+    ranking: Annotated[Optional[str], typer.Option("--ranking", help=field_help("campaign", "ranking"))] = None,
+    model_run: Annotated[Optional[str], typer.Option("--model-run", help="With --ranking need or uplift: an MLflow run of `train --labels observed` (default: the outreach models' @champion).")] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score a whole extract (individuals.parquet and households.parquet in --input) with the
-    champion model and write a ranked worklist.
+    """Score a whole extract (individuals.parquet and households.parquet in --input) and write a
+    ranked worklist: by the champion model, or by --ranking: the rules, or the need or uplift
+    model learnt from campaign outcomes (expected additional euros a month).
 
     Columns: rank, household_id, benefit, p_unclaimed, estimated_monthly_amount,
-    expected_unclaimed_monthly, reasons. Households are ranked by their total expected unclaimed
-    amount, benefits within a household by theirs. Every household scored goes to the decision
-    log (pseudonymised) with the model version. Large extracts run in partitions over local
-    processes or a Dask cluster (--scheduler), with the same code as the API.
-    """
+    expected_unclaimed_monthly, reasons. Households are ranked by their total expected amount,
+    benefits within a household by theirs. Every household scored goes to the decision log
+    (pseudonymised) with the model version. Large extracts run in partitions over local processes
+    or a Dask cluster (--scheduler), with the same code as the API."""
+    from nonrecours.app.outreach import rank_extract
     from nonrecours.serving.scoring import worklist
 
     _run(appl.worklist_path, out)
-    settings, env = _settings(config, law__workers=workers), Environment.from_os()
+    settings, env = _settings(config, law__workers=workers, campaign__ranking=ranking), Environment.from_os()
     log = None if no_log else _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
-    individuals, households = _run(appl.read_extract, input)
-    champion = _run(appl.load_champion, settings, appl.tracking_uri(tracking_uri, settings, env))
-    scored = appl.score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
+    ranked = _run(rank_extract, *_run(appl.read_extract, input), settings, appl.tracking_uri(tracking_uri, settings, env), ranking=settings.campaign.ranking,
+                  scheduler=scheduler, quiet=quiet, model_run=model_run)
     if log is not None:
-        n = log.record_scored(scored, model_name=champion.name, model_version=champion.version, source="batch")
-        if not quiet:
-            console.print(f"decision log: {n:,} households scored by {champion.name} version {champion.version}")
-    table = worklist(scored, capacity=capacity, min_probability=min_probability)
+        n = log.record_scored(ranked.scored, model_name=ranked.model_name, model_version=ranked.model_version, source="batch")
+        console.print(f"decision log: {n:,} households scored by {ranked.model_name} version {ranked.model_version}") if not quiet else None
+    table = worklist(ranked.scored, capacity=capacity, min_probability=min_probability)
     appl.write_worklist(table, out)
-    if not quiet:
-        _print_worklist(table, champion)
+    _print_worklist(table, ranked.model_name, ranked.model_version) if not quiet else None
     typer.echo(str(out))
 
 
@@ -376,10 +378,10 @@ def outreach(
     console.print(f"{added:,} new outcome(s) recorded" + ("" if added else " (all already recorded)"))
 
 
-def _print_worklist(table: pd.DataFrame, champion: appl.Champion, shown: int = 5) -> None:
+def _print_worklist(table: pd.DataFrame, model_name: str, model_version: str, shown: int = 5) -> None:
     top = table.drop_duplicates("household_id").head(shown)
     console.print(_frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]],
-                               f"Worklist: {table['household_id'].nunique():,} households, first five (model {champion.name} v{champion.version})"))
+                               f"Worklist: {table['household_id'].nunique():,} households, first five (model {model_name} v{model_version})"))
 
 
 @app.command()
@@ -523,12 +525,12 @@ def _pipeline_rounds(out: Path, settings: Settings, *, tracking_uri, log_url: st
             said += f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval {gain.low:,.0f} to {gain.high:,.0f})"
         if i == 1:
             try:
-                result = train_observed(folder, str(table["campaign_id"].iloc[0]), log, settings, uri, next_extract=None, quiet=True)
+                result = train_observed(folder, str(table["campaign_id"].iloc[0]), log, settings, uri, next_extract=None, quiet=True, user=env.user)
             except appl.AppError as exc:  # a small population's campaign may give too few labels to learn from
                 console.print(f"{said}; no retrain on observed labels: {exc}", soft_wrap=True)
                 break
             run_id, h = result.run_id, result.holdout
-            said += f"; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval {h.low:+,.2f} to {h.high:+,.2f}); retrained on observed labels: run {run_id}"
+            said += f"; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval {h.low:+,.2f} to {h.high:+,.2f}); retrained on observed labels: run {run_id}, {settings.registry.outreach_model_name} version {result.version} {result.decision.alias} by the gate"
         else:
             said += "; the agency's holdout estimate needs the following quarter's extract"
         console.print(said, soft_wrap=True)

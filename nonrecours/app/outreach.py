@@ -63,12 +63,34 @@ def campaign_plan(capacity: int, settings: Settings, seed: int) -> CampaignPlan:
 def load_observed(run_id: str, uri: str):
     """The need and uplift models a ``train --labels observed`` run logged."""
     from nonrecours.training.observed import ObservedModels
+    from nonrecours.training.registry import OUTREACH_ARTIFACTS
 
     mlflow.set_tracking_uri(uri)
     try:
-        return ObservedModels.from_strings({name: mlflow.artifacts.load_text(f"runs:/{run_id}/models/{name}.txt") for name in ObservedModels.PARTS})
+        return ObservedModels.from_strings({name: mlflow.artifacts.load_text(f"runs:/{run_id}/{OUTREACH_ARTIFACTS}/{name}.txt") for name in ObservedModels.PARTS})
     except mlflow.exceptions.MlflowException as exc:
         raise AppError(f"--model-run {run_id}: {str(exc).splitlines()[0]} (give the run id `train --labels observed` printed)") from None
+
+
+def outreach_champion(settings: Settings, uri: str) -> tuple[str, str] | None:
+    """The run and registered version of the outreach models' @champion (None when there is none)."""
+    from nonrecours.training.gate import CHAMPION
+    from nonrecours.training.registry import find_alias, prepare_tracking_store
+
+    version = find_alias(mlflow.MlflowClient(tracking_uri=prepare_tracking_store(uri), registry_uri=uri), settings.registry.outreach_model_name, CHAMPION)
+    return None if version is None else (str(version.run_id), str(version.version))
+
+
+def observed_models_for(settings: Settings, uri: str, model_run: str | None):
+    """The need and uplift models to rank by, with the version the decision log records: those of
+    run ``model_run``, else the outreach models' @champion."""
+    if model_run is not None:
+        return load_observed(model_run, uri), str(model_run)
+    found = outreach_champion(settings, uri)
+    if found is None:
+        raise AppError(f"no {settings.registry.outreach_model_name}@champion in the registry: run `nonrecours train --labels observed --campaign ID` "
+                       "(the gate promotes it), or give --model-run RUN")
+    return load_observed(found[0], uri), found[1]
 
 
 def observed_scored(individuals: pd.DataFrame, households: pd.DataFrame, models, settings: Settings, *, ranking: str, quiet: bool) -> pd.DataFrame:
@@ -90,6 +112,32 @@ def observed_scored(individuals: pd.DataFrame, households: pd.DataFrame, models,
 
 
 @dataclass
+class Ranked:
+    """An extract scored for ranking, and what scored it (as the decision log records it)."""
+
+    scored: pd.DataFrame
+    model_name: str
+    model_version: str
+
+
+def rank_extract(individuals: pd.DataFrame, households: pd.DataFrame, settings: Settings, uri: str, *, ranking: str, scheduler: str | None, quiet: bool,
+                 model_run: str | None = None) -> Ranked:
+    """The extract scored by ``ranking`` (see ``RANKINGS``): the champion, the rules, or the need
+    or uplift model (of run ``model_run``, else the outreach models' @champion). The scored rows
+    are the worklist's, whatever ranks them: ``expected_unclaimed_monthly`` is the ranking key."""
+    if ranking not in RANKINGS:
+        raise AppError(f"--ranking {ranking!r}: expected one of {list(RANKINGS)}")
+    if ranking == "champion":
+        champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
+        scored = score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
+        return Ranked(scored, champion.name, champion.version)
+    if ranking == "rules":
+        return Ranked(rules_scored(individuals, households, settings, quiet=quiet), "rules", "0")
+    models, version = observed_models_for(settings, uri, model_run)
+    return Ranked(observed_scored(individuals, households, models, settings, ranking=ranking, quiet=quiet), f"observed-{ranking}", version)
+
+
+@dataclass
 class CampaignResult:
     table: pd.DataFrame
     ranked_by: str
@@ -100,33 +148,20 @@ class CampaignResult:
 
 def run_campaign(folder: Path, capacity: int | None, seed: int, settings: Settings, uri: str, log, *, ranking: str, scheduler: str | None, quiet: bool,
                  model_run: str | None = None) -> CampaignResult:
-    """Score the extract in ``folder`` (the champion, the rules at cold start, or the observed-label
-    models of run ``model_run``), pick ``capacity`` contacts (default: ``training.capacity_share``
-    of its households) and log every campaign household with its arm (``log``: a decision log)."""
-    if ranking not in RANKINGS:
-        raise AppError(f"--ranking {ranking!r}: expected one of {list(RANKINGS)}")
-    if ranking in ("need", "uplift") and model_run is None:
-        raise AppError(f"--ranking {ranking} needs --model-run RUN: the run `train --labels observed` printed")
+    """Score the extract in ``folder`` (:func:`rank_extract`), pick ``capacity`` contacts (default:
+    ``training.capacity_share`` of its households) and log every campaign household with its arm
+    (``log``: a decision log)."""
     individuals, households = read_extract(folder)
     settings = with_population_month(settings, folder)
     plan = campaign_plan(capacity or max(1, int(round(settings.training.capacity_share * len(households)))), settings, seed)
-    if ranking == "champion":
-        champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
-        scored = score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
-        name, version = champion.name, champion.version
-    elif ranking == "rules":
-        scored = rules_scored(individuals, households, settings, quiet=quiet)
-        name, version = "rules", "0"
-    else:
-        scored = observed_scored(individuals, households, load_observed(str(model_run), uri), settings, ranking=ranking, quiet=quiet)
-        name, version = f"observed-{ranking}", str(model_run)
+    ranked = rank_extract(individuals, households, settings, uri, ranking=ranking, scheduler=scheduler, quiet=quiet, model_run=model_run)
     try:
-        table = plan_campaign(scored, plan)
+        table = plan_campaign(ranked.scored, plan)
     except ValueError as exc:
         raise AppError(str(exc)) from None
-    decision_ids = log.record_campaign(scored, table, model_name=name, model_version=version)
+    decision_ids = log.record_campaign(ranked.scored, table, model_name=ranked.model_name, model_version=ranked.model_version)
     table["decision_id"] = table["household_id"].map(decision_ids).to_numpy()
-    return CampaignResult(table, ranking, name, version, plan.capacity)
+    return CampaignResult(table, ranking, ranked.model_name, ranked.model_version, plan.capacity)
 
 
 def read_campaign_file(path: Path) -> pd.DataFrame:
@@ -195,14 +230,20 @@ class ObservedTraining:
     off_policy: object
     simulation: SimulatedGains | None
     run_id: str
+    incumbents: dict
+    decision: object
+    version: str
 
 
-def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri: str, *, next_extract: Path | None, quiet: bool) -> ObservedTraining:
+def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri: str, *, next_extract: Path | None, quiet: bool, user: str = "unknown") -> ObservedTraining:
     """Fit the need and uplift models on campaign ``campaign_id``'s recorded outcomes and the
     next extract's claims, estimate the campaign's effect and the uplift ranking's value from the
-    randomised arms, and log it all to MLflow. In simulation, when the next quarter's truth is
-    there, the policies' true additional euros are computed and logged beside."""
+    randomised arms, log it all to MLflow and register the models, promoted to @champion when
+    their off-policy value is at least every incumbent ranking's (the gate). In simulation, when
+    the next quarter's truth is there, the policies' true additional euros are computed and
+    logged beside, never used by the gate."""
     from nonrecours.serving.decision_log import profiles_from_log
+    from nonrecours.training.gate import decide_observed
     from nonrecours.training.observed import NotEnoughLabels, fit_observed, observed_rows
     from nonrecours.training.policies import claimed_euros_observed, holdout_effect, ipw_value
 
@@ -228,9 +269,29 @@ def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri:
     capacity = int((campaign["contacted"]).sum())
     uplift_value = pd.Series(models.uplift(rows) * rows["law_amount"].to_numpy(dtype=float)).groupby(rows["household_id"].to_numpy()).sum()
     off_policy = ipw_value(campaign, euros, uplift_value, capacity)
+    incumbents = {name: ipw_value(campaign, euros, value, capacity) for name, value in _incumbent_values(rows, profiles, assignments, settings, uri).items()}
+    decision = decide_observed(off_policy, incumbents)
     simulation = _simulated_gains(later, models, settings, uri)
-    run_id = _log_observed(rows, models, holdout, off_policy, simulation, campaign_id, settings, uri)
-    return ObservedTraining(rows, models, holdout, off_policy, simulation, run_id)
+    run_id, version = _log_observed(rows, models, holdout, off_policy, incumbents, decision, simulation, campaign_id, settings, uri, user=user)
+    return ObservedTraining(rows, models, holdout, off_policy, simulation, run_id, incumbents, decision, version)
+
+
+def _incumbent_values(rows: pd.DataFrame, profiles: pd.DataFrame, assignments: pd.DataFrame, settings: Settings, uri: str) -> dict[str, pd.Series]:
+    """Per campaign household, the value each ranking the challenger must beat gives it: the
+    ranking that chose the campaign (its logged scores), the rules, and the outreach models'
+    current @champion when there is one."""
+    from nonrecours.training.baselines import rules_value
+
+    hid = rows["household_id"].to_numpy()
+    chose = assignments["model_name"].iloc[0]
+    values = {f"the ranking that chose the campaign ({chose})": profiles.groupby("household_id")["expected_unclaimed_monthly"].sum(),
+              "the rules": pd.Series(rules_value(rows)).groupby(hid).sum()}
+    found = outreach_champion(settings, uri)
+    if found is not None:
+        champion = load_observed(found[0], uri)
+        values[f"the current {settings.registry.outreach_model_name}@champion (version {found[1]})"] = (
+            pd.Series(champion.uplift(rows) * rows["law_amount"].to_numpy(dtype=float)).groupby(hid).sum())
+    return values
 
 
 def _simulated_gains(folder: Path, models, settings: Settings, uri: str) -> SimulatedGains | None:
@@ -272,18 +333,23 @@ class SimulatedGains:
     capacity: int
 
 
-def _log_observed(rows, models, holdout, off_policy, simulation, campaign_id: str, settings: Settings, uri: str) -> str:
-    mlflow.set_tracking_uri(uri)
+def _log_observed(rows, models, holdout, off_policy, incumbents, decision, simulation, campaign_id: str, settings: Settings, uri: str, *, user: str) -> tuple[str, str]:
+    """One MLflow run with the labels' counts, the observable estimates, the models and the
+    simulation's figures; the models registered with the gate's alias. Returns run id and version."""
+    from nonrecours.training.registry import OUTREACH_ARTIFACTS, prepare_tracking_store, register_outreach_models
+
+    mlflow.set_tracking_uri(prepare_tracking_store(uri))
     mlflow.set_experiment(settings.registry.experiment)
     with mlflow.start_run(run_name=f"observed labels, campaign {campaign_id}", tags={"labels": "observed", "campaign_id": campaign_id}) as run:
         mlflow.log_params({"labels": "observed", "campaign_id": campaign_id, "uplift_learner": "T-learner, LightGBM, inverse-propensity weights"})
         mlflow.log_metrics({
             "rows": len(rows), "rows_contacted": models.n_contacted, "rows_uncontacted": models.n_control,
             "holdout_effect_eur": holdout.value, "holdout_effect_low": holdout.low, "holdout_effect_high": holdout.high,
-            "uplift_ipw_eur": off_policy.value, "uplift_ipw_se": off_policy.standard_error,
+            "uplift_ipw_eur": off_policy.value, "uplift_ipw_low": off_policy.low, "uplift_ipw_se": off_policy.standard_error,
         })
+        mlflow.log_dict({name: e.__dict__ for name, e in incumbents.items()}, "gate/incumbents_ipw.json")
         for name, text in models.to_strings().items():
-            mlflow.log_text(text, f"models/{name}.txt")
+            mlflow.log_text(text, f"{OUTREACH_ARTIFACTS}/{name}.txt")
         if simulation is not None:
             from nonrecours.training.plots import qini_figure
 
@@ -292,7 +358,9 @@ def _log_observed(rows, models, holdout, off_policy, simulation, campaign_id: st
                 mlflow.log_metrics({f"simulation.additional_eur.{name}": r.additional_monthly, f"simulation.auuc.{name}": r.auuc})
             mlflow.log_table(simulation.table, "simulation/additional_euros.json")
             mlflow.log_figure(qini_figure(simulation.curves, simulation.capacity), "simulation/qini.png")
-        return run.info.run_id
+        version, _ = register_outreach_models(mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri), settings.registry, run, alias=decision.alias,
+                                              reason="; ".join(decision.reasons), user=user)
+        return run.info.run_id, version
 
 
 def today() -> date:

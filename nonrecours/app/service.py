@@ -9,7 +9,10 @@ MLflow registry; with no champion it stays up, says so in its log and answers 50
   :mod:`nonrecours.serving.request`); concurrent requests share one law-engine simulation through BentoML's
   batching (:mod:`nonrecours.serving.batching`). Every household scored is in the decision log before the
   answer leaves.
-- ``POST /outcomes``: what happened after contact, stored against the household's pseudonym.
+- ``POST /campaign``: whom to contact among households (the agency's own ranking, or the
+  champion's), with a randomised holdout and exploration; every campaign household logged.
+- ``POST /outcomes`` (and ``/outcomes/batch``): what happened after contact, stored against the
+  decision it answers.
 - ``/healthz``, ``/livez``, ``/readyz``, ``/metrics``, ``/docs.json`` are open; everything else
   needs ``Authorization: Bearer <key>`` with a key from ``NONRECOURS_API_KEYS``.
 
@@ -28,7 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import bentoml
 from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
@@ -38,7 +41,7 @@ from nonrecours.app import environment as envvars
 from nonrecours.app.environment import Environment
 from nonrecours.core.config import Settings, load_settings, without_password
 from nonrecours.core.schema import SchemaError
-from nonrecours.serving.request import Household, HouseholdScore, OutcomeAck, OutcomeBatchIn, OutcomeIn
+from nonrecours.serving.request import MAX_ID, CampaignHousehold, CampaignOut, Household, HouseholdScore, OutcomeAck, OutcomeBatchIn, OutcomeIn
 
 logger = logging.getLogger("nonrecours.serving")
 
@@ -54,6 +57,11 @@ class _Status:
 REQUEST_TIMEOUT_SECONDS = 600
 """BentoML's request timeout: a request of ``max_households_per_request`` households runs whole."""
 MAX_CONCURRENCY = 1000
+MAX_PRIORITY = 1e9
+"""Largest ranking value ``POST /campaign`` accepts per household (any finite scale below it)."""
+MAX_SHARE = 0.9
+"""Largest holdout or exploration share ``POST /campaign`` accepts (as ``nonrecours campaign``)."""
+"""Largest ranking value ``POST /campaign`` accepts per household (any finite scale below it)."""
 """Requests a worker holds at once; the batcher's ``max_waiting_households`` bounds the work."""
 
 
@@ -144,6 +152,9 @@ class ScoringLogic:
         # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it
         # logs is the one that scored it.
         self.champion: tuple[object, str] | None = None
+        import threading
+
+        self.law_lock = threading.Lock()  # one law-engine simulation at a time per worker: the batcher's or a campaign's
         serving = self.settings.serving
         self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000,
                                max_waiting=serving.max_waiting_households)
@@ -151,8 +162,6 @@ class ScoringLogic:
             name="nonrecours_batch_households", documentation="Households per law-engine simulation in the API", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
         )
         self._load_champion()
-        import threading
-
         threading.Thread(target=self._watch_champion, name="champion-watch", daemon=True).start()
 
     def _watch_champion(self) -> None:
@@ -222,23 +231,30 @@ class ScoringLogic:
         except Overloaded as exc:
             raise ServiceUnavailable(str(exc)) from None
 
-    def _score_batch(self, households: list) -> list[HouseholdScore]:
-        """One simulation for every household of the batch (several requests), logged in one
-        transaction, answered in order."""
+    def _scored(self, households: list, scorer):
+        """The households through the one feature builder, the law engine and ``scorer``, one
+        simulation at a time in this worker; household_id is the position in ``households``."""
         from nonrecours.serving.request import to_tables
         from nonrecours.serving.scoring import score_tables
 
-        _t0 = time.perf_counter()
-        scorer, model_version = self.champion  # type: ignore[misc]
         try:
             individuals, tables = to_tables(households)
-            scored = score_tables(individuals, tables, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
+            with self.law_lock:
+                return score_tables(individuals, tables, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
         except SchemaError as exc:
             # Input the request models let through but the data contract refuses: still the
             # caller's to fix, so a 400 naming the column (the whole batch gets it; seen only
             # by fuzzing so far, each case then became a request-model rule).
             logger.warning("request refused by the schema: %s", exc)
             raise InvalidArgument(str(exc)) from None
+
+    def _score_batch(self, households: list) -> list[HouseholdScore]:
+        """One simulation for every household of the batch (several requests), logged in one
+        transaction, answered in order."""
+
+        _t0 = time.perf_counter()
+        scorer, model_version = self.champion  # type: ignore[misc]
+        scored = self._scored(households, scorer)
         external = [h.household_id for h in households]  # type: ignore[attr-defined]
         at = datetime.now(timezone.utc)
         name = self.settings.registry.model_name
@@ -292,6 +308,77 @@ class ScoringLogic:
         return [OutcomeAck(household_pseudonym=r.household_pseudonym, decision_id=r.decision_id, recorded_at=r.recorded_at) for r in receipts]
 
 
+    def _campaign(self, households: list, capacity: int, seed: int, holdout_share: float | None, exploration_share: float | None,
+                  priorities: list[float] | None) -> CampaignOut:
+        """Score the households with the champion, pick the campaign (holdout, exploration) by
+        ``priorities`` (the agency's own ranking) or else the expected unclaimed amount, log every
+        campaign household with its arm, and answer with the arms and decision ids."""
+        from nonrecours.serving.campaign import CampaignPlan, plan_campaign
+        from nonrecours.serving.request import duplicate_id
+
+        if self.champion is None:
+            raise ServiceUnavailable("no champion model in the registry yet: train one with `nonrecours train`")
+        ids = [h.household_id for h in households]
+        repeated = duplicate_id(ids)
+        if repeated is not None:
+            raise InvalidArgument(f"households.{repeated[0]}.household_id: {repeated[1]} is listed twice; a campaign lists each household once")
+        if priorities is not None and len(priorities) != len(households):
+            raise InvalidArgument(f"priorities: {len(priorities)} values for {len(households)} households; give one per household, in the same order")
+        c = self.settings.campaign
+        try:
+            plan = CampaignPlan(capacity=capacity, holdout_share=c.holdout_share if holdout_share is None else holdout_share,
+                                exploration_share=c.exploration_share if exploration_share is None else exploration_share, strata=c.strata, seed=seed)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        scorer, model_version = self.champion  # type: ignore[misc]
+        scored = self._scored(households, scorer)
+        value = "expected_unclaimed_monthly"
+        if priorities is not None:  # the household's priority, spread over its rows: the plan sums them
+            position = scored["household_id"].to_numpy()
+            scored["priority"] = [priorities[i] for i in position] / scored.groupby("household_id")["benefit"].transform("size").to_numpy()
+            value = "priority"
+        table = plan_campaign(scored, plan, value=value)
+        name = self.settings.registry.model_name
+        try:
+            decision_ids = self.log.record_campaign(scored, table, model_name=name, model_version=model_version, ids=ids)
+        except Exception as exc:  # noqa: BLE001 - no campaign leaves unlogged
+            logger.exception("decision log write failed")
+            raise ServiceUnavailable(f"the decision log is unavailable, no campaign was made: {type(exc).__name__}") from None
+        rows = [
+            CampaignHousehold(household_id=ids[r.household_id], arm=str(r.arm), contacted=bool(r.contacted), rank=int(r.rank), stratum=int(r.stratum),
+                              propensity=float(r.propensity), expected_monthly=float(r.expected_monthly), benefits=[b for b in str(r.benefits).split(";") if b],
+                              decision_id=int(decision_ids[r.household_id]))
+            for r in table.itertuples(index=False)
+        ]
+        return CampaignOut(campaign_id=str(table["campaign_id"].iloc[0]) if len(table) else "", model_name=name, model_version=model_version,
+                           capacity=plan.capacity, households=rows)
+
+
+def _campaign_endpoint(limit: int):
+    """``POST /campaign``, for an agency whose worklist comes from elsewhere: at most ``limit``
+    households, as for ``/score`` (annotations as objects, so BentoML sees the limits)."""
+
+    def campaign(self, households, capacity, seed=0, holdout_share=None, exploration_share=None, priorities=None):
+        """Pick whom to contact among these households, with a randomised holdout (not contacted,
+        drawn within rank strata) and a share of exploration below the cut. Ranked by
+        `priorities` (one per household, in order: the agency's own worklist) or else by the
+        champion's expected unclaimed amount. Every campaign household is logged with its arm;
+        name the campaign_id and decision_id in each outcome."""
+        return self._campaign(households, capacity, seed, holdout_share, exploration_share, priorities)
+
+    share = Field(default=None, ge=0, le=MAX_SHARE)
+    campaign.__annotations__ = {
+        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
+        "capacity": Annotated[int, Field(ge=1, le=limit, description="Contacts the team can make.")],
+        "seed": Annotated[int, Field(ge=0, le=MAX_ID, description="Seed of the holdout and exploration draws (recorded).")],
+        "holdout_share": Annotated[Optional[float], share],
+        "exploration_share": Annotated[Optional[float], share],
+        "priorities": Annotated[Optional[list[Annotated[float, Field(ge=0, le=MAX_PRIORITY, allow_inf_nan=False)]]], Field(max_length=limit)],
+        "return": CampaignOut,
+    }
+    return campaign
+
+
 def _score_endpoint(limit: int):
     """``POST /score``, refusing more than ``limit`` households. Its annotations are objects, not
     strings (this module's annotations are postponed), so BentoML sees the limit."""
@@ -317,6 +404,7 @@ def build_service(settings: Settings, environment: Environment):
         environment = given
 
         score = bentoml.api(_score_endpoint(limit))
+        campaign = bentoml.api(_campaign_endpoint(limit), route="/campaign")
 
         @bentoml.api(route="/outcomes", input_spec=OutcomeRequest)
         def outcomes(self, ctx: bentoml.Context, **fields) -> OutcomeAck:

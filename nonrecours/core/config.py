@@ -106,6 +106,8 @@ class RegistryConfig(_Frozen):
     tracking_uri: str = Field(default="sqlite:///mlflow.db", description="MLflow tracking URI (MLflow 3's own default: a SQLite file with local artifacts). MLFLOW_TRACKING_URI overrides it, --tracking-uri overrides both.")
     experiment: str = Field(default="nonrecours")
     model_name: str = Field(default="nonrecours", description="Registered model name.")
+    outreach_model_name: str = Field(default="nonrecours-outreach", description="Registered name of the need and uplift models `train --labels observed` fits; "
+                                     "its @champion (set by the gate on the campaign's off-policy estimates) ranks `campaign --ranking need|uplift` and `score --ranking need|uplift`.")
     promotion_log: str | None = Field(
         default=None,
         description="Append-only log of every promotion decision (also kept as model-version "
