@@ -39,7 +39,8 @@ class Batcher:
     """``await submit(items)`` returns ``fn(all items of the batch)`` cut back to ``items``.
 
     ``fn`` takes a list and returns a list of the same length, in order; it runs in a worker
-    thread, one batch at a time. An exception in ``fn`` goes to every request of its batch.
+    thread, one batch at a time. When ``fn`` fails on a batch of several requests, each is run
+    again alone, so only the request at fault gets the error (``isolated`` counts such batches).
     The sizes come from the serving settings (``max_batch_size``, ``batch_linger_ms``,
     ``max_waiting_households``).
     """
@@ -52,6 +53,8 @@ class Batcher:
     _queue: asyncio.Queue | None = field(default=None, repr=False)
     _runner: asyncio.Task | None = field(default=None, repr=False)
     _waiting: int = 0
+    isolated: int = 0
+    on_isolate: Callable[[], None] | None = field(default=None, repr=False)  # e.g. a metrics counter
 
     async def submit(self, items: Sequence[Any]) -> list[Any]:
         if self._queue is None:
@@ -87,16 +90,37 @@ class Batcher:
             self._waiting -= size
             self.batches = [*self.batches[1 - RECENT_BATCHES:], size]
             try:
-                results = await asyncio.to_thread(self.fn, items)
-                if len(results) != len(items):
-                    raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
-            except Exception as exc:  # noqa: BLE001 - handed to the requests, never lost
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                results = await self._call(items)
+            except Exception as exc:  # noqa: BLE001 - one request at fault must not fail the others
+                if len(batch) == 1:
+                    _settle(batch[0], exc=exc)
+                    continue
+                self.isolated += 1
+                if self.on_isolate is not None:
+                    self.on_isolate()
+                for job in batch:  # one by one: only the request at fault gets the error
+                    try:
+                        _settle(job, await self._call(list(job.items)))
+                    except Exception as alone:  # noqa: BLE001 - handed to its request, never lost
+                        _settle(job, exc=alone)
                 continue
             start = 0
             for job in batch:
-                if not job.future.done():
-                    job.future.set_result(results[start : start + len(job.items)])
+                _settle(job, results[start : start + len(job.items)])
                 start += len(job.items)
+
+    async def _call(self, items: list[Any]) -> list[Any]:
+        results = await asyncio.to_thread(self.fn, items)
+        if len(results) != len(items):
+            raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
+        return results
+
+
+def _settle(job: _Job, results: list[Any] | None = None, *, exc: Exception | None = None) -> None:
+    """Answer a request (unless its client has gone)."""
+    if job.future.done():
+        return
+    if exc is not None:
+        job.future.set_exception(exc)
+    else:
+        job.future.set_result(results)

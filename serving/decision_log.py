@@ -105,10 +105,25 @@ def pseudonymise(household_id: int | str, key: bytes) -> str:
     return hmac.new(key, str(household_id).encode(), hashlib.sha256).hexdigest()
 
 
-def connect(url: str) -> Engine:
+DEFAULT_TIMEOUT_SECONDS = 10.0
+"""Connect and statement timeout on PostgreSQL when the caller gives none (``serving.decision_log_timeout_seconds``)."""
+MS_PER_SECOND = 1_000
+SQLITE_BUSY_MS = 30_000
+"""How long a SQLite writer waits for another's lock (a local file: no network to time out)."""
+
+
+def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
     """An engine with the tables created. SQLite gets WAL mode with full sync, so readers never
-    block the writer and a committed write survives a crash."""
-    engine = create_engine(url, pool_pre_ping=True)
+    block the writer and a committed write survives a crash; a writer waits up to
+    ``SQLITE_BUSY_MS`` for another's lock. PostgreSQL gets a connect and a
+    statement timeout, so an unreachable or stuck server fails a write within ``timeout_seconds``
+    instead of blocking. Parameters are never put in SQLAlchemy's error messages (they hold
+    pseudonyms and personal data)."""
+    dialect = url.split(":", 1)[0].split("+", 1)[0]
+    args: dict = {}
+    if dialect == "postgresql":
+        args = {"connect_timeout": max(1, int(timeout_seconds)), "options": f"-c statement_timeout={int(timeout_seconds * MS_PER_SECOND)}"}
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=args, pool_timeout=timeout_seconds)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -116,7 +131,7 @@ def connect(url: str) -> Engine:
             cur = dbapi_connection.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.close()
 
     metadata.create_all(engine)
@@ -217,6 +232,11 @@ class DecisionLog:
                 conn.execute(insert(decisions), rows[start : start + chunk])
         return len(rows)
 
+    def ping(self) -> None:
+        """Raise unless the database answers (within the engine's timeouts)."""
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
     def record_outcome(self, o: Outcome, *, at: datetime | None = None) -> OutcomeReceipt:
         """Store an outcome against the decision it answers (``o.decision_id``, else the
         household's latest); LookupError if the household was never scored or the decision is not
@@ -262,13 +282,13 @@ class DecisionLog:
         if o.decision_id is not None:
             owner = conn.execute(select(decisions.c.household_pseudonym).where(decisions.c.id == o.decision_id)).scalar()
             if owner != pseudonym:
-                raise LookupError(f"household_id {o.household_id}: decision {o.decision_id} is not one of this household's")
+                raise LookupError(f"household_id: decision {o.decision_id} is not one of this household's")  # no raw id: messages reach logs
             return int(o.decision_id)
         decision_id = conn.execute(
             select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).order_by(decisions.c.id.desc()).limit(1)
         ).scalar()
         if decision_id is None:
-            raise LookupError(f"household_id {o.household_id}: no decision was logged for this household; an outcome must follow a score")
+            raise LookupError("household_id: no decision was logged for this household; an outcome must follow a score")
         return int(decision_id)
 
     def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None,

@@ -81,17 +81,19 @@ def test_batches_are_capped_and_the_rest_runs_next():
     assert [len(c) for c in fn.calls] == [8, 8, 4]
 
 
-def test_a_failing_batch_fails_its_requests_and_the_next_batch_still_runs():
+def test_a_failing_batch_fails_only_the_request_at_fault_and_the_next_batch_still_runs():
     fn = Recorder(seconds=0.05, fail_on=3)
 
     async def main():
         b = Batcher(fn, linger_seconds=0.05, max_batch=200, max_waiting=5000)
         first = await asyncio.gather(*(b.submit([i]) for i in range(5)), return_exceptions=True)
         second = await b.submit([7])
-        return first, second
+        return b, first, second
 
-    first, second = asyncio.run(main())
-    assert all(isinstance(r, ValueError) for r in first) and second == [14]
+    b, first, second = asyncio.run(main())
+    assert isinstance(first[3], ValueError) and [first[i] for i in (0, 1, 2, 4)] == [[0], [2], [4], [8]]
+    assert b.isolated == 1 and fn.calls[0] == [0, 1, 2, 3, 4] and [0] in fn.calls[1:]  # the shared call, then one by one
+    assert second == [14]
 
 
 def test_too_many_waiting_households_are_refused():

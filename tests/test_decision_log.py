@@ -108,7 +108,7 @@ def test_an_outcome_is_linked_to_the_households_latest_decision(log, some_profil
 
 
 def test_an_outcome_for_a_household_never_scored_is_refused_and_nothing_is_written(log):
-    with pytest.raises(LookupError, match="household_id 7: no decision"):
+    with pytest.raises(LookupError, match="household_id: no decision"):
         log.record_outcome(Outcome(7, "rsa", True, None, None, date(2026, 11, 2)))
     with log.engine.connect() as conn:
         assert conn.execute(select(outcomes)).first() is None

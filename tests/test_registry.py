@@ -164,3 +164,65 @@ def test_processes_opening_a_new_sqlite_store_at_once_do_not_break_its_migration
     assert [p.returncode for p in procs] == [0] * 4, "\n".join(e[-1500:] for e in errors)
     client = mlflow.MlflowClient(tracking_uri=uri)
     assert client.create_registered_model("still-usable").name == "still-usable"
+
+
+class _Payload:
+    """What an attacker with write access to the artifact store puts in a model: a pickle that
+    runs code when loaded (here: writes a file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.write_text, (self.marker, "ran"))
+
+
+def test_a_pickled_model_in_the_registry_is_refused_before_anything_is_unpickled(tmp_path):
+    """MLflow's own loader runs the pickle (shown in a child process, so this one stays clean);
+    load_scorer refuses the version without running it."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    import yaml
+
+    from nonrecours.training.registry import UnsafeModel
+
+    marker, model = tmp_path / "marker", tmp_path / "model"
+    model.mkdir()
+    (model / "model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    (model / "MLmodel").write_text(yaml.safe_dump({"flavors": {"lightgbm": {"data": "model.pkl", "model_class": "lightgbm.sklearn.LGBMClassifier",
+                                                                           "serialization_format": "cloudpickle"}}, "metadata": {}}))
+    uri, before = f"sqlite:///{tmp_path / 'mlflow.db'}", mlflow.get_tracking_uri()
+    client = mlflow.MlflowClient(uri)
+    run = client.create_run(client.create_experiment("evil"))
+    client.log_artifacts(run.info.run_id, str(model), "model")
+    client.create_registered_model("evil")
+    client.create_model_version("evil", source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    mlflow.set_tracking_uri(uri)
+    try:
+        with pytest.raises(UnsafeModel, match="lightgbm.sklearn.LGBMClassifier"):
+            load_scorer("models:/evil/1")
+    finally:
+        mlflow.set_tracking_uri(before)
+    assert not marker.exists()
+    script = f"import mlflow; mlflow.set_tracking_uri({uri!r})\ntry:\n    mlflow.lightgbm.load_model('models:/evil/1')\nexcept Exception:\n    pass"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"}  # MLflow's default: allowed
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300, env=env)
+    assert marker.read_text() == "ran"  # the threat is real: MLflow's loader ran the attacker's code
+
+
+@pytest.mark.parametrize("spec, why", [
+    ({"flavors": {"python_function": {"loader_module": "evil_loader", "code": "code"}}}, "python_function"),
+    ({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "../../etc/passwd.lgb"}}}, "not a .lgb file"),
+    ({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.pkl"}}}, "not a .lgb file"),
+])
+def test_only_a_lightgbm_booster_saved_as_text_beside_its_mlmodel_passes_the_check(spec, why):
+    from nonrecours.training.registry import UnsafeModel, check_model_spec
+
+    with pytest.raises(UnsafeModel, match=why):
+        check_model_spec(spec, "models:/x/1")
+    assert check_model_spec({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.lgb"}}}, "models:/x/1") == "model.lgb"

@@ -209,10 +209,14 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
     server = ApiProcess(f"sqlite:///{tmp_path / 'empty-mlflow.db'}", f"sqlite:///{tmp_path / 'd.db'}", small_population / "secrets.env", tmp_path / "server.log", config=config)
     with server:
         server.wait("/livez")
-        assert httpx.get(server.url + "/readyz", timeout=30).status_code == 503
+        deadline, ready = time.monotonic() + 120, httpx.get(server.url + "/readyz", timeout=30)
+        while "no usable champion" not in ready.text and time.monotonic() < deadline:  # first "starting": the load runs in the background
+            time.sleep(0.5)
+            ready = httpx.get(server.url + "/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["ready"] is False and "nonrecours train" in ready.json()["reason"]
         key = api_keys(resolve(small_population / "secrets.env", {}))[0]
         r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        assert r.status_code == 503 and "no champion" in r.text
+        assert r.status_code == 503 and "no usable champion" in r.text
         assert "NOT READY: no usable model nonrecours@champion" in server.log_tail(20_000)
         # A champion appears: the service finds it without a restart.
         from typer.testing import CliRunner
@@ -243,3 +247,76 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
         assert "champion changed: scoring with nonrecours version 2 (was version 1)" in server.log_tail(50_000)
         logged = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env", {}))).read()
         assert logged["model_version"].iloc[-1] == "2" and len(logged) == len(seen) + 1
+        # A version with the right metadata but a booster that cannot score these features fails
+        # its smoke test: never swapped in, version 2 keeps answering, the log says why.
+        _register_incompatible(server.tracking_uri)
+        promoted = CliRunner().invoke(app, ["promote", "--version", "3", "--reason", "test: an incompatible booster", "--tracking-uri", server.tracking_uri])
+        assert promoted.exit_code == 0, promoted.output
+        deadline = time.monotonic() + 180
+        while "still scoring with version 2" not in server.log_tail(50_000) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "still scoring with version 2" in server.log_tail(50_000)
+        r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        assert r.status_code == 200 and r.json()[0]["model_version"] == "2"
+        assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
+
+
+def _register_incompatible(uri: str) -> None:
+    """Version 3 of `nonrecours`: version 2's metadata, a booster trained on three columns."""
+    import lightgbm as lgb
+    import mlflow
+    import numpy as np
+
+    client = mlflow.MlflowClient(uri)
+    metadata = mlflow.models.get_model_info("models:/nonrecours/2").metadata
+    rng = np.random.default_rng(0)
+    booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(rng.random((200, 3)), label=rng.random(200) < 0.5), num_boost_round=3)
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run():
+        info = mlflow.lightgbm.log_model(booster, name="model", registered_model_name="nonrecours", metadata=metadata)
+    assert str(info.registered_model_version) == "3" and client.get_model_version("nonrecours", "3")
+
+
+@pytest.fixture(scope="module")
+def limited(small_population, tracking_store, tmp_path_factory):
+    """A server with small configured limits and an injected fault for household 666 (tests only)."""
+    from nonrecours.app.environment import FAULT_HOUSEHOLD
+
+    folder = tmp_path_factory.mktemp("limited")
+    config = folder / "limits.yaml"
+    config.write_text("serving:\n  max_households_per_request: 5\n  max_body_bytes: 100000\n  batch_linger_ms: 300\n  workers: 1\n")
+    server = ApiProcess(tracking_store, f"sqlite:///{folder / 'decisions.db'}", small_population / "secrets.env", folder / "server.log", config=config,
+                        extra_env={FAULT_HOUSEHOLD: "666"})
+    with server:
+        server.wait()
+        yield server
+
+
+def test_the_configured_request_limit_and_body_limit_apply_before_any_parsing(limited, auth):
+    six = httpx.post(limited.url + "/score", json=households(1, 2, 3, 4, 5, 6), headers=auth, timeout=120)
+    assert six.status_code == 400 and "households" in six.text  # max_households_per_request: 5, from --config
+    assert httpx.post(limited.url + "/score", json=households(1, 2, 3, 4, 5), headers=auth, timeout=120).status_code == 200
+    big = b'{"households": [' + b" " * 200_000 + b"]}"
+    declared = httpx.post(limited.url + "/score", content=big, headers={**auth, "Content-Type": "application/json"}, timeout=60)
+    assert declared.status_code == 413 and "serving.max_body_bytes" in declared.json()["error"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(50):
+            yield b" " * 10_000
+
+    streamed = httpx.post(limited.url + "/score", content=chunks(), headers={**auth, "Content-Type": "application/json"}, timeout=60)
+    assert streamed.status_code == 413
+    assert httpx.get(limited.url + "/readyz", timeout=30).status_code == 200
+
+
+def test_a_failure_inside_scoring_fails_only_the_request_at_fault(limited, auth):
+    """Household 666 makes scoring raise (the test-only hook); requests sharing its simulation
+    (a 300 ms linger gathers them) still get their scores."""
+    bodies = [households(700 + i) for i in range(4)] + [households(666)]
+    with cf.ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: httpx.post(limited.url + "/score", json=b, headers=auth, timeout=120), bodies))
+    assert [a.status_code for a in answers[:4]] == [200] * 4 and answers[4].status_code == 500
+    assert [a.json()[0]["household_id"] for a in answers[:4]] == [700, 701, 702, 703]
+    metrics = httpx.get(limited.url + "/metrics", timeout=30).text
+    isolated = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("nonrecours_isolated_batches_total")]
+    assert isolated and isolated[0] >= 1  # the fault shared a simulation with good requests, which were re-run alone

@@ -25,6 +25,10 @@ from nonrecours.training.gate import CHAMPION
 from nonrecours.training.metrics import evaluate_slices
 from nonrecours.training.model import Scorer
 
+SAFE_FLAVOUR, SAFE_MODEL_CLASS, SAFE_MODEL_SUFFIX = "lightgbm", "lightgbm.basic.Booster", ".lgb"
+"""The one model format :func:`load_scorer` accepts: LightGBM's own text, no pickle."""
+NO_PICKLE = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
 OUTREACH_ARTIFACTS = "models"
 """The artifact folder of a ``train --labels observed`` run that holds its models."""
 
@@ -76,11 +80,43 @@ def find_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | No
         return None
 
 
+class UnsafeModel(ValueError):
+    """A registered model this code refuses to load: anything but a LightGBM Booster saved as text."""
+
+
+def check_model_spec(spec: dict, model_uri: str) -> str:
+    """The data file of an ``MLmodel`` spec that names the native LightGBM flavour of a
+    ``Booster`` (a text file LightGBM parses itself); :class:`UnsafeModel` for anything else,
+    whatever the other flavours say. Pure."""
+    flavour = (spec.get("flavors") or {}).get(SAFE_FLAVOUR)
+    if not isinstance(flavour, dict) or flavour.get("model_class") != SAFE_MODEL_CLASS:
+        found = flavour.get("model_class") if isinstance(flavour, dict) else sorted(spec.get("flavors") or {})
+        raise UnsafeModel(f"{model_uri}: refused, its MLmodel names {found!r}; only the {SAFE_FLAVOUR} flavour with model_class {SAFE_MODEL_CLASS} is loaded (never a pickle)")
+    data = str(flavour.get("data", ""))
+    if not data or Path(data).name != data or Path(data).suffix != SAFE_MODEL_SUFFIX:
+        raise UnsafeModel(f"{model_uri}: refused, its model file {data!r} is not a {SAFE_MODEL_SUFFIX} file beside the MLmodel")
+    return data
+
+
 def load_scorer(model_uri: str) -> Scorer:
-    """A registered model back as a :class:`Scorer` (native LightGBM flavour plus our metadata)."""
-    booster = mlflow.lightgbm.load_model(model_uri)
-    info = mlflow.models.get_model_info(model_uri)
-    return Scorer.from_booster(booster, info.metadata or {})
+    """A registered model back as a :class:`Scorer` (native LightGBM Booster plus our metadata).
+
+    No MLflow loader runs: whoever can write to the registry or its artifact store could make one
+    unpickle, or import, code of their choosing. The artifacts are downloaded, the ``MLmodel``
+    file is read with YAML's safe loader and checked (:func:`check_model_spec`), and the
+    Booster's text is parsed by LightGBM. (The application layer also switches MLflow's pickle
+    deserialization off in every process that loads a model: ``NO_PICKLE``.)"""
+    import tempfile
+
+    import lightgbm as lgb
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="nonrecours-model-") as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        spec = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
+        data = check_model_spec(spec, model_uri)
+        booster = lgb.Booster(model_file=str(local / data))
+    return Scorer.from_booster(booster, spec.get("metadata") or {})
 
 
 def record_decision(client: MlflowClient, cfg: RegistryConfig, version: str, alias: str, reason: str, *, forced: bool, user: str, run_id: str | None = None,

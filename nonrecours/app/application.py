@@ -73,6 +73,11 @@ class Champion:
 def load_champion(settings: Settings, uri: str, *, unless_version: str | None = None) -> Champion | None:
     """The model ``registry.model_name@serving.model_alias``, loaded from the registry at ``uri``;
     None when the alias still points to ``unless_version`` (nothing new to load)."""
+    import os
+
+    from nonrecours.training.registry import NO_PICKLE
+
+    os.environ[NO_PICKLE] = "false"  # belt and braces: load_scorer runs no MLflow loader anyway
     name, alias = settings.registry.model_name, settings.serving.model_alias
     mlflow.set_tracking_uri(uri)
     version = find_alias(mlflow.MlflowClient(tracking_uri=uri), name, alias)
@@ -83,13 +88,13 @@ def load_champion(settings: Settings, uri: str, *, unless_version: str | None = 
     return Champion(name, str(version.version), version.run_id, load_scorer(f"models:/{name}/{version.version}"))
 
 
-def open_decision_log(url: str, secrets_path: Path | None, env: Environment):
+def open_decision_log(url: str, secrets_path: Path | None, env: Environment, *, timeout_seconds: float | None = None):
     """The decision log at ``url``, pseudonymising with the key from the secrets."""
-    from nonrecours.serving.decision_log import DecisionLog, connect
+    from nonrecours.serving.decision_log import DEFAULT_TIMEOUT_SECONDS, DecisionLog, connect
     from nonrecours.serving.secrets import pseudonym_key
 
     try:
-        return DecisionLog(connect(url), pseudonym_key(read_secrets(secrets_path, env)))
+        return DecisionLog(connect(url, timeout_seconds=timeout_seconds or DEFAULT_TIMEOUT_SECONDS), pseudonym_key(read_secrets(secrets_path, env)))
     except ValueError as exc:
         raise AppError(str(exc)) from None
 

@@ -20,6 +20,9 @@ CONFIG = "NONRECOURS_CONFIG"
 """Settings file the service's processes load (``nonrecours serve --config`` sets it)."""
 SECRETS_FILE = "NONRECOURS_SECRETS_FILE"
 """Secrets file the service's processes read (``nonrecours serve --secrets`` sets it)."""
+FAULT_HOUSEHOLD = "NONRECOURS_TEST_FAULT_HOUSEHOLD"
+"""Tests only: the API fails inside scoring for a request holding this household id, as a law-engine
+or model error would (the batch-isolation test sets it; never set in production)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Environment:
     config: Path | None = None
     secrets_file: Path | None = None
     user: str = "unknown"
+    fault_household: int | None = None
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -46,6 +50,7 @@ class Environment:
             config=path(CONFIG),
             secrets_file=path(SECRETS_FILE),
             user=values.get("USER", "unknown"),
+            fault_household=int(values[FAULT_HOUSEHOLD]) if values.get(FAULT_HOUSEHOLD) else None,
             values=dict(values),
         )
 

@@ -38,6 +38,7 @@ class ApiProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     config: Path | None = None
+    extra_env: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
     @property
@@ -48,6 +49,7 @@ class ApiProcess:
         # MLflow's set_experiment leaves MLFLOW_* variables behind; the server must not inherit them.
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env.setdefault("BENTOML_DO_NOT_TRACK", "True")
+        env.update(self.extra_env)
         cli = Path(sys.executable).parent / "nonrecours"
         args = [str(cli), "serve", "--port", str(self.port), "--tracking-uri", self.tracking_uri, "--decision-log", self.decision_log_url, "--secrets", str(self.secrets_file)]
         if self.config is not None:

@@ -22,6 +22,7 @@ YAML), ``NONRECOURS_SECRETS_FILE``, ``NONRECOURS_DECISION_LOG_URL``, ``MLFLOW_TR
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -49,9 +50,31 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json
 
 
 class _Status:
-    """What the request gate needs to know about this worker's service (set by :class:`Scoring`)."""
+    """What the request gate needs to know about this worker's service (set by :class:`Scoring`):
+    why the champion is not there, and why the decision log cannot be written."""
 
-    not_ready_reason: str | None = "starting"
+    not_ready_reason: str | None = "starting: loading the champion model"
+    log_down_reason: str | None = None
+    loading: bool = True  # the first load has not finished (successfully or not)
+
+    @classmethod
+    async def first_load(cls, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the worker's first champion load: a request that reaches a
+        worker still starting waits for it rather than failing beside a ready one. True."""
+        deadline = time.monotonic() + seconds
+        while cls.loading and time.monotonic() < deadline:
+            await asyncio.sleep(STARTUP_POLL_SECONDS)
+        return True
+
+    @classmethod
+    def reason(cls) -> str | None:
+        return cls.not_ready_reason or cls.log_down_reason
+
+
+SCORING_PATHS = frozenset({"/score", "/campaign"})
+STARTUP_WAIT_SECONDS = 120.0
+"""How long a scoring request waits for its worker's first champion load (a few seconds, usually)."""
+STARTUP_POLL_SECONDS = 0.2
 
 
 REQUEST_TIMEOUT_SECONDS = 600
@@ -69,9 +92,10 @@ class ApiKeyMiddleware:
     """Pure ASGI middleware: 401 with a JSON body unless ``Authorization: Bearer <key>`` carries
     one of the configured keys; the probes, metrics and OpenAPI document stay open."""
 
-    def __init__(self, app, environment: Environment):
+    def __init__(self, app, environment: Environment, max_body_bytes: int):
         self.app = app
         self.environment = environment
+        self.max_body_bytes = max_body_bytes
         self._digests: list[bytes] | None = None
 
     def _keys(self) -> list[bytes]:
@@ -96,15 +120,57 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "").rstrip("/")
-        if scope["type"] != "http" or path in OPEN_PATHS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif path == "/readyz" and _Status.reason():
+            await _json(send, 503, {"ready": False, "reason": _Status.reason()})
+        elif path in OPEN_PATHS:
             await self.app(scope, receive, send)
         elif not self._authorised(scope):
             await _json(send, 401, {"error": "missing or invalid API key", "hint": "send the header 'Authorization: Bearer <key>'"}, [(b"www-authenticate", b"Bearer")])
-        elif path == "/score" and _Status.not_ready_reason:
+        elif path in SCORING_PATHS and (await _Status.first_load(STARTUP_WAIT_SECONDS)) and _Status.not_ready_reason:
             # BentoML hides the message of any 5xx raised in an endpoint; say it here instead.
             await _json(send, 503, {"error": f"not ready: {_Status.not_ready_reason}"})
         else:
-            await self.app(scope, receive, send)
+            body = await self._body(scope, receive)
+            if body is None:
+                await _json(send, 413, {"error": f"request body over {self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer households per request"})
+                return
+            await self.app(scope, _replay(body), send)
+
+    async def _body(self, scope, receive) -> bytes | None:
+        """The whole body, read before anything parses it; None past ``max_body_bytes`` (a
+        declared length over the limit is refused before a byte is read)."""
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes):
+    """An ASGI ``receive`` that gives ``body`` once, then waits for the client to go."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # nothing more: the server cancels this on disconnect
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
@@ -146,28 +212,36 @@ class ScoringLogic:
             logger.setLevel(logging.INFO)
             logger.propagate = False
         env = self.environment
-        self.log = open_decision_log(decision_log_url(None, self.settings, env), env.secrets_file, env)
+        self.log = open_decision_log(decision_log_url(None, self.settings, env), env.secrets_file, env, timeout_seconds=self.settings.serving.decision_log_timeout_seconds)
         self.css = load_law_parameters().css
         tax_benefit_system()
         # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it
         # logs is the one that scored it.
         self.champion: tuple[object, str] | None = None
+        self.refused: str | None = None  # why the last candidate champion was not loaded
         import threading
 
         self.law_lock = threading.Lock()  # one law-engine simulation at a time per worker: the batcher's or a campaign's
         serving = self.settings.serving
         self.batcher = Batcher(self._score_batch, max_batch=serving.max_batch_size, linger_seconds=serving.batch_linger_ms / 1000,
                                max_waiting=serving.max_waiting_households)
+        isolated = bentoml.metrics.Counter(name="nonrecours_isolated_batches", documentation="Batches that failed and were re-run one request at a time")
+        self.batcher.on_isolate = isolated.inc
         self.batch_sizes = bentoml.metrics.Histogram(
             name="nonrecours_batch_households", documentation="Households per law-engine simulation in the API", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
         )
-        self._load_champion()
+        # The first load runs in the background too: MLflow's retries can take minutes, and the
+        # worker must answer its probes (not ready, and why) meanwhile.
         threading.Thread(target=self._watch_champion, name="champion-watch", daemon=True).start()
 
     def _watch_champion(self) -> None:
-        """Not ready: look for a champion every ``readiness_retry_seconds``. Ready: look every
-        ``champion_refresh_seconds`` whether the alias moved (0: stop looking)."""
+        """Load the champion, then: not ready, look again every ``readiness_retry_seconds``;
+        ready, look every ``champion_refresh_seconds`` whether the alias moved (0: stop looking)."""
         serving = self.settings.serving
+        try:
+            self._load_champion()
+        finally:
+            _Status.loading = False
         while True:
             if self.champion is not None and serving.champion_refresh_seconds == 0:
                 return
@@ -187,14 +261,14 @@ class ScoringLogic:
             loaded = load_champion(self.settings, uri, unless_version=None if current is None else current[1])
             if loaded is None:
                 return True
-            if current is None:  # the law engine's caches; a swap finds them warm
-                self._warm_up(loaded.scorer)
+            self._warm_up(loaded.scorer)  # the smoke test: a candidate that cannot score the shipped example is never swapped in
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", or "keep the one serving", said in the log
             why = "the alias points to no version" if isinstance(exc, AppError) else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.refused = why
             if current is not None:
                 logger.warning("could not check or load %s@%s at %s (%s); still scoring with version %s", reg.model_name, alias, without_password(uri), why, current[1])
                 return True
-            _Status.not_ready_reason = f"no champion model {reg.model_name}@{alias} in the registry yet: train one with `nonrecours train`"
+            _Status.not_ready_reason = f"no usable champion model {reg.model_name}@{alias} ({why}): train one with `nonrecours train`"
             logger.error(
                 "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours train`; "
                 "this service looks again every %.0f s.",
@@ -210,16 +284,30 @@ class ScoringLogic:
         return True
 
     def _warm_up(self, scorer) -> None:
-        """The first simulation fills OpenFisca's parameter caches (several seconds): pay it at
-        start-up with the shipped example, not on an agent's first request."""
-        from nonrecours.serving.request import example_households, to_tables
-        from nonrecours.serving.scoring import score_tables
+        """Score the shipped example with a candidate champion: its smoke test (a booster that
+        does not fit this code's features fails here, not on agents' requests), and, the first
+        time, OpenFisca's parameter caches filled at start-up rather than on a first request."""
+        import numpy as np
 
-        households = [Household.model_validate(h) for h in example_households()[:1]]
-        score_tables(*to_tables(households), scorer, law=self.settings.law, css=self.css, n_reasons=1)
+        from nonrecours.serving.request import example_households
+
+        households = [Household.model_validate(h) for h in example_households()]
+        scored = self._scored(households, scorer)
+        values = scored["expected_unclaimed_monthly"].to_numpy(dtype=float)
+        if len(scored) == 0 or not np.isfinite(values).all():
+            raise ValueError("smoke test: the candidate gave no finite score on the shipped example")
 
     def __is_ready__(self) -> bool:
-        return self.champion is not None
+        """Ready: a champion is loaded and the decision log answers (within its timeout)."""
+        if self.champion is None:
+            return False
+        try:
+            self.log.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with the reason
+            _Status.log_down_reason = f"the decision log cannot be reached ({type(exc).__name__}): nothing can be scored unlogged"
+            return False
+        _Status.log_down_reason = None
+        return True
 
     async def _score(self, households: list) -> list[HouseholdScore]:
         from nonrecours.serving.batching import Overloaded
@@ -237,6 +325,9 @@ class ScoringLogic:
         from nonrecours.serving.request import to_tables
         from nonrecours.serving.scoring import score_tables
 
+        fault = self.environment.fault_household
+        if fault is not None and any(h.household_id == fault for h in households):
+            raise RuntimeError(f"injected fault for household {fault} ({envvars.FAULT_HOUSEHOLD}, tests only)")
         try:
             individuals, tables = to_tables(households)
             with self.law_lock:
@@ -262,7 +353,7 @@ class ScoringLogic:
             # household_id is still the position in the batch: two requests may carry one id.
             self.log.record_scored(scored, model_name=name, model_version=model_version, source="api", at=at, ids=external)
         except Exception as exc:  # noqa: BLE001 - no score leaves unlogged
-            logger.exception("decision log write failed")
+            logger.error("decision log write failed (%s); nothing was scored", type(exc).__name__)
             raise ServiceUnavailable(f"the decision log is unavailable, nothing was scored: {type(exc).__name__}") from None
         logger.debug("scored %d households in %.3f s", len(households), time.perf_counter() - _t0)
         self.batch_sizes.observe(len(households))
@@ -342,7 +433,7 @@ class ScoringLogic:
         try:
             decision_ids = self.log.record_campaign(scored, table, model_name=name, model_version=model_version, ids=ids)
         except Exception as exc:  # noqa: BLE001 - no campaign leaves unlogged
-            logger.exception("decision log write failed")
+            logger.error("decision log write failed (%s); no campaign was made", type(exc).__name__)
             raise ServiceUnavailable(f"the decision log is unavailable, no campaign was made: {type(exc).__name__}") from None
         rows = [
             CampaignHousehold(household_id=ids[r.household_id], arm=str(r.arm), contacted=bool(r.contacted), rank=int(r.rank), stratum=int(r.stratum),
@@ -417,7 +508,7 @@ def build_service(settings: Settings, environment: Environment):
             """Record many outcomes in one transaction: all of them, or none (the error names the first refused)."""
             return self._outcomes([o.model_dump() if hasattr(o, "model_dump") else o for o in outcomes], ctx)
 
-    Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment)
+    Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment, max_body_bytes=settings.serving.max_body_bytes)
     return Scoring
 
 
@@ -443,6 +534,7 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
     from nonrecours.app.application import AppError, read_secrets
     from nonrecours.serving.decision_log import connect
     from nonrecours.serving.secrets import api_keys, pseudonym_key
+    from nonrecours.training.registry import NO_PICKLE
 
     values = read_secrets(secrets_file, env)
     try:
@@ -457,6 +549,7 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
                        "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours") from None
     child = dict(env.values)
     child[envvars.TRACKING_URI], child[envvars.DECISION_LOG] = tracking_uri, decision_log_url
+    child[NO_PICKLE] = "false"  # no MLflow loader runs in the service; should one ever, it may not unpickle
     if secrets_file is not None:
         child[envvars.SECRETS_FILE] = str(secrets_file.resolve())
     if config is not None:
