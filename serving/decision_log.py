@@ -135,7 +135,25 @@ def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> En
             cur.close()
 
     metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for statement in APPEND_ONLY_DDL:
+                conn.exec_driver_sql(statement)
     return engine
+
+
+APPEND_ONLY_LOCK = 7_310_001
+"""Advisory lock key: processes opening the log at once (the service's workers) install the triggers one at a time."""
+APPEND_ONLY_DDL = (
+    f"SELECT pg_advisory_xact_lock({APPEND_ONLY_LOCK})",
+    """CREATE OR REPLACE FUNCTION nonrecours_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused'; END $$""",
+    *(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in ("decisions", "outcomes", "campaign_assignments")),
+    *(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION nonrecours_append_only()"
+      for t in ("decisions", "outcomes", "campaign_assignments")),
+)
+"""On PostgreSQL the database itself refuses to change or delete a row of the log (triggers);
+on SQLite append-only rests on this module, which only inserts."""
 
 
 def _plain(v: object) -> object:

@@ -1,7 +1,7 @@
 """Secrets come from outside the code: the environment, or a secrets file in ``KEY=value`` form
 (what ``nonrecours keys`` writes). The environment wins over the file.
 
-- ``NONRECOURS_PSEUDONYM_KEY``: the key of the decision log's household pseudonyms (16+ chars).
+- ``NONRECOURS_PSEUDONYM_KEY``: the key of the decision log's household pseudonyms (32+ random bytes).
   Keep it: with another key, outcomes no longer link to earlier scores.
 - ``NONRECOURS_API_KEYS``: comma-separated keys the API accepts as ``Authorization: Bearer ...``.
 """
@@ -13,12 +13,17 @@ import secrets as _random
 from collections.abc import Mapping
 from pathlib import Path
 
+from nonrecours.core.io import PRIVATE
+
 PSEUDONYM_KEY = "NONRECOURS_PSEUDONYM_KEY"
 API_KEYS = "NONRECOURS_API_KEYS"
 MIN_LENGTH = 16
 KEY_BYTES, API_KEY_BYTES = 32, 24
 """Random bytes behind a new pseudonymisation key and a new API key (URL-safe base64 text)."""
-PRIVATE = 0o600
+PSEUDONYM_MIN_LENGTH = 43
+"""A pseudonymisation key carries at least 32 bytes of entropy: 43 characters of URL-safe base64."""
+PSEUDONYM_MIN_DISTINCT = 16
+"""Distinct characters a pseudonymisation key must hold (a long run of one character is no key)."""
 SHOWN = 40
 """Characters of a malformed line quoted in an error (enough to find it, not a whole secret)."""
 
@@ -47,10 +52,10 @@ def resolve(path: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
 
 def pseudonym_key(values: dict[str, str]) -> bytes:
     key = values.get(PSEUDONYM_KEY, "")
-    if len(key) < MIN_LENGTH:
+    if len(key) < PSEUDONYM_MIN_LENGTH or len(set(key)) < PSEUDONYM_MIN_DISTINCT:
         raise ValueError(
-            f"{PSEUDONYM_KEY} must hold a secret of at least {MIN_LENGTH} characters: set it in the "
-            "environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
+            f"{PSEUDONYM_KEY} must hold a secret of at least 32 random bytes ({PSEUDONYM_MIN_LENGTH}+ characters of URL-safe base64, "
+            f"{PSEUDONYM_MIN_DISTINCT}+ distinct): set it in the environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
         )
     return key.encode()
 

@@ -14,7 +14,6 @@ from nonrecours.core.schema import PROFILES
 from nonrecours.serving.decision_log import (
     DecisionLog,
     Outcome,
-    assignments,
     connect,
     decisions,
     outcomes,
@@ -44,10 +43,8 @@ def log(request, tmp_path):
     engine = connect(url)
     yield DecisionLog(engine, KEY)
     if request.param == "postgresql":  # one server for the session: leave it empty
-        with engine.begin() as conn:
-            conn.execute(outcomes.delete())
-            conn.execute(assignments.delete())
-            conn.execute(decisions.delete())
+        with engine.begin() as conn:  # TRUNCATE: the append-only triggers refuse DELETE
+            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, decisions")
     engine.dispose()
 
 
@@ -172,9 +169,11 @@ def test_secrets_come_from_the_environment_over_the_file(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
     from_file = resolve(path, {})
     assert len(pseudonym_key(from_file)) >= 32 and len(api_keys(from_file)) == 1
-    assert pseudonym_key(resolve(path, {PSEUDONYM_KEY: "x" * 20, "OTHER": "y"})) == b"x" * 20
-    with pytest.raises(ValueError, match="at least 16 characters"):
-        pseudonym_key(resolve(path, {PSEUDONYM_KEY: "short"}))
+    strong = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, 43 distinct
+    assert pseudonym_key(resolve(path, {PSEUDONYM_KEY: strong, "OTHER": "y"})) == strong.encode()
+    for weak in ("short", "x" * 20, "ab" * 30):  # too short; long but one or two characters repeated
+        with pytest.raises(ValueError, match="at least 32 random bytes"):
+            pseudonym_key(resolve(path, {PSEUDONYM_KEY: weak}))
     with pytest.raises(ValueError, match="NONRECOURS_API_KEYS"):
         api_keys({API_KEYS: "tooshort"})
 
@@ -205,3 +204,24 @@ def test_a_campaign_is_logged_with_its_arms_and_outcomes_answer_its_decisions_on
         log.record_outcome(Outcome.from_result(other, "rsa", "declined", date(2025, 7, 1), idempotency_key="k-0000001"))
     with pytest.raises(LookupError, match="not in the decision log"):
         log.read_campaign("nope")
+
+
+def test_on_postgresql_the_database_refuses_to_change_or_delete_a_logged_row(postgres_url, some_profiles):
+    from sqlalchemy import update
+    from sqlalchemy.exc import DBAPIError
+
+    engine = connect(postgres_url)
+    log = DecisionLog(engine, KEY)
+    try:
+        log.record_scored(scored_rows(some_profiles), model_name="m", model_version="1", source="batch")
+        with pytest.raises(DBAPIError, match="append-only: UPDATE on decisions refused"):
+            with engine.begin() as conn:
+                conn.execute(update(decisions).values(model_version="forged"))
+        with pytest.raises(DBAPIError, match="append-only: DELETE on decisions refused"):
+            with engine.begin() as conn:
+                conn.execute(decisions.delete())
+        assert (log.read()["model_version"] == "1").all() and len(log.read()) > 0
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, decisions")
+        engine.dispose()

@@ -111,6 +111,8 @@ def test_the_run_logs_what_people_look_at(store):
     names = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "evaluation")}
     for expected in ("model_card.md", "promotion_decision.json", "evaluation/roc.png", "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/feature_importance.png", "evaluation/shap_summary.png", "evaluation/group_recall.csv"):
         assert expected in names, expected
+    example = json.loads(mlflow.artifacts.load_text("models:/nonrecours/1/input_example.json"))
+    assert len(example["data"]) == 1  # one synthetic row (medians and modes), no household's own
     card = mlflow.artifacts.load_text(f"runs:/{run_id}/model_card.md")
     assert "Never for control, fraud detection or sanctions" in card and "head_sex" in card
 

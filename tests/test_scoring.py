@@ -100,6 +100,7 @@ def test_score_writes_a_parquet_worklist_cut_to_capacity_and_logs_it(small_popul
     wl = pd.read_parquet(out)
     assert wl["household_id"].nunique() == 10 and wl["rank"].max() == 10
     assert [p.name for p in out.parent.iterdir()] == ["top.parquet"]  # no temporary file left
+    assert out.stat().st_mode & 0o777 == 0o600  # raw household ids: the owner's only
     assert len(DecisionLog(connect(f"sqlite:///{db}"), b"x" * 16).read()) == 1500  # all scored, all logged
 
 

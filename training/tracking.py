@@ -33,8 +33,6 @@ from nonrecours.training.registry import champion_metrics, record_decision
 
 SIGNATURE_ROWS = 200
 """Test rows the model's signature is inferred from (enough to see every column's type)."""
-EXAMPLE_ROWS = 5
-"""Rows of the model's input example in the registry."""
 FIGURE_DPI = 90
 GIT_TIMEOUT_SECONDS = 10
 
@@ -105,6 +103,22 @@ def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
     return {title: tables[name] for title, name in titled.items() if name in tables}
 
 
+def synthetic_example(X: pd.DataFrame) -> pd.DataFrame:
+    """One made-up row in ``X``'s columns and types, for the model's ``input_example``: each
+    column's median (numbers) or most frequent value (categories, flags). No household's row
+    goes into MLflow, where anyone who reads the registry would see it."""
+    row = {}
+    for c in X.columns:
+        col = X[c]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool or col.dtype == object:
+            row[c] = pd.Series([col.mode(dropna=True).iloc[0] if col.notna().any() else None], dtype=col.dtype)
+        elif col.dtype.kind in "iu":
+            row[c] = pd.Series([int(round(col.median()))], dtype=col.dtype)
+        else:
+            row[c] = pd.Series([col.median()], dtype=col.dtype)
+    return pd.concat(row, axis=1).set_axis(X.columns, axis=1)
+
+
 def _register(ev: Evaluation, model_name: str) -> str:
     """Log the model in MLflow's native LightGBM flavour and register it; returns its version."""
     head = ev.test.head(SIGNATURE_ROWS)
@@ -115,7 +129,7 @@ def _register(ev: Evaluation, model_name: str) -> str:
         ev.scorer.booster,
         name="model",
         signature=infer_signature(X, ev.scorer.predict(head)),
-        input_example=X.head(EXAMPLE_ROWS),
+        input_example=synthetic_example(X),
         registered_model_name=model_name,
         metadata=ev.scorer.metadata(),
         # Given, not inferred: inference predicts through pyfunc, which fails the same way.

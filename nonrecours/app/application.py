@@ -19,7 +19,7 @@ import pandas as pd
 
 from nonrecours.app.environment import Environment
 from nonrecours.core.config import Settings, without_password
-from nonrecours.core.io import atomic_path, read_table, write_table, write_text
+from nonrecours.core.io import PRIVATE, atomic_path, read_table, write_table, write_text
 from nonrecours.core.schema import (
     ENTITLEMENTS,
     HOUSEHOLDS,
@@ -257,8 +257,9 @@ def worklist_path(out: Path) -> Path:
 
 
 def write_worklist(table: pd.DataFrame, out: Path) -> Path:
-    """The worklist, CSV or Parquet by extension, written to a temporary name then renamed."""
-    with atomic_path(out) as tmp:
+    """The worklist, CSV or Parquet by extension, written to a temporary name then renamed,
+    readable by its owner only (it holds raw household ids)."""
+    with atomic_path(out, PRIVATE) as tmp:
         if out.suffix == ".csv":
             table.to_csv(tmp, index=False)
         else:

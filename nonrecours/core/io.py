@@ -17,6 +17,8 @@ from nonrecours.core.schema import SchemaError, Table, validate
 
 READABLE = 0o644
 """Mode of files written: readable by all, writable by the owner."""
+PRIVATE = 0o600
+"""Mode of files that hold raw household ids or secrets (worklists, campaigns, secrets files): the owner's only."""
 
 
 @contextmanager
