@@ -284,7 +284,7 @@ def limited(small_population, tracking_store, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("limited")
     config = folder / "limits.yaml"
-    config.write_text("serving:\n  max_households_per_request: 5\n  max_body_bytes: 100000\n  batch_linger_ms: 300\n  workers: 1\n")
+    config.write_text("serving:\n  max_households_per_request: 5\n  max_body_bytes: 100000\n  batch_linger_ms: 300\n  workers: 1\n  rate_limit_per_minute: 40\n")
     server = ApiProcess(tracking_store, f"sqlite:///{folder / 'decisions.db'}", small_population / "secrets.env", folder / "server.log", config=config,
                         extra_env={FAULT_HOUSEHOLD: "666"})
     with server:
@@ -320,3 +320,98 @@ def test_a_failure_inside_scoring_fails_only_the_request_at_fault(limited, auth)
     metrics = httpx.get(limited.url + "/metrics", timeout=30).text
     isolated = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("nonrecours_isolated_batches_total")]
     assert isolated and isolated[0] >= 1  # the fault shared a simulation with good requests, which were re-run alone
+
+
+def test_one_key_past_its_rate_gets_429_with_retry_after_and_its_id_in_the_log(limited, auth):
+    """40 requests a minute per key (the fixture's config): a burst of 60 cheap requests (refused
+    outcomes, 400) runs out; the 429s say when to retry; the log names the key's id, never the key."""
+    codes = [httpx.post(limited.url + "/outcomes", json={}, headers=auth, timeout=30) for _ in range(60)]
+    limited_ = [r for r in codes if r.status_code == 429]
+    assert limited_ and {r.status_code for r in codes} <= {400, 429} and int(limited_[0].headers["retry-after"]) >= 1
+    assert "serving.rate_limit_per_minute" in limited_[0].json()["error"]
+    log = limited.log_tail(50_000)
+    key = auth["Authorization"].removeprefix("Bearer ")
+    assert "rate limit: key-" in log and key not in log
+
+
+def test_the_rate_limiter_refills_at_its_rate():
+    from nonrecours.app.service import RateLimiter
+
+    r = RateLimiter(60)  # one a second
+    assert all(r.wait("k", now=0.0) == 0 for _ in range(60)) and r.wait("k", now=0.0) == pytest.approx(1.0)
+    assert r.wait("k", now=1.0) == 0 and r.wait("other", now=1.0) == 0  # refilled one; another key has its own bucket
+
+
+class _Proxy:
+    """A TCP relay to PostgreSQL that can turn into a black hole: connections accepted, never
+    answered, established ones cut (a server that hangs, or a network that drops packets)."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target, self.black_hole, self.open = target_port, False, []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            client, _ = self.listener.accept()
+            self.open.append(client)
+            if self.black_hole:
+                continue  # accepted, never answered
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.open.append(upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+
+    def hang(self) -> None:
+        import socket
+
+        self.black_hole = True
+        for s in self.open:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_hung_decision_log_database_gives_503_within_the_timeout_and_readyz_not_ready(small_population, tracking_store, postgres_url, tmp_path):
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("DROP DATABASE IF EXISTS nonrecours_timeout")
+        conn.exec_driver_sql("CREATE DATABASE nonrecours_timeout")
+    admin.dispose()
+    proxy = _Proxy(url.port)
+    via_proxy = url.set(port=proxy.port, database="nonrecours_timeout").render_as_string(hide_password=False)
+    config = tmp_path / "timeout.yaml"
+    config.write_text("serving:\n  decision_log_timeout_seconds: 3\n  workers: 1\n")
+    server = ApiProcess(tracking_store, via_proxy, small_population / "secrets.env", tmp_path / "server.log", config=config)
+    key = api_keys(resolve(small_population / "secrets.env", {}))[0]
+    with server:
+        server.wait()
+        assert httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code == 200
+        proxy.hang()
+        start = time.monotonic()
+        r = httpx.post(server.url + "/score", json=households(2), headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        took = time.monotonic() - start
+        assert r.status_code == 503 and took < 30, (r.status_code, took)  # 3 s timeouts, not PostgreSQL's fifteen minutes
+        ready = httpx.get(server.url + "/readyz", timeout=60)
+        assert ready.status_code == 503
+        assert "decision log write failed (OperationalError)" in server.log_tail(50_000)

@@ -75,6 +75,7 @@ SCORING_PATHS = frozenset({"/score", "/campaign"})
 STARTUP_WAIT_SECONDS = 120.0
 """How long a scoring request waits for its worker's first champion load (a few seconds, usually)."""
 STARTUP_POLL_SECONDS = 0.2
+SECONDS_PER_MINUTE = 60.0
 
 
 REQUEST_TIMEOUT_SECONDS = 600
@@ -92,10 +93,11 @@ class ApiKeyMiddleware:
     """Pure ASGI middleware: 401 with a JSON body unless ``Authorization: Bearer <key>`` carries
     one of the configured keys; the probes, metrics and OpenAPI document stay open."""
 
-    def __init__(self, app, environment: Environment, max_body_bytes: int):
+    def __init__(self, app, environment: Environment, max_body_bytes: int, rate_limit_per_minute: int):
         self.app = app
         self.environment = environment
         self.max_body_bytes = max_body_bytes
+        self.limiter = RateLimiter(rate_limit_per_minute)
         self._digests: list[bytes] | None = None
 
     def _keys(self) -> list[bytes]:
@@ -128,6 +130,9 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
         elif not self._authorised(scope):
             await _json(send, 401, {"error": "missing or invalid API key", "hint": "send the header 'Authorization: Bearer <key>'"}, [(b"www-authenticate", b"Bearer")])
+        elif (wait := self.limiter.wait(key_id(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")))) > 0:
+            await _json(send, 429, {"error": f"rate limit: over {self.limiter.per_minute} requests a minute for this API key (serving.rate_limit_per_minute); "
+                                             f"retry in {wait:.0f} s"}, [(b"retry-after", str(int(wait) + 1).encode())])
         elif path in SCORING_PATHS and (await _Status.first_load(STARTUP_WAIT_SECONDS)) and _Status.not_ready_reason:
             # BentoML hides the message of any 5xx raised in an endpoint; say it here instead.
             await _json(send, 503, {"error": f"not ready: {_Status.not_ready_reason}"})
@@ -156,6 +161,27 @@ class ApiKeyMiddleware:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
+
+
+class RateLimiter:
+    """A token bucket per API key id, in this worker: ``per_minute`` requests a minute, in bursts
+    of up to as many. :meth:`wait` takes a token, or says how many seconds until one is free."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self.buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, time)
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / SECONDS_PER_MINUTE
+        tokens, then = self.buckets.get(key, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        logger.warning("rate limit: %s over %d requests a minute", key, self.per_minute)
+        return (1 - tokens) / rate
 
 
 def _replay(body: bytes):
@@ -508,7 +534,8 @@ def build_service(settings: Settings, environment: Environment):
             """Record many outcomes in one transaction: all of them, or none (the error names the first refused)."""
             return self._outcomes([o.model_dump() if hasattr(o, "model_dump") else o for o in outcomes], ctx)
 
-    Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment, max_body_bytes=settings.serving.max_body_bytes)
+    Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment, max_body_bytes=settings.serving.max_body_bytes,
+                                rate_limit_per_minute=settings.serving.rate_limit_per_minute)
     return Scoring
 
 
