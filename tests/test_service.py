@@ -195,12 +195,20 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
     def one(i: int) -> int:
         return httpx.post(api.url + "/score", json=households(10_000 + i), headers=auth, timeout=120).status_code
 
-    with cf.ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(one, range(8))) == [200] * 8
-    metrics = httpx.get(api.url + "/metrics", timeout=30).text
-    count = sum(float(v) for v in re.findall(r'nonrecours_batch_households_count(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
-    total = sum(float(v) for v in re.findall(r'nonrecours_batch_households_sum(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
-    assert count > 0 and total / count > 1.0, metrics[:2000]  # some batches held several households
+    def mean_batch() -> float:
+        metrics = httpx.get(api.url + "/metrics", timeout=30).text  # one worker's metrics: whichever answers
+        count = sum(float(v) for v in re.findall(r'nonrecours_batch_households_count(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
+        total = sum(float(v) for v in re.findall(r'nonrecours_batch_households_sum(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
+        return total / count if count else 0.0
+
+    means = []
+    for round_ in range(3):  # the two workers share the requests as the kernel deals them: a few rounds, each worker's metrics
+        with cf.ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(one, range(8 * round_, 8 * round_ + 8))) == [200] * 8
+        means += [mean_batch() for _ in range(4)]
+        if max(means) > 1.0:
+            break
+    assert max(means) > 1.0, means  # some batches held several households
 
 
 def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_champion_alias(small_population, tmp_path):
