@@ -124,7 +124,9 @@ class ApiKeyMiddleware:
         path = scope.get("path", "").rstrip("/")
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-        elif path == "/readyz" and _Status.reason():
+        elif path == "/readyz" and (await _Status.first_load(STARTUP_WAIT_SECONDS)) and _Status.reason():
+            # a worker still loading answers once its first load ends, so /readyz never says
+            # "ready" from one worker while another would refuse to score
             await _json(send, 503, {"ready": False, "reason": _Status.reason()})
         elif path in OPEN_PATHS:
             await self.app(scope, receive, send)
