@@ -296,10 +296,10 @@ def score(
                   scheduler=scheduler, quiet=quiet, model_run=model_run)
     if log is not None:
         n = log.record_scored(ranked.scored, model_name=ranked.model_name, model_version=ranked.model_version, source="batch")
-        console.print(f"decision log: {n:,} households scored by {ranked.model_name} version {ranked.model_version}") if not quiet else None
+        _say(quiet, f"decision log: {n:,} households scored by {ranked.model_name} version {ranked.model_version}")
     table = worklist(ranked.scored, capacity=capacity, min_probability=min_probability)
     appl.write_worklist(table, out)
-    _print_worklist(table, ranked.model_name, ranked.model_version) if not quiet else None
+    _print_worklist(table, ranked.model_name, ranked.model_version, quiet=quiet)
     typer.echo(str(out))
 
 
@@ -378,7 +378,14 @@ def outreach(
     console.print(f"{added:,} new outcome(s) recorded" + ("" if added else " (all already recorded)"))
 
 
-def _print_worklist(table: pd.DataFrame, model_name: str, model_version: str, shown: int = 5) -> None:
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        console.print(text)
+
+
+def _print_worklist(table: pd.DataFrame, model_name: str, model_version: str, shown: int = 5, *, quiet: bool = False) -> None:
+    if quiet:
+        return
     top = table.drop_duplicates("household_id").head(shown)
     console.print(_frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]],
                                f"Worklist: {table['household_id'].nunique():,} households, first five (model {model_name} v{model_version})"))
