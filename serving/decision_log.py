@@ -2,10 +2,14 @@
 
 Where it sits: written by scoring (the API and batch worklists), read by monitoring and auditors.
 SQLAlchemy Core, SQLite in WAL mode by default, PostgreSQL by URL. One row per household scored:
-its pseudonym (a keyed hash, HMAC-SHA256; the raw id is never stored), the time, the model name
-and version, its profile (household-level features once, including the protected attributes
-auditors group by, which never reach the model) and, per benefit, the score, the amount, the
-reasons and the benefit-specific features. :func:`profiles_from_log` rebuilds the profiles.
+its pseudonym (a keyed hash, HMAC-SHA256; the raw id is never stored) and the id of the key that
+made it, the time, the model name and version, the model's household-level features (what the
+reasons quote and drift monitoring compares) and, per benefit, the score, the amount, the reasons
+and the benefit-specific features. The protected attributes auditors group by (sex, disability,
+nationality group, age band), which never reach the model, sit apart in ``audit_attributes``, a
+table only the monitoring role reads (:func:`grant_roles`). :func:`profiles_from_log` rebuilds the
+profiles. Rows older than the retention period go by :meth:`DecisionLog.purge`, which the table
+``purges`` records.
 Every write is committed before the call returns, so an acknowledged score is logged: an outcome
 in one transaction, a batch of scores in transactions of :data:`COMMIT_CHUNK` households (a
 failure part-way leaves the chunks already committed, and the call raises).
@@ -18,7 +22,7 @@ import hmac
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -35,21 +39,25 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    delete,
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.core.schema import OUTREACH_RESULTS, PER_BENEFIT, PROFILES, SCORE_COLUMNS, validate
+from nonrecours.core.schema import OUTREACH_RESULTS, PER_BENEFIT, PROFILES, PROTECTED, SCORE_COLUMNS, validate
 
 metadata = MetaData()
+KEY_ID_LENGTH = 12
 
 decisions = Table(
     "decisions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("household_pseudonym", String(64), nullable=False, index=True),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=True),
     Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
     Column("model_name", String(200), nullable=False),
     Column("model_version", String(50), nullable=False),
@@ -74,6 +82,7 @@ outcomes = Table(
     Column("campaign_id", String(40), nullable=True, index=True),
     Column("sender", String(64), nullable=True),
     Column("idempotency_key", String(100), nullable=True, unique=True),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=True),
 )
 
 assignments = Table(
@@ -88,14 +97,44 @@ assignments = Table(
     Column("propensity", Float, nullable=False),
     Column("benefits", String(200), nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("key_id", String(KEY_ID_LENGTH), nullable=True),
 )
+
+AUDIT_PURPOSE = (
+    "Purpose: fairness auditing only (per-group recall, EU AI Act art. 10(5)). Protected attributes of the "
+    "household scored by decision_id; never a model input; read by the monitoring role only; purged with the decision."
+)
+audit_attributes = Table(
+    "audit_attributes",
+    metadata,
+    Column("decision_id", Integer, ForeignKey("decisions.id"), primary_key=True),
+    *(Column(c, Boolean if PROFILES.column(c).dtype == "bool" else String(40), nullable=True) for c in PROTECTED),
+    comment=AUDIT_PURPOSE,
+)
+
+purges = Table(
+    "purges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("purged_at", DateTime(timezone=True), nullable=False),
+    Column("before", DateTime(timezone=True), nullable=False),
+    Column("decisions", Integer, nullable=False),
+    Column("outcomes", Integer, nullable=False),
+    Column("assignments", Integer, nullable=False),
+    Column("purged_by", String(100), nullable=False),
+    comment="Audit trail of retention: every purge of the decision log, with what it removed (rows older than `before`).",
+)
+LOG_TABLES = ("decisions", "outcomes", "campaign_assignments", "audit_attributes", "purges")
 
 COMMIT_CHUNK = 5_000
 """Households per transaction when a batch of scores is logged (a worklist of 100,000 at once
 would hold one transaction of that size)."""
 MIN_KEY_BYTES = 16
 SCORES = SCORE_COLUMNS
-HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT))
+HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT, *PROTECTED))
+"""Household-level profile columns a decision row keeps: the model's features (the protected attributes go to ``audit_attributes``)."""
+TIMEZONE_SLACK = timedelta(days=1)
+"""An outcome dated the day before its decision's UTC date is accepted (an overseas agency's evening is the next UTC day)."""
 
 
 def pseudonymise(household_id: int | str, key: bytes) -> str:
@@ -103,6 +142,13 @@ def pseudonymise(household_id: int | str, key: bytes) -> str:
     if not key:
         raise ValueError("no pseudonymisation key given")
     return hmac.new(key, str(household_id).encode(), hashlib.sha256).hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a pseudonymisation key (a hash of it under a fixed label), stored
+    on every row so that, after a rotation, the rows made with a retired key can be told apart
+    and still matched (see :class:`DecisionLog`)."""
+    return hashlib.sha256(b"nonrecours-pseudonym-key-id:" + key).hexdigest()[:KEY_ID_LENGTH]
 
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -137,23 +183,54 @@ def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> En
     metadata.create_all(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            for statement in APPEND_ONLY_DDL:
-                conn.exec_driver_sql(statement)
+            names = ", ".join(f"'{t}_append_only'" for t in APPEND_ONLY_TABLES)
+            present = conn.exec_driver_sql(f"SELECT count(*) FROM pg_trigger WHERE tgname IN ({names})").scalar()
+            if present < len(APPEND_ONLY_TABLES):
+                for statement in APPEND_ONLY_DDL:
+                    conn.exec_driver_sql(statement)
     return engine
 
 
 APPEND_ONLY_LOCK = 7_310_001
 """Advisory lock key: processes opening the log at once (the service's workers) install the triggers one at a time."""
+APPEND_ONLY_TABLES = LOG_TABLES
+PURGE_SETTING = "nonrecours.purge"
+"""A transaction-local setting under which the triggers let :meth:`DecisionLog.purge` delete old rows (never update)."""
 APPEND_ONLY_DDL = (
     f"SELECT pg_advisory_xact_lock({APPEND_ONLY_LOCK})",
-    """CREATE OR REPLACE FUNCTION nonrecours_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused'; END $$""",
-    *(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in ("decisions", "outcomes", "campaign_assignments")),
+    f"""CREATE OR REPLACE FUNCTION nonrecours_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' AND TG_TABLE_NAME <> 'purges' AND current_setting('{PURGE_SETTING}', true) = 'on' THEN RETURN OLD; END IF;
+      RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused';
+    END $$""",
+    *(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in APPEND_ONLY_TABLES),
     *(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION nonrecours_append_only()"
-      for t in ("decisions", "outcomes", "campaign_assignments")),
+      for t in APPEND_ONLY_TABLES),
 )
-"""On PostgreSQL the database itself refuses to change or delete a row of the log (triggers);
-on SQLite append-only rests on this module, which only inserts."""
+"""On PostgreSQL the database itself refuses to change or delete a row of the log (triggers),
+except the deletions of a purge; they are installed once (a role that does not own the tables,
+as the service's should be, never needs to). On SQLite append-only rests on this module, which
+only inserts and purges."""
+
+
+def grant_roles(engine: Engine, *, service: str, monitoring: str) -> None:
+    """PostgreSQL: give the service's role what scoring and outcomes need (read and append the
+    log, append audit attributes it can never read back) and the monitoring role read access to
+    everything; nobody else reads the audit attributes. Run once, by the tables' owner."""
+    if engine.dialect.name != "postgresql":
+        raise ValueError("roles are PostgreSQL's: on SQLite, protect the file itself (mode 600, its own folder)")
+    scoring = ("decisions", "outcomes", "campaign_assignments")
+    quote = engine.dialect.identifier_preparer.quote
+    s, m = quote(service), quote(monitoring)
+    with engine.begin() as conn:
+        for statement in (
+            f"REVOKE ALL ON {', '.join(LOG_TABLES)} FROM PUBLIC",
+            f"GRANT SELECT, INSERT ON {', '.join(scoring)} TO {s}",
+            f"GRANT INSERT ON audit_attributes TO {s}",
+            f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {s}",
+            f"GRANT SELECT ON {', '.join(LOG_TABLES)} TO {m}",
+        ):
+            conn.exec_driver_sql(statement)
 
 
 def _plain(v: object) -> object:
@@ -205,41 +282,75 @@ class OutcomeReceipt:
     recorded_at: datetime
 
 
+@dataclass(frozen=True)
+class PurgeReceipt:
+    before: datetime
+    decisions: int
+    outcomes: int
+    assignments: int
+
+
 class DecisionLog:
     """Append-only log; every write is committed before the call returns (scores in chunks of
-    :data:`COMMIT_CHUNK` households, an outcome in one transaction)."""
+    :data:`COMMIT_CHUNK` households, an outcome in one transaction).
 
-    def __init__(self, engine: Engine, key: bytes):
-        if len(key) < MIN_KEY_BYTES:
+    ``key`` pseudonymises what is written; ``retired`` keys (earlier ones, after a rotation) only
+    match: an outcome for a household scored under a retired key still finds its decision, since
+    a household's pseudonyms under every key are looked up. Each row stores its key's
+    :func:`key_id`."""
+
+    def __init__(self, engine: Engine, key: bytes, retired: Sequence[bytes] = ()):
+        if len(key) < MIN_KEY_BYTES or any(len(k) < MIN_KEY_BYTES for k in retired):
             raise ValueError("the pseudonymisation key must hold at least 16 bytes")
         self.engine = engine
         self.key = key
+        self.keys = (key, *(k for k in retired if k != key))
+        self.key_id = key_id(key)
+
+    def pseudonyms(self, household_id: int | str) -> list[str]:
+        """The household's pseudonym under the current key, then under each retired one."""
+        return [pseudonymise(household_id, k) for k in self.keys]
 
     def rows(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None) -> list[dict]:
         """Decision-log rows, one per household, from scoring's long output (one row per
         household and benefit). The household's id is ``household_id``, or ``ids[household_id]``
-        when the rows are numbered by position."""
+        when the rows are numbered by position. Each row's ``audit`` (the protected attributes,
+        when ``scored`` has them) goes to ``audit_attributes``, not ``decisions``."""
         at = at or datetime.now(timezone.utc)
         out: dict[object, dict] = {}
         cols = [c for c in (*HOUSEHOLD_LEVEL, *PER_BENEFIT, *SCORES) if c in scored.columns]
         missing = sorted((set(HOUSEHOLD_LEVEL) | set(SCORES)) - set(cols))
         if missing:
             raise ValueError(f"scored rows lack column(s) {missing}")
-        for hid, benefit, *values in zip(scored["household_id"], scored["benefit"].astype("object"), *(scored[c] for c in cols)):
-            record = dict(zip(cols, values))
+        audited = [c for c in PROTECTED if c in scored.columns]
+        for hid, benefit, *values in zip(scored["household_id"], scored["benefit"].astype("object"), *(scored[c] for c in (*cols, *audited))):
+            record = dict(zip((*cols, *audited), values))
             row = out.get(hid)
             if row is None:
                 row = out[hid] = {
                     "household_pseudonym": pseudonymise(_plain(hid if ids is None else ids[hid]), self.key),  # type: ignore[arg-type]
+                    "key_id": self.key_id,
                     "scored_at": at,
                     "model_name": model_name,
                     "model_version": str(model_version),
                     "source": source,
                     "features": {c: _plain(record[c]) for c in HOUSEHOLD_LEVEL},
                     "scores": {},
+                    "audit": {c: _plain(record[c]) for c in audited} or None,
                 }
             row["scores"][str(benefit)] = {c: _plain(record[c]) for c in (*PER_BENEFIT, *SCORES)}
         return list(out.values())
+
+    @staticmethod
+    def _insert(conn, rows: list[dict]) -> list[int]:
+        """Insert decision rows and their audit attributes; the new decision ids, in order."""
+        ids = conn.execute(
+            insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True), [{k: v for k, v in r.items() if k != "audit"} for r in rows]
+        ).scalars().all()
+        audit = [{"decision_id": i, **r["audit"]} for i, r in zip(ids, rows) if r.get("audit")]
+        if audit:
+            conn.execute(insert(audit_attributes), audit)
+        return [int(i) for i in ids]
 
     def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None, chunk: int = COMMIT_CHUNK) -> int:
         """Append one row per household in ``scored`` (see :meth:`rows`); returns the number of
@@ -247,7 +358,7 @@ class DecisionLog:
         rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids)
         for start in range(0, len(rows), chunk):
             with self.engine.begin() as conn:
-                conn.execute(insert(decisions), rows[start : start + chunk])
+                self._insert(conn, rows[start : start + chunk])
         return len(rows)
 
     def ping(self) -> None:
@@ -258,7 +369,8 @@ class DecisionLog:
     def record_outcome(self, o: Outcome, *, at: datetime | None = None) -> OutcomeReceipt:
         """Store an outcome against the decision it answers (``o.decision_id``, else the
         household's latest); LookupError if the household was never scored or the decision is not
-        its own. A post whose idempotency key was seen returns the first receipt, unrecorded."""
+        its own, ValueError if the outcome is dated before the decision. A post whose idempotency
+        key was seen returns the first receipt, unrecorded."""
         return self.record_outcomes([o], at=at)[0]
 
     def record_outcomes(self, batch: Sequence[Outcome], *, at: datetime | None = None) -> list[OutcomeReceipt]:
@@ -267,19 +379,22 @@ class DecisionLog:
         receipts = []
         with self.engine.begin() as conn:
             for o in batch:
-                pseudonym = pseudonymise(o.household_id, self.key)
+                mine = self.pseudonyms(o.household_id)
                 if o.idempotency_key is not None:
                     seen = conn.execute(select(outcomes.c.decision_id, outcomes.c.household_pseudonym, outcomes.c.recorded_at).where(outcomes.c.idempotency_key == o.idempotency_key)).first()
                     if seen is not None:
-                        if seen.household_pseudonym != pseudonym:
+                        if seen.household_pseudonym not in mine:
                             raise ValueError(f"idempotency_key {o.idempotency_key!r} was already used for another household")
-                        receipts.append(OutcomeReceipt(pseudonym, int(seen.decision_id), seen.recorded_at))
+                        receipts.append(OutcomeReceipt(seen.household_pseudonym, int(seen.decision_id), seen.recorded_at))
                         continue
-                decision_id = self._decision_of(conn, o, pseudonym)
+                decision_id, pseudonym, scored_at = self._decision_of(conn, o, mine)
+                if o.outcome_date < _utc(scored_at).date() - TIMEZONE_SLACK:
+                    raise ValueError(f"outcome_date: {o.outcome_date} is before the decision it answers (decision {decision_id}, scored {_utc(scored_at).date()})")
                 conn.execute(
                     insert(outcomes).values(
                         decision_id=decision_id,
                         household_pseudonym=pseudonym,
+                        key_id=self.key_id if pseudonym == mine[0] else key_id(self.keys[mine.index(pseudonym)]),
                         benefit=o.benefit,
                         contacted=o.contacted,
                         claimed=o.claimed,
@@ -296,18 +411,18 @@ class DecisionLog:
         return receipts
 
     @staticmethod
-    def _decision_of(conn, o: Outcome, pseudonym: str) -> int:
+    def _decision_of(conn, o: Outcome, pseudonyms: list[str]) -> tuple[int, str, datetime]:
+        """The decision an outcome answers, the pseudonym it was logged under, and its time."""
+        query = select(decisions.c.id, decisions.c.household_pseudonym, decisions.c.scored_at)
         if o.decision_id is not None:
-            owner = conn.execute(select(decisions.c.household_pseudonym).where(decisions.c.id == o.decision_id)).scalar()
-            if owner != pseudonym:
+            found = conn.execute(query.where(decisions.c.id == o.decision_id)).first()
+            if found is None or found.household_pseudonym not in pseudonyms:
                 raise LookupError(f"household_id: decision {o.decision_id} is not one of this household's")  # no raw id: messages reach logs
-            return int(o.decision_id)
-        decision_id = conn.execute(
-            select(decisions.c.id).where(decisions.c.household_pseudonym == pseudonym).order_by(decisions.c.id.desc()).limit(1)
-        ).scalar()
-        if decision_id is None:
-            raise LookupError("household_id: no decision was logged for this household; an outcome must follow a score")
-        return int(decision_id)
+        else:
+            found = conn.execute(query.where(decisions.c.household_pseudonym.in_(pseudonyms)).order_by(decisions.c.id.desc()).limit(1)).first()
+            if found is None:
+                raise LookupError("household_id: no decision was logged for this household; an outcome must follow a score")
+        return int(found.id), found.household_pseudonym, found.scored_at
 
     def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None,
                         ids: Sequence | None = None) -> pd.Series:
@@ -319,19 +434,18 @@ class DecisionLog:
         rows = self.rows(scored[scored["household_id"].isin(campaign["household_id"])], model_name=model_name, model_version=model_version, source="campaign", at=at, ids=ids)
         c = campaign.set_index("household_id")
         external = c.index if ids is None else [ids[h] for h in c.index]
-        decided = {}
+        ordered = [rows[i] for i in _order(rows, external, self.key)]
         with self.engine.begin() as conn:
-            for hid, row in zip(c.index, (rows[i] for i in _order(rows, external, self.key))):
-                decision_id = conn.execute(insert(decisions).values(**row)).inserted_primary_key[0]
-                a = c.loc[hid]
-                conn.execute(
-                    insert(assignments).values(
-                        campaign_id=str(a["campaign_id"]), decision_id=decision_id, household_pseudonym=row["household_pseudonym"], arm=str(a["arm"]),
-                        stratum=int(a["stratum"]), propensity=float(a["propensity"]), benefits=str(a["benefits"]), assigned_at=at,
-                    )
-                )
-                decided[hid] = int(decision_id)
-        return pd.Series(decided, name="decision_id").rename_axis("household_id")
+            decided = dict(zip(c.index, self._insert(conn, ordered)))
+            conn.execute(
+                insert(assignments),
+                [
+                    {"campaign_id": str(a.campaign_id), "decision_id": decided[hid], "household_pseudonym": row["household_pseudonym"], "key_id": self.key_id,
+                     "arm": str(a.arm), "stratum": int(a.stratum), "propensity": float(a.propensity), "benefits": str(a.benefits), "assigned_at": at}
+                    for hid, row, a in zip(c.index, ordered, c.itertuples())
+                ],
+            )
+        return pd.Series(decided, name="decision_id", dtype="int64").rename_axis("household_id")
 
     def read_campaign(self, campaign_id: str) -> pd.DataFrame:
         """A campaign's assignments with their decisions' time and model, in log order."""
@@ -355,11 +469,22 @@ class DecisionLog:
             query = query.where(decisions.c.scored_at < until)
         return query
 
-    def read(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
-        """Decisions scored in ``[since, until)``, one row per household, in log order."""
-        query = self._window(select(decisions).order_by(decisions.c.id), since, until)
+    def read(self, since: datetime | None = None, until: datetime | None = None, *, audit: bool = True) -> pd.DataFrame:
+        """Decisions scored in ``[since, until)``, one row per household, in log order; with
+        ``audit`` (monitoring's role), an ``audit`` column holds each one's protected attributes."""
+        if not audit:
+            query = self._window(select(decisions).order_by(decisions.c.id), since, until)
+            names = [c.name for c in decisions.columns]
+        else:
+            protected = [audit_attributes.c[c] for c in PROTECTED]
+            query = self._window(select(decisions, *protected).outerjoin(audit_attributes, audit_attributes.c.decision_id == decisions.c.id).order_by(decisions.c.id), since, until)
+            names = [c.name for c in decisions.columns] + list(PROTECTED)
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in decisions.columns])
+            frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=names)
+        if audit:
+            frame["audit"] = [dict(zip(PROTECTED, values)) for values in zip(*(frame[c] for c in PROTECTED))] if len(frame) else []
+            frame = frame.drop(columns=list(PROTECTED))
+        return frame
 
     def read_outcomes(self, since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
         """Outcomes of the decisions scored in ``[since, until)``: the latest recorded per decision
@@ -369,6 +494,36 @@ class DecisionLog:
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in outcomes.columns])
         return frame.drop_duplicates(["decision_id", "benefit"], keep="last").reset_index(drop=True)
+
+
+def purge(engine: Engine, before: datetime, *, by: str) -> PurgeReceipt:
+    """Delete the decisions scored before ``before`` with their outcomes, campaign assignments
+    and audit attributes, in one transaction, and record the purge (time, cut-off, counts, who)
+    in ``purges``, which is never purged. Needs no pseudonymisation key."""
+    before = _utc(before)
+    old = select(decisions.c.id).where(decisions.c.scored_at < before).scalar_subquery()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"SELECT set_config('{PURGE_SETTING}', 'on', true)"))
+        counts = {}
+        for name, table in (("outcomes", outcomes), ("assignments", assignments), ("audit", audit_attributes)):
+            counts[name] = conn.execute(delete(table).where(table.c.decision_id.in_(old))).rowcount
+        counts["decisions"] = conn.execute(delete(decisions).where(decisions.c.scored_at < before)).rowcount
+        receipt = PurgeReceipt(before, counts["decisions"], counts["outcomes"], counts["assignments"])
+        conn.execute(insert(purges).values(purged_at=datetime.now(timezone.utc), before=before, decisions=receipt.decisions, outcomes=receipt.outcomes,
+                                           assignments=receipt.assignments, purged_by=by))
+    return receipt
+
+
+def read_purges(engine: Engine) -> pd.DataFrame:
+    """The purge audit trail, oldest first."""
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(select(purges).order_by(purges.c.id)).mappings().all(), columns=[c.name for c in purges.columns])
+
+
+def _utc(t: datetime) -> datetime:
+    """A time as UTC (SQLite gives back naive times, which the log wrote in UTC)."""
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
 def _order(rows: list[dict], household_ids, key: bytes) -> list[int]:
@@ -390,6 +545,7 @@ def profiles_from_log(logged: pd.DataFrame, recorded: pd.DataFrame | None = None
                     "household_id": row.id,
                     "benefit": benefit,
                     **row.features,
+                    **(getattr(row, "audit", None) or {}),
                     **s,
                     "household_pseudonym": row.household_pseudonym,
                     "model_version": row.model_version,

@@ -3,6 +3,9 @@
 
 - ``NONRECOURS_PSEUDONYM_KEY``: the key of the decision log's household pseudonyms (32+ random bytes).
   Keep it: with another key, outcomes no longer link to earlier scores.
+- ``NONRECOURS_PSEUDONYM_KEYS_RETIRED``: earlier pseudonym keys, comma-separated, newest first
+  (``nonrecours keys --rotate`` moves the current key here). They only match: outcomes still find
+  decisions made under them. Drop one once the retention period has purged every row made with it.
 - ``NONRECOURS_API_KEYS``: comma-separated keys the API accepts as ``Authorization: Bearer ...``.
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 from nonrecours.core.io import PRIVATE
 
 PSEUDONYM_KEY = "NONRECOURS_PSEUDONYM_KEY"
+RETIRED_KEYS = "NONRECOURS_PSEUDONYM_KEYS_RETIRED"
 API_KEYS = "NONRECOURS_API_KEYS"
 MIN_LENGTH = 16
 KEY_BYTES, API_KEY_BYTES = 32, 24
@@ -46,18 +50,26 @@ def resolve(path: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
     """The secrets file's values with those of ``environ`` (the process environment, which the
     application layer reads and passes) on top."""
     values = read_secrets_file(path) if path is not None else {}
-    values.update({k: v for k, v in environ.items() if k in (PSEUDONYM_KEY, API_KEYS)})
+    values.update({k: v for k, v in environ.items() if k in (PSEUDONYM_KEY, RETIRED_KEYS, API_KEYS)})
     return values
 
 
-def pseudonym_key(values: dict[str, str]) -> bytes:
-    key = values.get(PSEUDONYM_KEY, "")
+def _strong(key: str, name: str) -> bytes:
     if len(key) < PSEUDONYM_MIN_LENGTH or len(set(key)) < PSEUDONYM_MIN_DISTINCT:
         raise ValueError(
-            f"{PSEUDONYM_KEY} must hold a secret of at least 32 random bytes ({PSEUDONYM_MIN_LENGTH}+ characters of URL-safe base64, "
+            f"{name} must hold a secret of at least 32 random bytes ({PSEUDONYM_MIN_LENGTH}+ characters of URL-safe base64, "
             f"{PSEUDONYM_MIN_DISTINCT}+ distinct): set it in the environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
         )
     return key.encode()
+
+
+def pseudonym_key(values: dict[str, str]) -> bytes:
+    return _strong(values.get(PSEUDONYM_KEY, ""), PSEUDONYM_KEY)
+
+
+def retired_keys(values: dict[str, str]) -> list[bytes]:
+    """The retired pseudonym keys, newest first (each as strong as a current one)."""
+    return [_strong(k.strip(), RETIRED_KEYS) for k in values.get(RETIRED_KEYS, "").split(",") if k.strip()]
 
 
 def api_keys(values: dict[str, str]) -> list[str]:
@@ -87,3 +99,20 @@ def new_secrets_file(path: Path) -> bool:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return True
+
+
+def rotate_pseudonym_key(path: Path) -> None:
+    """Give the secrets file at ``path`` a new pseudonym key, the current one moving to the front
+    of the retired keys; every other line is kept. Written to a private temporary file, then
+    renamed over the old one."""
+    path = Path(path)
+    values = read_secrets_file(path)
+    current = pseudonym_key(values)
+    retired = [current.decode(), *(k.decode() for k in retired_keys(values))]
+    lines = [line for line in path.read_text().splitlines() if line.partition("=")[0].strip() not in (PSEUDONYM_KEY, RETIRED_KEYS)]
+    lines += [f"{PSEUDONYM_KEY}={_random.token_urlsafe(KEY_BYTES)}", f"{RETIRED_KEYS}={','.join(retired)}"]
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)

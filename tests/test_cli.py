@@ -22,7 +22,9 @@ runner = CliRunner()
         (["pipeline"], ["--households", "--out"]),
         (["score"], ["--input", "--out", "--capacity", "--scheduler", "--decision-log", "--secrets", "worklist"]),
         (["serve"], ["--port", "--secrets", "--decision-log", "/readyz", "Bearer"]),
-        (["keys"], ["--out", "pseudonymisation key"]),
+        (["keys"], ["--out", "pseudonymisation key", "--rotate"]),
+        (["purge"], ["--before", "retention", "purges"]),
+        (["grant-roles"], ["--service-role", "--monitoring-role"]),
     ],
 )
 def test_every_command_has_help_naming_its_options(command, words):
@@ -143,3 +145,42 @@ def test_serve_refuses_a_decision_log_it_cannot_open_without_printing_its_passwo
     assert result.exit_code == 2, result.output
     assert "decision log" in result.output and "127.0.0.1:1" in result.output and "cannot open it" in result.output
     assert "hunter2-secret" not in result.output and "***" in result.output
+
+
+def test_rotating_the_pseudonym_key_keeps_the_old_one_as_retired_and_the_file_private(tmp_path):
+    from nonrecours.serving.secrets import API_KEYS, PSEUDONYM_KEY, RETIRED_KEYS, read_secrets_file
+
+    secrets = tmp_path / "secrets.env"
+    assert runner.invoke(app, ["keys", "--out", str(secrets)]).exit_code == 0
+    before = read_secrets_file(secrets)
+    for _ in range(2):
+        result = runner.invoke(app, ["keys", "--out", str(secrets), "--rotate"])
+        assert result.exit_code == 0, result.output
+    after = read_secrets_file(secrets)
+    retired = after[RETIRED_KEYS].split(",")
+    assert after[PSEUDONYM_KEY] not in (before[PSEUDONYM_KEY], *retired) and retired[1] == before[PSEUDONYM_KEY] and len(retired) == 2
+    assert after[API_KEYS] == before[API_KEYS] and secrets.stat().st_mode & 0o777 == 0o600
+    missing = runner.invoke(app, ["keys", "--out", str(tmp_path / "none.env"), "--rotate"])
+    assert missing.exit_code == 2 and "no secrets file" in missing.output
+
+
+def test_purge_applies_the_retention_period_and_records_itself(small_population, tmp_path):
+    import shutil
+
+    from nonrecours.serving.decision_log import connect, decisions, read_purges
+
+    db = tmp_path / "decisions.db"
+    shutil.copy(small_population / "decisions.db", db)
+    url = f"sqlite:///{db}"
+    engine = connect(url)
+    with engine.connect() as conn:
+        logged = conn.execute(decisions.select()).fetchall().__len__()
+    assert logged > 0
+    kept = runner.invoke(app, ["purge", "--decision-log", url])  # everything is recent: the two-year default keeps it
+    assert kept.exit_code == 0 and "purged 0 decision(s)" in kept.output, kept.output
+    gone = runner.invoke(app, ["purge", "--decision-log", url, "--before", "2999-01-01"])
+    assert gone.exit_code == 0 and f"purged {logged:,} decision(s)" in gone.output, gone.output
+    trail = read_purges(engine)
+    assert list(trail["decisions"]) == [0, logged] and trail["before"].iloc[0].year < 2999
+    refused = runner.invoke(app, ["grant-roles", "--service-role", "a", "--monitoring-role", "b", "--decision-log", url])
+    assert refused.exit_code == 2 and "roles are" in refused.output and "PostgreSQL's" in refused.output

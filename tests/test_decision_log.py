@@ -14,14 +14,20 @@ from nonrecours.core.schema import PROFILES
 from nonrecours.serving.decision_log import (
     DecisionLog,
     Outcome,
+    audit_attributes,
     connect,
     decisions,
+    grant_roles,
+    key_id,
     outcomes,
     profiles_from_log,
     pseudonymise,
+    purge,
+    read_purges,
 )
 
 KEY = b"a-test-key-of-at-least-16-chars"
+TODAY = datetime.now(timezone.utc).date()
 
 
 def scored_rows(profiles: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -44,7 +50,7 @@ def log(request, tmp_path):
     yield DecisionLog(engine, KEY)
     if request.param == "postgresql":  # one server for the session: leave it empty
         with engine.begin() as conn:  # TRUNCATE: the append-only triggers refuse DELETE
-            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, decisions")
+            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, audit_attributes, purges, decisions")
     engine.dispose()
 
 
@@ -96,7 +102,7 @@ def test_an_outcome_is_linked_to_the_households_latest_decision(log, some_profil
     hid = int(scored["household_id"].iloc[0])
     log.record_scored(scored, model_name="nonrecours", model_version="1", source="batch")
     log.record_scored(scored[scored["household_id"] == hid], model_name="nonrecours", model_version="2", source="api")
-    receipt = log.record_outcome(Outcome(hid, "rsa", True, True, 560.0, date(2026, 11, 2)))
+    receipt = log.record_outcome(Outcome(hid, "rsa", True, True, 560.0, TODAY))
     with log.engine.connect() as conn:
         row = conn.execute(select(outcomes)).mappings().one()
         version = conn.execute(select(decisions.c.model_version).where(decisions.c.id == row["decision_id"])).scalar()
@@ -106,7 +112,7 @@ def test_an_outcome_is_linked_to_the_households_latest_decision(log, some_profil
 
 def test_an_outcome_for_a_household_never_scored_is_refused_and_nothing_is_written(log):
     with pytest.raises(LookupError, match="household_id: no decision"):
-        log.record_outcome(Outcome(7, "rsa", True, None, None, date(2026, 11, 2)))
+        log.record_outcome(Outcome(7, "rsa", True, None, None, TODAY))
     with log.engine.connect() as conn:
         assert conn.execute(select(outcomes)).first() is None
 
@@ -192,16 +198,16 @@ def test_a_campaign_is_logged_with_its_arms_and_outcomes_answer_its_decisions_on
     assert set(assigned["arm"]) <= {"contact", "holdout", "explore", "pool"} and (assigned["model_version"] == "3").all()
     first, other = (int(h) for h in campaign["household_id"].iloc[:2])
     log.record_scored(scored[scored["household_id"] == first], model_name="nonrecours", model_version="4", source="api")  # a re-score after the campaign
-    o = Outcome.from_result(first, "rsa", "opened", date(2025, 7, 1), amount_granted=500.0, campaign_id="c1", decision_id=int(ids[first]), idempotency_key="k-0000001")
+    o = Outcome.from_result(first, "rsa", "opened", TODAY, amount_granted=500.0, campaign_id="c1", decision_id=int(ids[first]), idempotency_key="k-0000001")
     receipt = log.record_outcome(o)
     again = log.record_outcome(o)
     assert receipt.decision_id == again.decision_id == int(ids[first])  # the campaign's decision, not the re-score
     recorded = log.read_outcomes()
     assert len(recorded) == 1 and recorded["result"].iloc[0] == "opened" and recorded["claimed"].iloc[0]
     with pytest.raises(LookupError, match="not one of this household"):
-        log.record_outcome(Outcome.from_result(other, "rsa", "declined", date(2025, 7, 1), decision_id=int(ids[first])))
+        log.record_outcome(Outcome.from_result(other, "rsa", "declined", TODAY, decision_id=int(ids[first])))
     with pytest.raises(ValueError, match="another household"):
-        log.record_outcome(Outcome.from_result(other, "rsa", "declined", date(2025, 7, 1), idempotency_key="k-0000001"))
+        log.record_outcome(Outcome.from_result(other, "rsa", "declined", TODAY, idempotency_key="k-0000001"))
     with pytest.raises(LookupError, match="not in the decision log"):
         log.read_campaign("nope")
 
@@ -223,5 +229,110 @@ def test_on_postgresql_the_database_refuses_to_change_or_delete_a_logged_row(pos
         assert (log.read()["model_version"] == "1").all() and len(log.read()) > 0
     finally:
         with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, decisions")
+            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, audit_attributes, purges, decisions")
         engine.dispose()
+
+
+def test_protected_attributes_sit_apart_from_the_scoring_rows_and_come_back_for_monitoring(log, some_profiles):
+    """The decision row keeps the model's features only; sex, disability, nationality group and age
+    band go to ``audit_attributes`` (with its purpose in the schema), from which monitoring's read
+    puts them back on the profiles."""
+    from nonrecours.core.schema import PROTECTED
+
+    log.record_scored(scored_rows(some_profiles), model_name="m", model_version="1", source="batch")
+    plain = log.read(audit=False)
+    assert not any(c in row for row in plain["features"] for c in PROTECTED)
+    assert not any(c in str(row) for row in plain["scores"] for c in PROTECTED)
+    with log.engine.connect() as conn:
+        audit = pd.DataFrame(conn.execute(select(audit_attributes)).mappings().all())
+    assert len(audit) == len(plain) and set(audit["decision_id"]) == set(plain["id"])
+    assert "fairness auditing only" in audit_attributes.comment
+    back = profiles_from_log(log.read())
+    first = some_profiles.drop_duplicates("household_id").set_index("household_id")
+    who = {pseudonymise(int(h), KEY): h for h in first.index}
+    by_decision = dict(zip(plain["id"], plain["household_pseudonym"]))
+    for c in PROTECTED:
+        expected = back["household_id"].map(lambda d: first.loc[who[by_decision[d]], c])
+        assert (back[c].astype(str) == expected.astype(str)).all(), c
+
+
+def test_after_a_key_rotation_outcomes_still_find_decisions_made_under_the_retired_key(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    hid = int(scored["household_id"].iloc[0])
+    log.record_scored(scored[scored["household_id"] == hid], model_name="m", model_version="1", source="api")
+    new_key = b"the-next-key-of-at-least-32-bytes-000000000"
+    rotated = DecisionLog(log.engine, new_key, retired=[KEY])
+    receipt = rotated.record_outcome(Outcome(hid, "rsa", True, True, 500.0, TODAY))
+    assert receipt.household_pseudonym == pseudonymise(hid, KEY)  # linked to the old decision
+    rotated.record_scored(scored[scored["household_id"] == hid], model_name="m", model_version="2", source="api")
+    logged = rotated.read()
+    assert list(logged["key_id"]) == [key_id(KEY), key_id(new_key)] and key_id(KEY) != key_id(new_key)
+    with log.engine.connect() as conn:
+        assert conn.execute(select(outcomes.c.key_id)).scalar() == key_id(KEY)
+    latest = rotated.record_outcome(Outcome(hid, "rsa", True, True, 510.0, TODAY))
+    assert latest.decision_id == int(logged["id"].iloc[1])  # the latest decision, across keys
+    with pytest.raises(LookupError, match="no decision"):  # without the retired key, the history is unlinked
+        DecisionLog(log.engine, new_key).record_outcome(Outcome(int(scored["household_id"].iloc[-1]), "rsa", True, None, None, TODAY))
+
+
+def test_an_outcome_dated_before_its_decision_is_refused(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    hid = int(scored["household_id"].iloc[0])
+    log.record_scored(scored[scored["household_id"] == hid], model_name="m", model_version="1", source="api", at=datetime(2026, 3, 10, 9, tzinfo=timezone.utc))
+    with pytest.raises(ValueError, match="outcome_date: 2026-03-01 is before the decision"):
+        log.record_outcome(Outcome(hid, "rsa", True, None, None, date(2026, 3, 1)))
+    assert log.read_outcomes().empty
+    log.record_outcome(Outcome(hid, "rsa", True, None, None, date(2026, 3, 9)))  # a day's slack for time zones
+    assert len(log.read_outcomes()) == 1
+
+
+def test_a_purge_removes_what_is_older_than_the_cut_off_and_is_itself_recorded(log, some_profiles):
+    scored = scored_rows(some_profiles)
+    ids = scored["household_id"].unique()
+    old, recent = datetime(2023, 1, 5, tzinfo=timezone.utc), datetime(2026, 1, 5, tzinfo=timezone.utc)
+    log.record_scored(scored[scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=old)
+    log.record_scored(scored[~scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=recent)
+    log.record_outcome(Outcome(int(ids[0]), "rsa", True, None, None, date(2023, 2, 1)))
+    log.record_outcome(Outcome(int(ids[20]), "rsa", True, None, None, date(2026, 2, 1)))
+    receipt = purge(log.engine, datetime(2024, 1, 1, tzinfo=timezone.utc), by="test")
+    assert (receipt.decisions, receipt.outcomes) == (10, 1)
+    left = log.read()
+    assert len(left) == len(ids) - 10 and left["audit"].map(bool).all()
+    assert len(log.read_outcomes()) == 1
+    with log.engine.connect() as conn:
+        assert conn.execute(select(audit_attributes)).mappings().all().__len__() == len(ids) - 10
+    trail = read_purges(log.engine)
+    assert len(trail) == 1 and trail["decisions"].iloc[0] == 10 and trail["purged_by"].iloc[0] == "test"
+
+
+def test_on_postgresql_only_the_monitoring_role_reads_the_audit_attributes(postgres_url, some_profiles):
+    """The service's role appends scores and their audit attributes but cannot read the latter,
+    nor update a row; the monitoring role reads them."""
+    from sqlalchemy.exc import DBAPIError
+
+    owner = connect(postgres_url)
+    with owner.begin() as conn:
+        for role in ("nonrecours_service_t", "nonrecours_monitor_t"):
+            conn.exec_driver_sql(f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$")
+    grant_roles(owner, service="nonrecours_service_t", monitoring="nonrecours_monitor_t")
+    as_role = lambda role: connect(postgres_url.replace("//nonrecours@", f"//{role}@"))  # noqa: E731
+    service, monitor = as_role("nonrecours_service_t"), as_role("nonrecours_monitor_t")
+    try:
+        log = DecisionLog(service, KEY)
+        log.record_scored(scored_rows(some_profiles), model_name="m", model_version="1", source="batch")
+        hid = int(some_profiles["household_id"].iloc[0])
+        log.record_outcome(Outcome(hid, "rsa", True, None, None, TODAY))
+        assert len(log.read(audit=False)) == some_profiles["household_id"].nunique()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            log.read()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            with service.begin() as conn:
+                conn.execute(audit_attributes.delete())
+        seen = DecisionLog(monitor, KEY).read()
+        assert seen["audit"].map(lambda a: a["head_sex"] is not None).all()
+    finally:
+        for e in (service, monitor):
+            e.dispose()
+        with owner.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, audit_attributes, purges, decisions")
+        owner.dispose()

@@ -172,7 +172,6 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     """The demo pipeline logged every household it scored; agents record outcomes for the top of
     its worklist; a monitor of that log window shows them per group."""
     import shutil
-    from datetime import date
 
     from nonrecours.serving.decision_log import DecisionLog, Outcome, connect
     from nonrecours.serving.secrets import pseudonym_key, resolve
@@ -192,7 +191,7 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     worklist = pd.read_csv(small_population / "worklist.csv").drop_duplicates("household_id").head(120)
     for i, r in enumerate(worklist.itertuples(index=False)):
         reached = i % 4 != 3
-        log.record_outcome(Outcome(int(r.household_id), r.benefit, reached, (i % 2 == 0) if reached else None, None, date(2026, 11, 2)))
+        log.record_outcome(Outcome(int(r.household_id), r.benefit, reached, (i % 2 == 0) if reached else None, None, datetime.now(timezone.utc).date()))
     out = tmp_path / "reports"
     result = runner.invoke(app, ["monitor", "--reference", str(populations[0]), "--current", "log", "--decision-log", f"sqlite:///{db}",
                                  "--secrets", str(secrets), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])

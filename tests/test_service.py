@@ -8,6 +8,7 @@ import copy
 import json
 import re
 import time
+from datetime import datetime, timezone
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from nonrecours.app.process import ApiProcess
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
+
+TODAY = datetime.now(timezone.utc).date().isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,7 @@ def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_sto
 
 def test_an_outcome_is_recorded_against_the_scored_household(api, auth, log):
     assert httpx.post(api.url + "/score", json=households(4242), headers=auth, timeout=120).status_code == 200
-    outcome = {"household_id": 4242, "benefit": "rsa", "contacted": True, "claimed": True, "amount_granted": 560.0, "outcome_date": "2026-11-20"}
+    outcome = {"household_id": 4242, "benefit": "rsa", "contacted": True, "claimed": True, "amount_granted": 560.0, "outcome_date": TODAY}
     r = httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30)
     assert r.status_code == 200, r.text
     assert r.json()["household_pseudonym"] == pseudonymise(4242, log.key)
@@ -105,7 +108,7 @@ def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded
     assert httpx.post(api.url + "/score", json=households(5151, 5152), headers=auth, timeout=120).status_code == 200
     first = log.read()
     decision = int(first.loc[first["household_pseudonym"] == pseudonymise(5151, log.key), "id"].iloc[-1])
-    outcome = {"household_id": 5151, "benefit": "rsa", "result": "opened", "amount_granted": 530.0, "outcome_date": "2026-11-20",
+    outcome = {"household_id": 5151, "benefit": "rsa", "result": "opened", "amount_granted": 530.0, "outcome_date": TODAY,
                "campaign_id": "20261120T090000-abc123", "decision_id": decision, "idempotency_key": "campaign-5151-rsa"}
     for _ in range(2):
         r = httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30)
@@ -147,7 +150,7 @@ def test_a_campaign_through_the_api_follows_the_agency_s_ranking_logs_every_arm_
     assert sorted(logged["decision_id"]) == sorted(h["decision_id"] for h in out["households"])
     assert dict(zip(logged["household_pseudonym"], logged["arm"])) == {pseudonymise(h, log.key): rows[h]["arm"] for h in rows}
     contacted = next(h for h in out["households"] if h["contacted"])
-    outcome = {"household_id": contacted["household_id"], "benefit": "rsa", "result": "unreachable", "outcome_date": "2026-11-20",
+    outcome = {"household_id": contacted["household_id"], "benefit": "rsa", "result": "unreachable", "outcome_date": TODAY,
                "campaign_id": out["campaign_id"], "decision_id": contacted["decision_id"], "idempotency_key": f"api-campaign-{contacted['household_id']}"}
     assert httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30).status_code == 200
     # refusals name what to fix, and nothing is logged for them

@@ -89,14 +89,34 @@ def load_champion(settings: Settings, uri: str, *, unless_version: str | None = 
 
 
 def open_decision_log(url: str, secrets_path: Path | None, env: Environment, *, timeout_seconds: float | None = None):
-    """The decision log at ``url``, pseudonymising with the key from the secrets."""
+    """The decision log at ``url``, pseudonymising with the key from the secrets (and matching
+    under the retired ones)."""
     from nonrecours.serving.decision_log import DEFAULT_TIMEOUT_SECONDS, DecisionLog, connect
-    from nonrecours.serving.secrets import pseudonym_key
+    from nonrecours.serving.secrets import pseudonym_key, retired_keys
 
     try:
-        return DecisionLog(connect(url, timeout_seconds=timeout_seconds or DEFAULT_TIMEOUT_SECONDS), pseudonym_key(read_secrets(secrets_path, env)))
+        values = read_secrets(secrets_path, env)
+        return DecisionLog(connect(url, timeout_seconds=timeout_seconds or DEFAULT_TIMEOUT_SECONDS), pseudonym_key(values), retired_keys(values))
     except ValueError as exc:
         raise AppError(str(exc)) from None
+
+
+def on_log_tables(operation: str, url: str, *args, **kwargs):
+    """Run ``operation`` (``purge`` or ``grant_roles`` of the decision log module: work on the
+    log's tables that needs no pseudonymisation key) on the log at ``url``; a refused URL or a
+    database error is an :class:`AppError` naming the log."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from nonrecours.serving import decision_log
+
+    try:
+        engine = decision_log.connect(url)
+        try:
+            return getattr(decision_log, operation)(engine, *args, **kwargs)
+        finally:
+            engine.dispose()
+    except (ValueError, SQLAlchemyError) as exc:
+        raise AppError(f"decision log {without_password(url)!r}: {operation} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
 def read_tables(folder: Path, *tables: Table, hint: str = "") -> list[pd.DataFrame]:

@@ -248,15 +248,23 @@ def promote(
 
 @app.command()
 def keys(
-    out: Annotated[Path, typer.Option("--out", help="Secrets file to create (mode 600). An existing file is left untouched.")] = Path("secrets.env"),
+    out: Annotated[Path, typer.Option("--out", help="Secrets file to create (mode 600). An existing file is left untouched unless --rotate.")] = Path("secrets.env"),
+    rotate: Annotated[bool, typer.Option("--rotate", help="Give the existing file a new pseudonymisation key; the old one moves to NONRECOURS_PSEUDONYM_KEYS_RETIRED, "
+                                         "so outcomes still find the decisions made under it. Restart the service afterwards.")] = False,
 ) -> None:
     """Create a secrets file with a fresh pseudonymisation key and API key, for `score` and `serve`
-    (--secrets FILE). Keep the pseudonymisation key: with another one, outcomes no longer link to
-    earlier scores."""
-    from nonrecours.serving.secrets import new_secrets_file
+    (--secrets FILE), or rotate its pseudonymisation key (--rotate). Keep every key: without the
+    one a row was made with (current or retired), outcomes no longer link to earlier scores."""
+    from nonrecours.serving.secrets import new_secrets_file, rotate_pseudonym_key
 
-    written = new_secrets_file(out)
-    console.print(f"{'wrote' if written else 'kept the existing'} {out}")
+    if rotate:
+        if not out.exists():
+            _run(_refuse, f"--rotate: no secrets file {out} to rotate (create one with `nonrecours keys --out {out}`)")
+        _run(rotate_pseudonym_key, out)
+        console.print(f"rotated the pseudonymisation key in {out}; the previous one is kept as retired")
+    else:
+        written = new_secrets_file(out)
+        console.print(f"{'wrote' if written else 'kept the existing'} {out}")
     typer.echo(str(out))
 
 
@@ -376,6 +384,42 @@ def outreach(
     counts = records["result"].value_counts().rename_axis("result").reset_index(name="household-benefits")
     console.print(_frame_table(counts, f"Field outcomes of campaign {table['campaign_id'].iloc[0]}"))
     console.print(f"{added:,} new outcome(s) recorded" + ("" if added else " (all already recorded)"))
+
+
+@app.command()
+def purge(
+    before: Annotated[Optional[datetime], typer.Option("--before", formats=["%Y-%m-%d"], help="Remove decisions scored before this date (default: today minus serving.decision_log_retention_days).")] = None,
+    decision_log: DecisionLogOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Apply the retention period: delete the decisions scored before --before with their outcomes,
+    campaign assignments and audit attributes, in one transaction, and record the purge (time,
+    cut-off, counts, operating-system user) in the log's `purges` table, which is never purged. On
+    PostgreSQL the append-only triggers let only this through. Needs no secret."""
+    from nonrecours.app.outreach import today
+
+    settings, env = _settings(config), Environment.from_os()
+    cut = before.date() if before else today() - pd.Timedelta(days=settings.serving.decision_log_retention_days)
+    url = appl.decision_log_url(decision_log, settings, env)
+    receipt = _run(appl.on_log_tables, "purge", url, datetime(cut.year, cut.month, cut.day), by=env.user)
+    console.print(f"purged {receipt.decisions:,} decision(s), {receipt.outcomes:,} outcome(s) and {receipt.assignments:,} campaign assignment(s) "
+                  f"scored before {cut}; recorded in `purges` of {without_password(url)}")
+
+
+@app.command("grant-roles")
+def grant_roles(
+    service_role: Annotated[str, typer.Option("--service-role", help="PostgreSQL role the API and batch scoring connect as.")],
+    monitoring_role: Annotated[str, typer.Option("--monitoring-role", help="PostgreSQL role `nonrecours monitor` and auditors connect as.")],
+    decision_log: DecisionLogOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """PostgreSQL, once, as the tables' owner: let the service's role read and append the log and
+    append audit attributes it can never read back, and the monitoring role read everything;
+    revoke the rest from PUBLIC. Neither role can update or delete a row."""
+    settings, env = _settings(config), Environment.from_os()
+    url = appl.decision_log_url(decision_log, settings, env)
+    _run(appl.on_log_tables, "grant_roles", url, service=service_role, monitoring=monitoring_role)
+    console.print(f"granted: {service_role} scores and records outcomes, {monitoring_role} reads the audit attributes ({without_password(url)})")
 
 
 def _say(quiet: bool, text: str) -> None:

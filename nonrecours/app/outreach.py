@@ -11,6 +11,7 @@ there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -205,15 +206,14 @@ def play_field(folder: Path, campaign: pd.DataFrame, log, *, outcome_date: date)
 # --- learning from observed labels --------------------------------------------------------------
 
 
-def _next_receipt(folder: Path, assignments: pd.DataFrame, key: bytes) -> pd.DataFrame:
+def _next_receipt(folder: Path, assignments: pd.DataFrame, pseudonyms: Callable[[int], list[str]]) -> pd.DataFrame:
     """Per campaign decision and benefit: seen receiving it in the next extract (NA where the
-    agency does not see the benefit, or the household left the extract)."""
-    from nonrecours.serving.decision_log import pseudonymise
-
+    agency does not see the benefit, or the household left the extract). ``pseudonyms`` gives a
+    household's pseudonyms under every key (:meth:`DecisionLog.pseudonyms`), so a key rotated
+    between the campaign and the extract still links them."""
     (households,) = read_tables(folder, HOUSEHOLDS, hint=f" (the next quarter's extract: `--next-extract`, default INPUT/{NEXT_QUARTER})")
-    pseudonym = households["household_id"].map(lambda h: pseudonymise(int(h), key))
-    decision = pd.Series(assignments["decision_id"].to_numpy(), index=assignments["household_pseudonym"].to_numpy())
-    ids = pseudonym.map(decision)
+    decision = dict(zip(assignments["household_pseudonym"], assignments["decision_id"]))
+    ids = households["household_id"].map(lambda h: next((decision[p] for p in pseudonyms(int(h)) if p in decision), None))
     frames = []
     for b in BENEFITS:
         seen = households[f"receives_{b}"].astype("Float64")
@@ -258,7 +258,7 @@ def train_observed(folder: Path, campaign_id: str, log, settings: Settings, uri:
     recorded = recorded[recorded["campaign_id"] == campaign_id].rename(columns={"decision_id": "household_id"})
     campaign = assignments.rename(columns={"decision_id": "household_id"}).assign(contacted=lambda d: d["arm"].isin(CONTACTED_ARMS))
     later = next_extract or folder / NEXT_QUARTER
-    receipt = _next_receipt(later, assignments, log.key)
+    receipt = _next_receipt(later, assignments, log.pseudonyms)
     rows = observed_rows(profiles[PROFILES.names], campaign, recorded[["household_id", "benefit", "result"]], receipt)
     try:
         models = fit_observed(rows, settings.training)

@@ -149,6 +149,13 @@ class ServingConfig(_Frozen):
                                 "1,000 households of the shipped example weigh 1.07 MB (measured: its six households repeated, as JSON).")
     rate_limit_per_minute: int = Field(default=600, ge=1, description="Requests a minute one API key may make to each worker (bursts up to as many); past it 429 with Retry-After, "
                                        "and the key's id in the log.")
+    decision_log_retention_days: int = Field(
+        default=730,
+        ge=30,
+        description="Days a decision, its outcomes and its audit attributes are kept; `nonrecours purge` removes older ones (run it daily). "
+        "730 (two years) is an assumption to set with the agency's data-protection officer: long enough for a campaign's next-quarter "
+        "follow-up and a year of drift comparison, no longer (GDPR art. 5(1)(e)).",
+    )
     decision_log_timeout_seconds: float = Field(default=10.0, gt=0, description="Connect and statement timeout on the decision log's database: past it a write fails "
                                                 "(the request gets 503, nothing is scored unlogged) instead of blocking a batch.")
 
