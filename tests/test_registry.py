@@ -228,3 +228,29 @@ def test_only_a_lightgbm_booster_saved_as_text_beside_its_mlmodel_passes_the_che
     with pytest.raises(UnsafeModel, match=why):
         check_model_spec(spec, "models:/x/1")
     assert check_model_spec({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.lgb"}}}, "models:/x/1") == "model.lgb"
+
+
+def test_a_registry_that_never_answers_fails_a_model_load_within_the_configured_timeout(monkeypatch):
+    """A tracking server that accepts the connection and then says nothing: with MLflow's defaults
+    (120 s, 7 retries) a model load would hang for many minutes; the registry section's timeout
+    and retries bound it."""
+    import socket
+    import threading
+    import time
+
+    from nonrecours.app.application import load_champion
+    from nonrecours.core.config import Settings
+
+    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
+        monkeypatch.delenv(name, raising=False)  # load_champion sets them; monkeypatch puts them back afterwards
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    held = []
+    threading.Thread(target=lambda: held.extend(silent.accept() for _ in range(16)), daemon=True).start()
+    settings = Settings(registry={"request_timeout_seconds": 1.0, "request_max_retries": 0})
+    start = time.monotonic()
+    with pytest.raises(Exception, match="(?i)timed? ?out|timeout"):
+        load_champion(settings, f"http://127.0.0.1:{silent.getsockname()[1]}")
+    assert time.monotonic() - start < 15
+    silent.close()

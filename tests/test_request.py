@@ -167,3 +167,29 @@ def test_raw_tables_round_trip_through_request_bodies(tables):
     pd.testing.assert_frame_equal(back.drop(columns="household_id"), hh.drop(columns="household_id").reset_index(drop=True), check_categorical=False)
     cols = [c for c in INDIVIDUALS.names if c not in ("household_id", "person_id")]
     pd.testing.assert_frame_equal(individuals[cols], ind[cols].reset_index(drop=True), check_categorical=False)
+
+
+UNICODE_DIGITS = {"fullwidth": "\uff17\uff15\uff10\uff15\uff16", "arabic-indic": "\u0667\u0665\u0660\u0665\u0666", "devanagari": "\u096d\u096b\u0966\u096b\u096c"}
+
+
+@pytest.mark.parametrize("script", sorted(UNICODE_DIGITS))
+def test_every_pattern_checked_field_is_ascii_by_construction(script):
+    """Every pattern in the schema spells its digits [0-9], never \\d, which Python's and Rust's
+    regex engines both read as any Unicode digit: a commune code in another script is refused by
+    the API's model and by table validation alike, and an ASCII one passes."""
+    from nonrecours.core.schema import TABLES, SchemaError, validate
+
+    patterned = [(t, c) for t in (*TABLES.values(), HOUSEHOLDS) for c in t.columns if c.pattern]
+    assert patterned and all("\\d" not in c.pattern for _, c in patterned)
+    data = example()
+    data["depcom"] = UNICODE_DIGITS[script]
+    assert ("depcom",) in error_paths(data)
+    good = example()
+    _, households = to_tables([Household.model_validate(good)])
+    for value, refused in ((UNICODE_DIGITS[script], True), ("75056", False), ("2A004", False)):
+        bad = households.astype({"depcom": "object"}).assign(depcom=value)
+        if refused:
+            with pytest.raises(SchemaError, match="depcom"):
+                validate(bad, HOUSEHOLDS)
+        else:
+            validate(bad, HOUSEHOLDS)

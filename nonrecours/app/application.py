@@ -70,14 +70,23 @@ class Champion:
     scorer: Scorer
 
 
-def load_champion(settings: Settings, uri: str, *, unless_version: str | None = None) -> Champion | None:
-    """The model ``registry.model_name@serving.model_alias``, loaded from the registry at ``uri``;
-    None when the alias still points to ``unless_version`` (nothing new to load)."""
-    import os
-
+def mlflow_limits(settings: Settings) -> dict[str, str]:
+    """MLflow's environment for a process that loads models: no unpickling, and the registry
+    section's timeout and retries on every call to a tracking server or artifact store."""
     from nonrecours.training.registry import NO_PICKLE
 
-    os.environ[NO_PICKLE] = "false"  # belt and braces: load_scorer runs no MLflow loader anyway
+    timeout = str(settings.registry.request_timeout_seconds)
+    return {NO_PICKLE: "false", "MLFLOW_HTTP_REQUEST_TIMEOUT": timeout, "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT": timeout,
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.registry.request_max_retries)}
+
+
+def load_champion(settings: Settings, uri: str, *, unless_version: str | None = None) -> Champion | None:
+    """The model ``registry.model_name@serving.model_alias``, loaded from the registry at ``uri``;
+    None when the alias still points to ``unless_version`` (nothing new to load). MLflow's calls
+    here run under :func:`mlflow_limits`."""
+    import os
+
+    os.environ.update(mlflow_limits(settings))  # NO_PICKLE: belt and braces, load_scorer runs no MLflow loader anyway
     name, alias = settings.registry.model_name, settings.serving.model_alias
     mlflow.set_tracking_uri(uri)
     version = find_alias(mlflow.MlflowClient(tracking_uri=uri), name, alias)

@@ -560,10 +560,9 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
     settings file, secrets file, tracking store and decision log in its environment. The secrets
     are checked and the decision log's tables created here, once, before the workers start
     (several workers creating them at once on a new database would race); a wrong URL fails now."""
-    from nonrecours.app.application import AppError, read_secrets
+    from nonrecours.app.application import AppError, mlflow_limits, read_secrets
     from nonrecours.serving.decision_log import connect
     from nonrecours.serving.secrets import api_keys, pseudonym_key
-    from nonrecours.training.registry import NO_PICKLE
 
     values = read_secrets(secrets_file, env)
     try:
@@ -578,7 +577,7 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
                        "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours") from None
     child = dict(env.values)
     child[envvars.TRACKING_URI], child[envvars.DECISION_LOG] = tracking_uri, decision_log_url
-    child[NO_PICKLE] = "false"  # no MLflow loader runs in the service; should one ever, it may not unpickle
+    child.update(mlflow_limits(settings))  # no unpickling (no MLflow loader runs in the service anyway), MLflow calls time out
     if secrets_file is not None:
         child[envvars.SECRETS_FILE] = str(secrets_file.resolve())
     if config is not None:

@@ -108,6 +108,9 @@ class RegistryConfig(_Frozen):
     model_name: str = Field(default="nonrecours", description="Registered model name.")
     outreach_model_name: str = Field(default="nonrecours-outreach", description="Registered name of the need and uplift models `train --labels observed` fits; "
                                      "its @champion (set by the gate on the campaign's off-policy estimates) ranks `campaign --ranking need|uplift` and `score --ranking need|uplift`.")
+    request_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of each call to an MLflow tracking server and of each artifact download "
+                                           "(MLflow's own default: 120 s, retried 7 times with backoff, so a hung server blocked a model load for minutes).")
+    request_max_retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed MLflow call (with MLflow's exponential backoff).")
     promotion_log: str | None = Field(
         default=None,
         description="Append-only log of every promotion decision (also kept as model-version "

@@ -273,7 +273,7 @@ HOUSEHOLDS = Table(
             "category",
             "feature",
             "INSEE code of the commune of residence (sets the housing-aid zone).",
-            pattern=r"^(\d{5}|2[AB]\d{3})$",
+            pattern=r"^([0-9]{5}|2[AB][0-9]{3})$",
         ),
         Column(
             "territory_type",
