@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.api_process: the server launcher and load generator, a test helper not shipped
 from generate_scale import CLI, HERE, machine  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def in_process(folder: Path, tracking: str, sizes: list[int], seconds: float) ->
 
 
 def load(url: str, headers: dict, bodies: list[dict], clients: int, per_request: int, seconds: float) -> dict:
-    from nonrecours.app.process import Clients
+    from tests.api_process import Clients
 
     run = Clients(url, headers, bodies, clients, per_request=per_request)
     run.run_for(seconds)
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--households", type=int, default=3000)
     args = parser.parse_args()
-    from nonrecours.app.process import ApiProcess
+    from tests.api_process import ApiProcess
     from nonrecours.serving.request import from_tables
     from nonrecours.serving.secrets import api_keys, resolve
 

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
-from nonrecours.app.process import ApiProcess
+from tests.api_process import ApiProcess
 from nonrecours.core.config import Settings, load_settings
 from nonrecours.core.io import read_table
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from nonrecours.app.process import ApiProcess, Clients
+from tests.api_process import ApiProcess, Clients
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import from_tables
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
@@ -104,3 +104,38 @@ def test_a_crash_under_load_loses_no_acknowledged_decision(tracking_store, secre
         assert missing == []
     finally:
         server.kill()
+
+
+def test_the_bento_carries_the_runtime_lock_only_and_serves_the_example(tracking_store, secrets_file, tmp_path):
+    """scripts/build_bento.sh builds the project's wheel and the Bento of bentofile.yaml;
+    `bentoml serve` of that Bento, given the service's environment, loads the champion and
+    scores the shipped example households."""
+    import subprocess
+    import zipfile
+    from pathlib import Path
+
+    from nonrecours.serving.request import example_households
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**__import__("os").environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
+    built = subprocess.run(["bash", str(root / "scripts" / "build_bento.sh")], capture_output=True, text=True, env=env, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    tag = built.stdout.strip().splitlines()[-1]
+    assert tag.startswith("nonrecours-scoring:")
+    bento = tmp_path / "bentoml" / "bentos" / "nonrecours-scoring" / tag.split(":")[1]
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "openfisca-france==" in requirements and "--hash=sha256:" in requirements
+    assert not any(f"\n{tool}==" in requirements for tool in ("schemathesis", "hypothesis", "import-linter"))
+    (wheel,) = (bento / "env" / "python" / "wheels").glob("nonrecours-*.whl")
+    shipped = zipfile.ZipFile(wheel).namelist()
+    assert "nonrecours/app/bento.py" in shipped and "nonrecours/law/parameters.yaml" in shipped
+    assert not any("api_process" in n or n.startswith("tests/") for n in shipped)
+    server = ApiProcess(tracking_store, f"sqlite:///{tmp_path / 'decisions.db'}", secrets_file, tmp_path / "bento.log", bento=tag,
+                        extra_env={"BENTOML_HOME": str(tmp_path / "bentoml")})
+    with server:
+        server.wait()
+        answer = httpx.post(server.url + "/score", json={"households": example_households()}, headers=_auth(secrets_file), timeout=300)
+    assert answer.status_code == 200, answer.text[:500]
+    scored = answer.json()
+    assert [h["household_id"] for h in scored] == [h["household_id"] for h in example_households()]
+    assert all(h["model_name"] == "nonrecours" and len(h["scores"]) == 8 and all(0 <= s["p_unclaimed"] <= 1 for s in h["scores"]) for h in scored)

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 @dataclass
 class ApiProcess:
-    """``nonrecours serve`` in its own process group, its output in ``log_path``."""
+    """``nonrecours serve`` in its own process group, its output in ``log_path``; with ``bento``
+    (a tag), ``bentoml serve`` of that built Bento instead, given the same environment."""
 
     tracking_uri: str
     decision_log_url: str
@@ -39,6 +40,7 @@ class ApiProcess:
     port: int = field(default_factory=free_port)
     config: Path | None = None
     extra_env: dict = field(default_factory=dict)
+    bento: str | None = None
     process: subprocess.Popen | None = None
 
     @property
@@ -54,6 +56,9 @@ class ApiProcess:
         args = [str(cli), "serve", "--port", str(self.port), "--tracking-uri", self.tracking_uri, "--decision-log", self.decision_log_url, "--secrets", str(self.secrets_file)]
         if self.config is not None:
             args += ["--config", str(self.config)]
+        if self.bento is not None:
+            env.update({"MLFLOW_TRACKING_URI": self.tracking_uri, "NONRECOURS_DECISION_LOG_URL": self.decision_log_url, "NONRECOURS_SECRETS_FILE": str(self.secrets_file)})
+            args = [sys.executable, "-m", "bentoml", "serve", self.bento, "--port", str(self.port), "--host", "127.0.0.1"]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
