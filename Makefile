@@ -3,7 +3,7 @@ OUT ?= demo
 HOUSEHOLDS ?= 20000
 SEED ?= 2026
 
-.PHONY: setup demo test test-fast lint
+.PHONY: setup demo test test-fast lint audit bento
 setup:
 	bash scripts/setup.sh
 
@@ -21,3 +21,11 @@ test-fast: setup
 # The import layers of pyproject.toml, on the installed layout (the tests run it too).
 lint: setup
 	.venv/bin/python scripts/lint_imports.py
+
+# Known vulnerabilities in the runtime lock (pip-audit; needs PyPI's JSON API or OSV: see the script).
+audit: setup
+	bash scripts/audit.sh
+
+# The Bento of bentofile.yaml (the project's wheel + the runtime lock); prints its tag.
+bento: setup
+	bash scripts/build_bento.sh

@@ -235,3 +235,34 @@ def test_nothing_reads_the_shared_folder_beside_the_project():
 
 def test_every_layer_has_a_docstring_saying_what_it_holds():
     assert nonrecours.__doc__ and all(importlib.import_module(f"nonrecours.{layer}").__doc__ for layer in LAYERS)
+
+
+def _locked(lock: Path) -> set[str]:
+    return {re.split(r"[=\[ ]", line, maxsplit=1)[0].lower().replace("_", "-") for line in lock.read_text().splitlines() if re.match(r"^[A-Za-z0-9]", line)}
+
+
+def test_the_shipped_package_imports_only_what_the_runtime_lock_installs():
+    """No test helper ships (the server launcher lives in tests/), and no shipped module imports a
+    package that only the development lock carries (schemathesis, hypothesis, import-linter...)."""
+    import ast
+
+    dev_only = _locked(ROOT / "requirements-dev.lock") - _locked(ROOT / "requirements.lock")
+    assert {"schemathesis", "hypothesis", "import-linter"} <= dev_only
+    imported_by = {}
+    for module in modules():
+        tree = ast.parse(source(module).read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                imported_by.setdefault(name.split(".")[0].lower().replace("_", "-"), module)
+    assert not {name: imported_by[name] for name in dev_only.intersection(imported_by) | {"importlinter", "grimp"}.intersection(imported_by)}
+    assert "nonrecours.app.process" not in modules()
+
+
+def test_every_locked_file_is_pinned_with_its_hash_and_setup_requires_them():
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / lock).read_text()
+        pins = re.findall(r"^[A-Za-z0-9][^\s]*==[^\s]+ \\$", text, flags=re.M)
+        assert len(pins) == len(_locked(ROOT / lock)) > 100, lock
+        assert text.count("--hash=sha256:") >= len(pins), lock
+    assert "--require-hashes" in (ROOT / "scripts" / "setup.sh").read_text()

@@ -14,12 +14,12 @@ import yaml
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
-from tests.api_process import ApiProcess
 from nonrecours.core.config import Settings, load_settings
 from nonrecours.core.io import read_table
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, resolve
+from tests.api_process import ApiProcess
 
 runner = CliRunner()
 

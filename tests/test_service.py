@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from tests.api_process import ApiProcess
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
+from tests.api_process import ApiProcess
 
 TODAY = datetime.now(timezone.utc).date().isoformat()
 

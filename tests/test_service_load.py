@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from tests.api_process import ApiProcess, Clients
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import from_tables
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
+from tests.api_process import ApiProcess, Clients
 
 pytestmark = pytest.mark.slow
 

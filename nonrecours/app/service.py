@@ -42,6 +42,7 @@ from nonrecours.app import environment as envvars
 from nonrecours.app.environment import Environment
 from nonrecours.core.config import Settings, load_settings, without_password
 from nonrecours.core.schema import SchemaError
+from nonrecours.serving.openapi import error_body
 from nonrecours.serving.request import MAX_ID, CampaignHousehold, CampaignOut, Household, HouseholdScore, OutcomeAck, OutcomeBatchIn, OutcomeIn
 
 logger = logging.getLogger("nonrecours.serving")
@@ -128,6 +129,8 @@ class ApiKeyMiddleware:
             # a worker still loading answers once its first load ends, so /readyz never says
             # "ready" from one worker while another would refuse to score
             await _json(send, 503, {"ready": False, "reason": _Status.reason()})
+        elif path == "/docs.json":
+            await self.app(scope, receive, _rewritten(send, lambda status: status == HTTP_OK, _document))
         elif path in OPEN_PATHS:
             await self.app(scope, receive, send)
         elif not self._authorised(scope):
@@ -143,7 +146,7 @@ class ApiKeyMiddleware:
             if body is None:
                 await _json(send, 413, {"error": f"request body over {self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer households per request"})
                 return
-            await self.app(scope, _replay(body), send)
+            await self.app(scope, _replay(body), _rewritten(send, lambda status: status >= HTTP_BAD_REQUEST, error_body))
 
     async def _body(self, scope, receive) -> bytes | None:
         """The whole body, read before anything parses it; None past ``max_body_bytes`` (a
@@ -184,6 +187,45 @@ class RateLimiter:
         self.buckets[key] = (tokens, now)
         logger.warning("rate limit: %s over %d requests a minute", key, self.per_minute)
         return (1 - tokens) / rate
+
+
+HTTP_OK, HTTP_BAD_REQUEST = 200, 400
+
+
+def _document(body: bytes) -> bytes:
+    """BentoML's OpenAPI document made true (:func:`nonrecours.serving.openapi.truthful_document`)."""
+    from nonrecours.serving.openapi import truthful_document
+
+    protected = {p for p in json.loads(body).get("paths", {}) if p not in OPEN_PATHS and p != "/"}
+    return json.dumps(truthful_document(json.loads(body), protected)).encode()
+
+
+def _rewritten(send, when, rewrite):
+    """An ASGI ``send`` that, for a response whose status passes ``when``, holds the whole body,
+    sends ``rewrite(body)`` instead with its length; every other response streams through."""
+    start: dict | None = None
+    held: list[bytes] = []
+
+    async def wrapped(message):
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if not when(message["status"]):
+                await send(message)
+                return
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        held.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = rewrite(b"".join(held))
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return wrapped
 
 
 def _replay(body: bytes):
