@@ -35,6 +35,7 @@ ERRORS = {
     "400": "Bad request: the body breaks the schema or a rule below; `error` and `detail` name the field.",
     "401": "Missing or invalid API key (`Authorization: Bearer <key>`).",
     "404": "Not found: the household was never scored, or the decision named is not one of its own.",
+    "415": "A body that is not `application/json`.",
     "413": "Request body over `serving.max_body_bytes`, refused before it is parsed.",
     "429": "Over `serving.rate_limit_per_minute` for this API key; `Retry-After` says when to try again.",
     "500": "An unexpected error for this request alone (the others of its batch are answered); see the server log.",
@@ -52,17 +53,26 @@ CROSS_FIELD_RULES = {
         "`priorities`, when given, has one value per household",
     ],
     "/outcomes": [
-        "give `result`, or `contacted` (with `claimed`), not both",
-        "`amount_granted` only where a right was opened (`result` opened, or `claimed` not false)",
         "`outcome_date` is not in the future, nor more than a day before the decision it answers",
         "`idempotency_key` was not used before for another household",
     ],
 }
 CROSS_FIELD_RULES["/outcomes/batch"] = [*CROSS_FIELD_RULES["/outcomes"], "all outcomes are recorded, or none"]
 HEAD_AGE_RULE = {"if": {"properties": {"role": {"const": "head"}}, "required": ["role"]}, "then": {"properties": {"age": {"minimum": MIN_HEAD_AGE}}}}
-"""A head of benefit unit is 16 or older: JSON Schema can say this one."""
-HEAD_IN_UNIT_ZERO = {"properties": {"role": {"const": "head"}, "benefit_unit": {"const": 0}}, "required": ["role", "benefit_unit"]}
+"""A head of benefit unit is 16 or older."""
+HEAD_IN_UNIT_ZERO = {"allOf": [{"$ref": "#/components/schemas/Member"},
+                               {"properties": {"role": {"const": "head"}, "benefit_unit": {"const": 0}}, "required": ["role", "benefit_unit"]}]}
 """Benefit unit 0 holds the household's reference person."""
+OUTCOME_FORMS = {
+    "oneOf": [
+        {"required": ["result"], "properties": {"result": {"type": "string"}, "contacted": {"type": "null"}, "claimed": {"type": "null"}},
+         "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}}, "then": {"properties": {"result": {"const": "opened"}}}},
+        {"required": ["contacted"], "properties": {"contacted": {"type": "boolean"}, "result": {"type": "null"}},
+         "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}}, "then": {"properties": {"claimed": {"not": {"const": False}}}}},
+    ]
+}
+"""An outcome gives ``result`` (a campaign's) or ``contacted`` (the older form), never both; an
+amount granted goes with a right opened (``result`` opened, or ``claimed`` not false)."""
 
 
 def error_body(body: bytes) -> bytes:
@@ -86,6 +96,18 @@ def error_body(body: bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+def _schemas(node: object):
+    """Every object schema in the document (components and inline request bodies alike)."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            yield node
+        for value in list(node.values()):
+            yield from _schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schemas(value)
+
+
 def _pydantic_error(e: object) -> str:
     if not isinstance(e, dict):
         return str(e)
@@ -96,7 +118,7 @@ def _pydantic_error(e: object) -> str:
 def truthful_document(doc: dict, protected: set[str]) -> dict:
     """The OpenAPI document with the API key declared, every status the service answers
     documented with its body, and the cross-field rules declared or described. ``protected``:
-    the paths behind the key."""
+    the paths behind the key. The input is left as it was."""
     doc = copy.deepcopy(doc)
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -105,28 +127,45 @@ def truthful_document(doc: dict, protected: set[str]) -> dict:
         if name in schemas:
             schemas[name] = {**ERROR_SCHEMA, "title": name}
     components.setdefault("securitySchemes", {})["apiKey"] = {"type": "http", "scheme": "bearer", "description": "An API key of NONRECOURS_API_KEYS."}
-    member = schemas.get("Member")
-    if member is not None:
-        member.update(HEAD_AGE_RULE)
-    members = schemas.get("Household", {}).get("properties", {}).get("members")
-    if members is not None:
-        members["contains"] = HEAD_IN_UNIT_ZERO
+    for schema in _schemas(doc):
+        _declare_rules(schema)
     for path, item in doc.get("paths", {}).items():
-        for method, operation in item.items():
-            if not isinstance(operation, dict) or "responses" not in operation:
-                continue
-            responses = operation["responses"]
-            if path == "/readyz":
-                responses["200"] = {"description": "Ready: a champion is loaded and the decision log answers."}
-                responses["503"] = {"description": "Not ready.", "content": {"application/json": {"schema": READY_SCHEMA}}}
-            if path not in protected:
-                continue
-            operation["security"] = [{"apiKey": []}]
-            for status in ("400", "401", "404", "413", "429", "500", "503"):
-                if status == "404" and not path.startswith("/outcomes"):
-                    continue
-                described = ERRORS[status]
-                if status == "400" and path in CROSS_FIELD_RULES:
-                    described += " Rules beyond the schema: " + "; ".join(CROSS_FIELD_RULES[path]) + "."
-                responses[status] = {"description": described, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                _document_statuses(path, operation, path in protected)
     return doc
+
+
+def _declare_rules(schema: dict) -> None:
+    """What one object schema should say and BentoML's does not."""
+    for field in schema.get("properties", {}).values():
+        if isinstance(field, dict) and "default" in field and field["default"] is None and field.get("type") not in (None, "null"):
+            # BentoML flattens an endpoint's Optional[...] argument to its type; its default (null) says it takes null too
+            inner = {k: v for k, v in field.items() if k not in ("default", "title", "description")}
+            for k in inner:
+                del field[k]
+            field["anyOf"] = [inner, {"type": "null"}]
+    title = schema.get("title")
+    if title == "Member":
+        schema.update(HEAD_AGE_RULE)
+    elif title == "Household" and "members" in schema.get("properties", {}):
+        schema["properties"]["members"]["contains"] = HEAD_IN_UNIT_ZERO
+    elif title in ("OutcomeIn", "OutcomeRequest"):
+        schema.update(OUTCOME_FORMS)
+
+
+def _document_statuses(path: str, operation: dict, protected: bool) -> None:
+    responses = operation["responses"]
+    if path == "/readyz":
+        responses["200"] = {"description": "Ready: a champion is loaded and the decision log answers."}
+        responses["503"] = {"description": "Not ready.", "content": {"application/json": {"schema": READY_SCHEMA}}}
+    if not protected:
+        return
+    operation["security"] = [{"apiKey": []}]
+    for status in ("400", "401", "404", "413", "415", "429", "500", "503"):
+        if status == "404" and not path.startswith("/outcomes"):
+            continue
+        described = ERRORS[status]
+        if status == "400" and path in CROSS_FIELD_RULES:
+            described += " Rules beyond the schema: " + "; ".join(CROSS_FIELD_RULES[path]) + "."
+        responses[status] = {"description": described, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -44,6 +44,10 @@ _HOUSEHOLD_DERIVED = {"n_persons"}
 def _field(col: Column) -> tuple[Any, Any]:
     """A pydantic (annotation, FieldInfo) pair for one schema column."""
     kw: dict[str, Any] = {"description": col.description + (f" Unit: {col.unit}." if col.unit else "")}
+    if col.categories is None:
+        # strict: no lax coercion ("yes" or 1 for a boolean, "1.5" for a number, true for an
+        # integer), so the API accepts exactly what its OpenAPI document declares
+        kw["strict"] = True
     if col.categories is not None:
         annotation: Any = Literal[col.categories]  # type: ignore[valid-type]
     elif col.dtype.startswith("int"):
@@ -131,16 +135,16 @@ class OutcomeIn(_Strict):
     campaign's outcome gives ``result`` (``contacted`` and ``claimed`` follow from it); the older
     form gives ``contacted`` and ``claimed``."""
 
-    household_id: int = Field(ge=0, le=MAX_ID, description="The household id sent to /score (or listed in the campaign).")
+    household_id: int = Field(ge=0, le=MAX_ID, strict=True, description="The household id sent to /score (or listed in the campaign).")
     benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
     result: Optional[Literal[OUTREACH_RESULTS]] = Field(default=None, description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
                                                         "not_entitled (after checking); declined; already_receiving.")
-    contacted: Optional[bool] = Field(default=None, description="The household was reached (without result).")
-    claimed: Optional[bool] = Field(default=None, description="A claim was made (null: not known yet; without result).")
-    amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, description="Monthly amount granted, EUR (null: not known yet).")
+    contacted: Optional[bool] = Field(default=None, strict=True, description="The household was reached (without result).")
+    claimed: Optional[bool] = Field(default=None, strict=True, description="A claim was made (null: not known yet; without result).")
+    amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, strict=True, description="Monthly amount granted, EUR (null: not known yet).")
     outcome_date: dt.date = Field(description="Date of the outcome (YYYY-MM-DD), not in the future.")
     campaign_id: Optional[str] = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9T:._-]+$", description="The campaign the contact belongs to.")
-    decision_id: Optional[int] = Field(default=None, ge=1, le=MAX_ID, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
+    decision_id: Optional[int] = Field(default=None, ge=1, le=MAX_ID, strict=True, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
     idempotency_key: Optional[str] = Field(default=None, min_length=8, max_length=100, description="A key of the sender's choosing: a retried post with the same key is recorded once.")
 
     @model_validator(mode="after")

@@ -40,9 +40,12 @@ def test_the_document_declares_the_key_the_statuses_and_the_rules():
             "/score": {"post": {"responses": {"200": {"description": "ok"}, "400": {"$ref": "x"}}}},
             "/outcomes": {"post": {"responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"responses": {"200": {"description": "ok"}}}},
+            "/campaign": {"post": {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "priorities": {"default": None, "title": "Priorities", "type": "array", "items": {"type": "number"}}}}}}}, "responses": {}}},
         },
-        "components": {"schemas": {"InvalidArgument": {"properties": {"detail": {"type": "string"}}}, "Member": {"type": "object"},
-                                   "Household": {"properties": {"members": {"type": "array"}}}}},
+        "components": {"schemas": {"InvalidArgument": {"properties": {"detail": {"type": "string"}}}, "Member": {"type": "object", "title": "Member"},
+                                   "Household": {"title": "Household", "properties": {"members": {"type": "array"}}},
+                                   "OutcomeIn": {"title": "OutcomeIn", "type": "object"}}},
     }
     out = truthful_document(doc, {"/score", "/outcomes"})
     score, outcomes = out["paths"]["/score"]["post"], out["paths"]["/outcomes"]["post"]
@@ -51,6 +54,40 @@ def test_the_document_declares_the_key_the_statuses_and_the_rules():
     assert all(r in outcomes["responses"]["400"]["description"] for r in CROSS_FIELD_RULES["/outcomes"])
     assert out["components"]["schemas"]["InvalidArgument"]["required"] == ["error"]
     assert out["components"]["schemas"]["Member"]["then"]["properties"]["age"]["minimum"] == 16
-    assert out["components"]["schemas"]["Household"]["properties"]["members"]["contains"]["properties"]["benefit_unit"] == {"const": 0}
+    assert out["components"]["schemas"]["Household"]["properties"]["members"]["contains"]["allOf"][1]["properties"]["benefit_unit"] == {"const": 0}
     assert "security" not in out["paths"]["/readyz"]["get"] and "503" in out["paths"]["/readyz"]["get"]["responses"]
     assert "security" not in doc["paths"]["/score"]["post"]  # the input is left as it was
+    # BentoML flattened the endpoint's Optional[list] to an array; its null default says otherwise
+    priorities = out["paths"]["/campaign"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["priorities"]
+    assert priorities["anyOf"] == [{"type": "array", "items": {"type": "number"}}, {"type": "null"}] and priorities["default"] is None
+
+
+@pytest.mark.parametrize(
+    "outcome, valid",
+    [
+        ({"result": "opened", "amount_granted": 500.0}, True),
+        ({"result": "declined"}, True),
+        ({"contacted": True, "claimed": None}, True),
+        ({"contacted": True, "claimed": True, "amount_granted": 400.0}, True),
+        ({}, False),  # neither form
+        ({"result": "declined", "contacted": True}, False),  # both
+        ({"result": "declined", "amount_granted": 10.0}, False),  # an amount without a right opened
+        ({"contacted": True, "claimed": False, "amount_granted": 10.0}, False),
+    ],
+)
+def test_the_declared_outcome_forms_agree_with_the_request_model(outcome, valid):
+    """What JSON Schema now says about an outcome's two forms is what the request model enforces."""
+    import jsonschema_rs
+    from pydantic import ValidationError
+
+    from nonrecours.serving.openapi import OUTCOME_FORMS
+    from nonrecours.serving.request import OutcomeIn
+
+    body = {"household_id": 1, "benefit": "rsa", "outcome_date": "2026-01-02", **outcome}
+    assert jsonschema_rs.is_valid(OUTCOME_FORMS, body) == valid
+    try:
+        OutcomeIn.model_validate(body)
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert accepted == valid

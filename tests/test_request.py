@@ -193,3 +193,16 @@ def test_every_pattern_checked_field_is_ascii_by_construction(script):
                 validate(bad, HOUSEHOLDS)
         else:
             validate(bad, HOUSEHOLDS)
+
+
+@pytest.mark.parametrize("where, value", [("receives_rsa", "yes"), ("receives_rsa", 1), ("contacts_last_year", "3"), ("contacts_last_year", True)])
+def test_no_lax_coercion_what_the_document_does_not_declare_is_refused(where, value):
+    data = example()
+    data[where] = value
+    assert (where,) in error_paths(data)
+
+
+def test_no_lax_coercion_in_a_members_number_either():
+    data = example()
+    data["members"][0]["pension_monthly"] = "1.5"
+    assert ("members", 0, "pension_monthly") in error_paths(data)

@@ -101,6 +101,32 @@ def test_an_outcome_is_recorded_against_the_scored_household(api, auth, log):
     assert never.status_code == 404 and "no decision was logged" in never.text
 
 
+def test_every_error_has_the_shape_the_openapi_document_declares(api, auth):
+    """A refused body, an endpoint's own refusal, an unknown household, a body that is not JSON,
+    an outcome dated before its score: each answered as the document says, with the declared
+    statuses and the Error schema (BentoML's own were a list in `detail` and a one-element list)."""
+    import jsonschema_rs
+
+    doc = httpx.get(api.url + "/docs.json", timeout=30).json()
+    error = jsonschema_rs.validator_for({**doc["components"]["schemas"]["Error"]})
+    assert doc["paths"]["/score"]["post"]["security"] == [{"apiKey": []}]
+    assert httpx.post(api.url + "/score", json=households(6161), headers=auth, timeout=120).status_code == 200
+    outcome = {"household_id": 6161, "benefit": "rsa", "result": "declined", "outcome_date": TODAY}
+    cases = {
+        "/score": ({"households": [{"household_id": 1}]}, 400),
+        "/outcomes": ({**outcome, "household_id": 999_999_998}, 404),
+        "/outcomes/batch": ({"outcomes": [{**outcome, "outcome_date": "2001-01-01"}]}, 400),
+        "/campaign": ({"households": households(7, 7)["households"], "capacity": 1}, 400),
+    }
+    for path, (body, status) in cases.items():
+        r = httpx.post(api.url + path, json=body, headers=auth, timeout=120)
+        assert r.status_code == status and str(status) in doc["paths"][path]["post"]["responses"], (path, r.status_code, r.text[:300])
+        assert isinstance(r.json(), dict) and error.is_valid(r.json()), (path, r.text[:300])
+    assert "before the decision" in httpx.post(api.url + "/outcomes", json={**outcome, "outcome_date": "2001-01-01"}, headers=auth, timeout=30).json()["error"]
+    multipart = httpx.post(api.url + "/campaign", content=b"{}", headers={**auth, "Content-Type": "multipart/form-data"}, timeout=30)
+    assert multipart.status_code == 415 and error.is_valid(multipart.json())
+
+
 def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded_once(api, auth, log):
     """A campaign's outcome (``result``) through /outcomes and /outcomes/batch: linked to the
     decision it names, its sender the API key's id (never the key), a retry with the same

@@ -60,7 +60,48 @@ def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_
         # log (404: that household was never scored). Few generated outcomes pass the rules the
         # schema cannot say (result or contacted, a date not in the future): hence 150 of them.
         assert 400 in seen["/score"] and 400 in seen["/campaign"] and 400 in seen["/outcomes"] and {200, 404} & set(seen["/outcomes"])
+        # the corpus beside the generated cases: Unicode digits in every pattern-checked field, an oversized body
+        from nonrecours.serving.request import example_households
+        from tests.test_request import UNICODE_DIGITS
+
+        for digits in UNICODE_DIGITS.values():
+            household = {**example_households()[0], "depcom": digits}
+            r = httpx.post(server.url + "/score", json={"households": [household]}, headers=headers, timeout=300)
+            assert r.status_code == 400 and "depcom" in r.json()["detail"], r.text[:300]
+            outcome = {"household_id": 1, "benefit": "rsa", "result": "declined", "outcome_date": "2026-01-02", "campaign_id": digits}
+            r = httpx.post(server.url + "/outcomes", json=outcome, headers=headers, timeout=60)
+            assert r.status_code == 400 and "campaign_id" in r.json()["detail"], r.text[:300]
+        huge = b'{"households": [' + b'{"household_id": 1},' * 1_000_000 + b'{"household_id": 2}]}'  # 20 MB, over serving.max_body_bytes
+        r = httpx.post(server.url + "/score", content=huge, headers={**headers, "Content-Type": "application/json"}, timeout=120)
+        assert r.status_code == 413 and "serving.max_body_bytes" in r.json()["error"]
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
+
+
+def test_schemathesis_with_every_check_finds_no_failure(tracking_store, secrets_file, tmp_path):
+    """`schemathesis run --checks all` (seed 99) on the running service: no 5xx, every answer in
+    the shape and with a status the document declares, schema-violating requests refused,
+    schema-valid ones accepted but for the rules described on the 400 responses
+    (tests/schemathesis.toml). The rate limit is raised so that the fuzzer reaches the logic."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "config.yaml"
+    config.write_text("serving:\n  rate_limit_per_minute: 1000000\n")
+    server = _server(tmp_path, tracking_store, secrets_file)
+    server.config = config
+    key = api_keys(resolve(secrets_file, {}))[0]
+    with server:
+        server.wait()
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(Path(__file__).parent / "schemathesis.toml"), "run", server.url + "/docs.json",
+             "--checks", "all", "--seed", "99", "-H", f"Authorization: Bearer {key}", "--max-failures", "20", "--no-color"],
+            capture_output=True, text=True, timeout=1800, cwd=tmp_path,
+        )
+        assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
+    summary = run.stdout[run.stdout.find("SUMMARY"):]
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert "passed" in summary and "failure" not in summary.split("Test cases:")[-1], summary
 
 
 def test_sixteen_clients_for_a_minute_no_errors_and_one_log_row_per_household(tracking_store, secrets_file, bodies, tmp_path):

@@ -141,6 +141,8 @@ class ApiKeyMiddleware:
         elif path in SCORING_PATHS and (await _Status.first_load(STARTUP_WAIT_SECONDS)) and _Status.not_ready_reason:
             # BentoML hides the message of any 5xx raised in an endpoint; say it here instead.
             await _json(send, 503, {"error": f"not ready: {_Status.not_ready_reason}"})
+        elif not _json_body(scope):
+            await _json(send, 415, {"error": "Content-Type must be application/json", "hint": "send the body as JSON with 'Content-Type: application/json'"})
         else:
             body = await self._body(scope, receive)
             if body is None:
@@ -190,6 +192,13 @@ class RateLimiter:
 
 
 HTTP_OK, HTTP_BAD_REQUEST = 200, 400
+
+
+def _json_body(scope) -> bool:
+    """A request without a body's type, or with JSON's: every protected route takes JSON (BentoML
+    would otherwise try to parse a multipart body, and fails with a 500 on one without a boundary)."""
+    declared = dict(scope.get("headers") or []).get(b"content-type")
+    return declared is None or declared.split(b";")[0].strip().lower() == b"application/json"
 
 
 def _document(body: bytes) -> bytes:
@@ -527,14 +536,14 @@ def _campaign_endpoint(limit: int):
         name the campaign_id and decision_id in each outcome."""
         return self._campaign(households, capacity, seed, holdout_share, exploration_share, priorities)
 
-    share = Field(default=None, ge=0, le=MAX_SHARE)
+    share = Field(default=None, ge=0, le=MAX_SHARE, strict=True)
     campaign.__annotations__ = {
         "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
-        "capacity": Annotated[int, Field(ge=1, le=limit, description="Contacts the team can make.")],
-        "seed": Annotated[int, Field(ge=0, le=MAX_ID, description="Seed of the holdout and exploration draws (recorded).")],
+        "capacity": Annotated[int, Field(ge=1, le=limit, strict=True, description="Contacts the team can make.")],
+        "seed": Annotated[int, Field(ge=0, le=MAX_ID, strict=True, description="Seed of the holdout and exploration draws (recorded).")],
         "holdout_share": Annotated[Optional[float], share],
         "exploration_share": Annotated[Optional[float], share],
-        "priorities": Annotated[Optional[list[Annotated[float, Field(ge=0, le=MAX_PRIORITY, allow_inf_nan=False)]]], Field(max_length=limit)],
+        "priorities": Annotated[Optional[list[Annotated[float, Field(ge=0, le=MAX_PRIORITY, allow_inf_nan=False, strict=True)]]], Field(max_length=limit)],
         "return": CampaignOut,
     }
     return campaign
