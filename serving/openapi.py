@@ -58,6 +58,8 @@ CROSS_FIELD_RULES = {
     ],
 }
 CROSS_FIELD_RULES["/outcomes/batch"] = [*CROSS_FIELD_RULES["/outcomes"], "all outcomes are recorded, or none"]
+QUOTED_CHARS = 1_000
+"""Characters of a body that is not JSON kept as its error message."""
 HEAD_AGE_RULE = {"if": {"properties": {"role": {"const": "head"}}, "required": ["role"]}, "then": {"properties": {"age": {"minimum": MIN_HEAD_AGE}}}}
 """A head of benefit unit is 16 or older."""
 HEAD_IN_UNIT_ZERO = {"allOf": [{"$ref": "#/components/schemas/Member"},
@@ -82,7 +84,7 @@ def error_body(body: bytes) -> bytes:
     try:
         data = json.loads(body)
     except ValueError:
-        return json.dumps({"error": body.decode("utf-8", "replace")[:1000]}).encode()
+        return json.dumps({"error": body.decode("utf-8", "replace")[:QUOTED_CHARS]}).encode()
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
         data = data[0]
     if not isinstance(data, dict):
