@@ -3,8 +3,9 @@
 Usage: .venv/bin/python bench/score_scale.py 10000 [100000 ...]
 Trains a champion on 3,000 households, draws N households (seed 1), then times
 `score --input ... --out worklist.csv` with the decision log written (SQLite, every household
-logged) and again with `--no-log`, so the log's share is visible. Writes
-bench/results/score_<N>.json.
+logged) and again with `--no-log`, so the log's share is visible; then with `--capacity` 1% of
+the households (a team's worklist: reasons, TreeSHAP, only for those rows) and `entitlements` on
+the same extract, the law engine alone, for the ratio. Writes bench/results/score_<N>.json.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ def main(sizes: list[int]) -> None:
             common = ["--input", folder, "--tracking-uri", tracking, "--secrets", f"{d}/secrets.env", "--quiet"]
             logged = measure([CLI, "score", *common, "--out", f"{folder}/worklist.csv", "--decision-log", f"sqlite:///{folder}/decisions.db"])
             dry = measure([CLI, "score", *common, "--out", f"{folder}/dry.csv", "--no-log"])
-            out = {"households": n, "machine": machine(), "score_logged": logged, "score_no_log": dry}
+            capped = measure([CLI, "score", *common, "--out", f"{folder}/top.csv", "--capacity", str(max(1, n // 100)), "--decision-log", f"sqlite:///{folder}/capped.db"])
+            law = measure([CLI, "entitlements", "--input", folder, "--out", f"{folder}/law", "--quiet"])
+            out = {"households": n, "machine": machine(), "score_logged": logged, "score_no_log": dry, "score_capacity_1pct": capped, "entitlements": law}
             (HERE / "results" / f"score_{n}.json").write_text(json.dumps(out, indent=2))
-            print(f"{n:>9,} households | score {logged['seconds']:.1f} s, peak {logged['max_rss_mb']:.0f} MB | --no-log {dry['seconds']:.1f} s | {machine()}")
+            print(f"{n:>9,} households | score {logged['seconds']:.1f} s, peak {logged['max_rss_mb']:.0f} MB | --no-log {dry['seconds']:.1f} s | "
+                  f"--capacity 1% {capped['seconds']:.1f} s | entitlements {law['seconds']:.1f} s ({capped['seconds'] / law['seconds']:.2f}x) | {machine()}")
 
 
 if __name__ == "__main__":

@@ -65,9 +65,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--households", type=int, default=3000)
     args = parser.parse_args()
-    from tests.api_process import ApiProcess
     from nonrecours.serving.request import from_tables
     from nonrecours.serving.secrets import api_keys, resolve
+    from tests.api_process import ApiProcess
 
     (HERE / "results").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as d:

@@ -305,7 +305,8 @@ class DecisionLog:
         self.engine = engine
         self.key = key
         self.keys = (key, *(k for k in retired if k != key))
-        self.key_id = key_id(key)
+        self.key_ids = tuple(key_id(k) for k in self.keys)
+        self.key_id = self.key_ids[0]
 
     def pseudonyms(self, household_id: int | str) -> list[str]:
         """The household's pseudonym under the current key, then under each retired one."""
@@ -394,7 +395,7 @@ class DecisionLog:
                     insert(outcomes).values(
                         decision_id=decision_id,
                         household_pseudonym=pseudonym,
-                        key_id=self.key_id if pseudonym == mine[0] else key_id(self.keys[mine.index(pseudonym)]),
+                        key_id=self.key_ids[mine.index(pseudonym)],  # the key the decision was made with
                         benefit=o.benefit,
                         contacted=o.contacted,
                         claimed=o.claimed,

@@ -65,11 +65,25 @@ def score_extract(
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame()
 
 
-def worklist(scored: pd.DataFrame, *, capacity: int | None = None, min_probability: float = 0.0) -> pd.DataFrame:
-    """The ranked list agents work from: households by total expected unclaimed amount (what one
-    contact can recover), then their benefits by expected amount. ``capacity`` keeps the first
-    K households; ``min_probability`` drops rows less likely than that (households stay ranked
-    by all their benefits)."""
+def explain(scored: pd.DataFrame, scorer: Scorer, n_reasons: int, where: np.ndarray) -> pd.DataFrame:
+    """``scored`` with ``reasons`` computed for the rows where ``where`` is true, the others left
+    as they are. TreeSHAP costs about as much as the prediction, so batch scoring explains only
+    the rows agents read (the worklist's, a campaign's); a row's reasons depend on that row alone,
+    so they are the ones a full pass would give."""
+    out = scored.copy()
+    picked = scored[where]
+    if len(picked):
+        given = reasons(picked, scorer.contributions(picked), n_reasons)
+        column = list(out["reasons"]) if "reasons" in out else [[] for _ in range(len(out))]
+        for position, phrases in zip(np.flatnonzero(where), given):
+            column[position] = phrases
+        out["reasons"] = column
+    return out
+
+
+def worklist_rows(scored: pd.DataFrame, *, capacity: int | None = None, min_probability: float = 0.0) -> pd.DataFrame:
+    """The rows of ``scored`` that make the worklist (see :func:`worklist`), with their ``rank``,
+    in order; their index is ``scored``'s."""
     total = scored.groupby("household_id")["expected_unclaimed_monthly"].sum()
     order = total.sort_values(ascending=False, kind="stable")
     if capacity is not None:
@@ -78,7 +92,15 @@ def worklist(scored: pd.DataFrame, *, capacity: int | None = None, min_probabili
     rows = scored[scored["household_id"].isin(order.index)].copy()
     rows["rank"] = rows["household_id"].map(rank).to_numpy()
     rows = rows[rows["p_unclaimed"] >= min_probability]
-    rows = rows.sort_values(["rank", "expected_unclaimed_monthly"], ascending=[True, False], kind="stable")
+    return rows.sort_values(["rank", "expected_unclaimed_monthly"], ascending=[True, False], kind="stable")
+
+
+def worklist(scored: pd.DataFrame, *, capacity: int | None = None, min_probability: float = 0.0) -> pd.DataFrame:
+    """The ranked list agents work from: households by total expected unclaimed amount (what one
+    contact can recover), then their benefits by expected amount. ``capacity`` keeps the first
+    K households; ``min_probability`` drops rows less likely than that (households stay ranked
+    by all their benefits)."""
+    rows = worklist_rows(scored, capacity=capacity, min_probability=min_probability)
     rows["benefit"] = pd.Categorical(rows["benefit"].astype("object"), categories=list(BENEFITS))
     rows["reasons"] = rows["reasons"].map("; ".join)
     return rows[list(WORKLIST_COLUMNS)].reset_index(drop=True)

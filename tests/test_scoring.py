@@ -16,6 +16,7 @@ from nonrecours.law.parameters import load_law_parameters
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.scoring import (
     WORKLIST_COLUMNS,
+    explain,
     score_extract,
     score_tables,
     worklist,
@@ -57,6 +58,19 @@ def test_many_partitions_in_worker_processes_give_the_same_scores_as_one(extract
     one = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=2)
     many = score_extract(*extract, scorer, law=LawConfig(workers=2), css=css, n_reasons=2, partition_households=25)
     pd.testing.assert_frame_equal(one.reset_index(drop=True), many.reset_index(drop=True))
+
+
+def test_reasons_computed_for_some_rows_afterwards_are_the_ones_a_full_pass_gives(extract, scorer):
+    """Batch scoring explains only the rows agents read: explained later, a row's reasons are the
+    full pass's (a row's TreeSHAP contributions depend on that row alone); the others stay empty."""
+    css = load_law_parameters().css
+    full = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=3)
+    bare = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=0)
+    where = (bare["household_id"].isin(bare["household_id"].unique()[::4])).to_numpy()
+    later = explain(bare, scorer, 3, where)
+    assert later.loc[where, "reasons"].tolist() == full.loc[where, "reasons"].tolist() and all(len(r) >= 1 for r in later.loc[where, "reasons"])
+    assert all(r == [] for r in later.loc[~where, "reasons"]) and all(r == [] for r in bare["reasons"])
+    pd.testing.assert_frame_equal(later.drop(columns="reasons"), full.drop(columns="reasons"))
 
 
 def test_a_worklist_ranks_households_by_what_one_contact_can_recover(small_population):
@@ -101,7 +115,11 @@ def test_score_writes_a_parquet_worklist_cut_to_capacity_and_logs_it(small_popul
     assert wl["household_id"].nunique() == 10 and wl["rank"].max() == 10
     assert [p.name for p in out.parent.iterdir()] == ["top.parquet"]  # no temporary file left
     assert out.stat().st_mode & 0o777 == 0o600  # raw household ids: the owner's only
-    assert len(DecisionLog(connect(f"sqlite:///{db}"), b"x" * 16).read()) == 1500  # all scored, all logged
+    logged = DecisionLog(connect(f"sqlite:///{db}"), b"x" * 16).read()
+    assert len(logged) == 1500  # all scored, all logged
+    # reasons where they are read: the ten households of the list, in the file and in the log alike
+    explained = logged[logged["scores"].map(lambda s: any(b["reasons"] for b in s.values()))]
+    assert len(explained) == 10 and wl["reasons"].str.contains("the score").all()
 
 
 @pytest.mark.parametrize(

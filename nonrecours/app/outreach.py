@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -114,24 +115,46 @@ def observed_scored(individuals: pd.DataFrame, households: pd.DataFrame, models,
 
 @dataclass
 class Ranked:
-    """An extract scored for ranking, and what scored it (as the decision log records it)."""
+    """An extract scored for ranking, and what scored it (as the decision log records it).
+    ``explainer``, where reasons are left to be computed for the rows read (the champion's):
+    ``explainer(scored, where=mask)`` gives them for the rows of ``mask``."""
 
     scored: pd.DataFrame
     model_name: str
     model_version: str
+    explainer: Callable[..., pd.DataFrame] | None = None
+
+    def explained(self, where: np.ndarray) -> pd.DataFrame:
+        """The scored rows with reasons for those of ``where`` (all already have them without an explainer)."""
+        return self.scored if self.explainer is None else self.explainer(self.scored, where=where)
+
+
+def worklist_of(ranked: Ranked, *, capacity: int | None, min_probability: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The worklist of a ranked extract, and the scored rows with reasons computed for the
+    worklist's rows only (what agents read; the decision log records the same)."""
+    from nonrecours.serving.scoring import worklist, worklist_rows
+
+    rows = worklist_rows(ranked.scored, capacity=capacity, min_probability=min_probability)
+    scored = ranked.explained(ranked.scored.index.isin(rows.index))
+    return scored, worklist(scored, capacity=capacity, min_probability=min_probability)
 
 
 def rank_extract(individuals: pd.DataFrame, households: pd.DataFrame, settings: Settings, uri: str, *, ranking: str, scheduler: str | None, quiet: bool,
-                 model_run: str | None = None) -> Ranked:
+                 model_run: str | None = None, explain_all: bool = False) -> Ranked:
     """The extract scored by ``ranking`` (see ``RANKINGS``): the champion, the rules, or the need
     or uplift model (of run ``model_run``, else the outreach models' @champion). The scored rows
-    are the worklist's, whatever ranks them: ``expected_unclaimed_monthly`` is the ranking key."""
+    are the worklist's, whatever ranks them: ``expected_unclaimed_monthly`` is the ranking key.
+    The champion's reasons are left for :meth:`Ranked.explained` to give the rows read, unless
+    ``explain_all`` (a list of every household): then the partitions' workers compute them."""
     if ranking not in RANKINGS:
         raise AppError(f"--ranking {ranking!r}: expected one of {list(RANKINGS)}")
     if ranking == "champion":
+        from nonrecours.serving.scoring import explain
+
         champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
-        scored = score(individuals, households, champion, settings, n_reasons=settings.serving.reasons_per_score, scheduler=scheduler, quiet=quiet)
-        return Ranked(scored, champion.name, champion.version)
+        k = settings.serving.reasons_per_score
+        scored = score(individuals, households, champion, settings, n_reasons=k if explain_all else 0, scheduler=scheduler, quiet=quiet)
+        return Ranked(scored, champion.name, champion.version, None if explain_all else partial(explain, scorer=champion.scorer, n_reasons=k))
     if ranking == "rules":
         return Ranked(rules_scored(individuals, households, settings, quiet=quiet), "rules", "0")
     models, version = observed_models_for(settings, uri, model_run)
@@ -160,7 +183,8 @@ def run_campaign(folder: Path, capacity: int | None, seed: int, settings: Settin
         table = plan_campaign(ranked.scored, plan)
     except ValueError as exc:
         raise AppError(str(exc)) from None
-    decision_ids = log.record_campaign(ranked.scored, table, model_name=ranked.model_name, model_version=ranked.model_version)
+    scored = ranked.explained(ranked.scored["household_id"].isin(table.loc[table["contacted"], "household_id"]).to_numpy())  # reasons for the households agents contact
+    decision_ids = log.record_campaign(scored, table, model_name=ranked.model_name, model_version=ranked.model_version)
     table["decision_id"] = table["household_id"].map(decision_ids).to_numpy()
     return CampaignResult(table, ranking, ranked.model_name, ranked.model_version, plan.capacity)
 
