@@ -1,6 +1,6 @@
 """Benchmark: wall time and peak memory of `nonrecours score` (batch worklist) for N households.
 
-Usage: .venv/bin/python bench/score_scale.py 10000 [100000 ...]
+Usage: .venv/bin/python bench/score_scale.py 10000 [100000 ...] [--worklist-only]
 Trains a champion on 3,000 households, draws N households (seed 1), then times
 `score --input ... --out worklist.csv` with the decision log written (SQLite, every household
 logged) and again with `--no-log`, so the log's share is visible; then with `--capacity` 1% of
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_scale import CLI, HERE, machine, measure  # noqa: E402
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], worklist_only: bool = False) -> None:
     (HERE / "results").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as d:
         tracking = f"sqlite:///{d}/mlflow.db"
@@ -30,8 +30,9 @@ def main(sizes: list[int]) -> None:
             folder = f"{d}/{n}"
             subprocess.run([CLI, "generate", "-n", str(n), "--seed", "1", "--out", folder, "--quiet"], check=True, stdout=subprocess.DEVNULL)
             common = ["--input", folder, "--tracking-uri", tracking, "--secrets", f"{d}/secrets.env", "--quiet"]
-            logged = measure([CLI, "score", *common, "--out", f"{folder}/worklist.csv", "--decision-log", f"sqlite:///{folder}/decisions.db"])
-            dry = measure([CLI, "score", *common, "--out", f"{folder}/dry.csv", "--no-log"])
+            skipped = {"seconds": float("nan"), "max_rss_mb": float("nan")}  # --worklist-only: the 1% list and the law engine alone
+            logged = skipped if worklist_only else measure([CLI, "score", *common, "--out", f"{folder}/worklist.csv", "--decision-log", f"sqlite:///{folder}/decisions.db"])
+            dry = skipped if worklist_only else measure([CLI, "score", *common, "--out", f"{folder}/dry.csv", "--no-log"])
             capped = measure([CLI, "score", *common, "--out", f"{folder}/top.csv", "--capacity", str(max(1, n // 100)), "--decision-log", f"sqlite:///{folder}/capped.db"])
             law = measure([CLI, "entitlements", "--input", folder, "--out", f"{folder}/law", "--quiet"])
             out = {"households": n, "machine": machine(), "score_logged": logged, "score_no_log": dry, "score_capacity_1pct": capped, "entitlements": law}
@@ -41,4 +42,4 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [10_000])
+    main([int(a) for a in sys.argv[1:] if a.isdigit()] or [10_000], worklist_only="--worklist-only" in sys.argv)
