@@ -100,7 +100,12 @@ def worklist(scored: pd.DataFrame, *, capacity: int | None = None, min_probabili
     contact can recover), then their benefits by expected amount. ``capacity`` keeps the first
     K households; ``min_probability`` drops rows less likely than that (households stay ranked
     by all their benefits)."""
-    rows = worklist_rows(scored, capacity=capacity, min_probability=min_probability)
+    return worklist_table(worklist_rows(scored, capacity=capacity, min_probability=min_probability))
+
+
+def worklist_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`worklist_rows`' rows in the worklist's columns, reasons joined in one text."""
+    rows = rows.copy()
     rows["benefit"] = pd.Categorical(rows["benefit"].astype("object"), categories=list(BENEFITS))
     rows["reasons"] = rows["reasons"].map("; ".join)
     return rows[list(WORKLIST_COLUMNS)].reset_index(drop=True)

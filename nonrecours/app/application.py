@@ -10,6 +10,7 @@ raises :class:`AppError` with what to do.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,22 +111,22 @@ def open_decision_log(url: str, secrets_path: Path | None, env: Environment, *, 
         raise AppError(str(exc)) from None
 
 
-def on_log_tables(operation: str, url: str, *args, **kwargs):
-    """Run ``operation`` (``purge`` or ``grant_roles`` of the decision log module: work on the
-    log's tables that needs no pseudonymisation key) on the log at ``url``; a refused URL or a
+def on_log_tables(operation: Callable, url: str, *args, **kwargs):
+    """``operation(engine, *args, **kwargs)`` on the decision log at ``url``, for work on the log's
+    tables that needs no pseudonymisation key (``purge``, ``grant_roles``); a refused URL or a
     database error is an :class:`AppError` naming the log."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from nonrecours.serving import decision_log
+    from nonrecours.serving.decision_log import connect
 
     try:
-        engine = decision_log.connect(url)
+        engine = connect(url)
         try:
-            return getattr(decision_log, operation)(engine, *args, **kwargs)
+            return operation(engine, *args, **kwargs)
         finally:
             engine.dispose()
     except (ValueError, SQLAlchemyError) as exc:
-        raise AppError(f"decision log {without_password(url)!r}: {operation} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise AppError(f"decision log {without_password(url)!r}: {operation.__name__} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
 def read_tables(folder: Path, *tables: Table, hint: str = "") -> list[pd.DataFrame]:

@@ -397,11 +397,12 @@ def purge(
     cut-off, counts, operating-system user) in the log's `purges` table, which is never purged. On
     PostgreSQL the append-only triggers let only this through. Needs no secret."""
     from nonrecours.app.outreach import today
+    from nonrecours.serving.decision_log import purge as purge_log
 
     settings, env = _settings(config), Environment.from_os()
     cut = before.date() if before else today() - pd.Timedelta(days=settings.serving.decision_log_retention_days)
     url = appl.decision_log_url(decision_log, settings, env)
-    receipt = _run(appl.on_log_tables, "purge", url, datetime(cut.year, cut.month, cut.day), by=env.user)
+    receipt = _run(appl.on_log_tables, purge_log, url, datetime(cut.year, cut.month, cut.day), by=env.user)
     console.print(f"purged {receipt.decisions:,} decision(s), {receipt.outcomes:,} outcome(s) and {receipt.assignments:,} campaign assignment(s) "
                   f"scored before {cut}; recorded in `purges` of {without_password(url)}")
 
@@ -416,9 +417,11 @@ def grant_roles(
     """PostgreSQL, once, as the tables' owner: let the service's role read and append the log and
     append audit attributes it can never read back, and the monitoring role read everything;
     revoke the rest from PUBLIC. Neither role can update or delete a row."""
+    from nonrecours.serving.decision_log import grant_roles as grant
+
     settings, env = _settings(config), Environment.from_os()
     url = appl.decision_log_url(decision_log, settings, env)
-    _run(appl.on_log_tables, "grant_roles", url, service=service_role, monitoring=monitoring_role)
+    _run(appl.on_log_tables, grant, url, service=service_role, monitoring=monitoring_role)
     console.print(f"granted: {service_role} scores and records outcomes, {monitoring_role} reads the audit attributes ({without_password(url)})")
 
 

@@ -132,11 +132,11 @@ class Ranked:
 def worklist_of(ranked: Ranked, *, capacity: int | None, min_probability: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The worklist of a ranked extract, and the scored rows with reasons computed for the
     worklist's rows only (what agents read; the decision log records the same)."""
-    from nonrecours.serving.scoring import worklist, worklist_rows
+    from nonrecours.serving.scoring import worklist_rows, worklist_table
 
     rows = worklist_rows(ranked.scored, capacity=capacity, min_probability=min_probability)
     scored = ranked.explained(ranked.scored.index.isin(rows.index))
-    return scored, worklist(scored, capacity=capacity, min_probability=min_probability)
+    return scored, worklist_table(rows.assign(reasons=scored.loc[rows.index, "reasons"]))
 
 
 def rank_extract(individuals: pd.DataFrame, households: pd.DataFrame, settings: Settings, uri: str, *, ranking: str, scheduler: str | None, quiet: bool,
