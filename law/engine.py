@@ -8,7 +8,9 @@ same mapping in :mod:`nonrecours.law.openfisca`.
 
 from __future__ import annotations
 
-from functools import partial
+import hashlib
+from functools import lru_cache, partial
+from importlib import metadata, resources
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,23 @@ from nonrecours.law.openfisca import (
     tax_benefit_system,
 )
 from nonrecours.law.parameters import CssValuation
+
+LAW_SOURCES = ("openfisca.py", "situation.py", "parameters.py", "parameters.yaml")
+"""The files of this package that turn an agency's rows into OpenFisca's inputs and its outputs
+into entitlements: a change to any of them may change an answer."""
+
+
+@lru_cache(maxsize=None)
+def law_version(reference_month: str) -> str:
+    """A fingerprint of everything the law engine's answer depends on besides a household's
+    inputs: the reference month, OpenFisca-France's and OpenFisca-Core's versions, and this
+    package's mapping and parameters (their text). Two runs with one fingerprint give the same
+    entitlements for the same inputs, so a stored answer may be reused (see
+    :func:`nonrecours.serving.decision_log.input_digests`)."""
+    h = hashlib.sha256(f"{reference_month}|{metadata.version('openfisca-france')}|{metadata.version('openfisca-core')}".encode())
+    for name in LAW_SOURCES:
+        h.update(resources.files("nonrecours.law").joinpath(name).read_bytes())
+    return h.hexdigest()
 
 
 def run_law_engine(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -47,7 +47,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from nonrecours.core.schema import OUTREACH_RESULTS, PER_BENEFIT, PROFILES, PROTECTED, SCORE_COLUMNS, validate
+from nonrecours.core.schema import (
+    BENEFITS,
+    ENTITLEMENTS,
+    HOUSEHOLDS,
+    INDIVIDUALS,
+    OUTREACH_RESULTS,
+    PER_BENEFIT,
+    PROFILES,
+    PROTECTED,
+    SCORE_COLUMNS,
+    validate,
+)
 
 metadata = MetaData()
 KEY_ID_LENGTH = 12
@@ -64,6 +75,7 @@ decisions = Table(
     Column("source", String(20), nullable=False),
     Column("features", JSON, nullable=False),
     Column("scores", JSON, nullable=False),
+    Column("input_digest", String(64), nullable=True),
 )
 
 outcomes = Table(
@@ -133,6 +145,9 @@ MIN_KEY_BYTES = 16
 SCORES = SCORE_COLUMNS
 HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT, *PROTECTED))
 """Household-level profile columns a decision row keeps: the model's features (the protected attributes go to ``audit_attributes``)."""
+REUSED_SOURCE = "api-reused"
+"""The source of an API decision whose law-engine answer was reused (never itself reused, so a
+reuse is never older than the reuse window)."""
 TIMEZONE_SLACK = timedelta(days=1)
 """An outcome dated the day before its decision's UTC date is accepted (an overseas agency's evening is the next UTC day)."""
 
@@ -149,6 +164,47 @@ def key_id(key: bytes) -> str:
     on every row so that, after a rotation, the rows made with a retired key can be told apart
     and still matched (see :class:`DecisionLog`)."""
     return hashlib.sha256(b"nonrecours-pseudonym-key-id:" + key).hexdigest()[:KEY_ID_LENGTH]
+
+
+INPUT_IDS = ("household_id", "person_id", "n_persons")
+"""Columns left out of a household's input digest: ids (a batch numbers households its own way,
+the API by position) and a count derived from the members."""
+_FIELD, _MEMBER = "\x1f", "\x1e"
+
+
+def _text(v: object) -> str:
+    """One value as the digest reads it: equal values give equal text whatever table they came from."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(v)
+
+
+def _row_texts(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    texts = [frame[c].astype("object").map(_text) for c in columns]
+    return pd.concat(texts, axis=1).agg(_FIELD.join, axis=1) if texts else pd.Series("", index=frame.index)
+
+
+def input_digests(individuals: pd.DataFrame, households: pd.DataFrame, *, key: bytes, law_version: str) -> pd.Series:
+    """A keyed digest (HMAC-SHA-256) of each household's inputs, indexed by ``household_id``: its
+    households row and its members (in any order), every column but the ids, under the law
+    engine's fingerprint (:func:`nonrecours.law.engine.law_version`). Equal digests mean the law
+    engine would answer the same, so the API may reuse a stored answer. Keyed like the
+    pseudonyms: a digest of personal data without a key could be matched against guesses."""
+    if not key:
+        raise ValueError("no pseudonymisation key given")
+    member_cols = [c for c in INDIVIDUALS.names if c not in INPUT_IDS and c in individuals.columns]
+    household_cols = [c for c in HOUSEHOLDS.names if c not in INPUT_IDS and c in households.columns]
+    members = pd.DataFrame({"household_id": individuals["household_id"].to_numpy(), "text": _row_texts(individuals, member_cols).to_numpy()})
+    grouped = members.sort_values(["household_id", "text"], kind="stable").groupby("household_id")["text"].agg(_MEMBER.join)
+    own = pd.Series(_row_texts(households, household_cols).to_numpy(), index=households["household_id"].to_numpy())
+    whole = law_version + _MEMBER + own + _MEMBER + _MEMBER + grouped.reindex(own.index).fillna("")
+    return whole.map(lambda t: hmac.new(key, t.encode(), hashlib.sha256).hexdigest()).rename("input_digest")
 
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -181,6 +237,7 @@ def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> En
             cur.close()
 
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             names = ", ".join(f"'{t}_append_only'" for t in APPEND_ONLY_TABLES)
@@ -189,6 +246,26 @@ def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> En
                 for statement in APPEND_ONLY_DDL:
                     conn.exec_driver_sql(statement)
     return engine
+
+
+ADDED_COLUMNS = {"decisions": ("key_id", "input_digest"), "outcomes": ("key_id",), "campaign_assignments": ("key_id",)}
+"""Nullable columns added since the log's first release: a log made before gets them when opened."""
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add :data:`ADDED_COLUMNS` to a log created before them (no row changes: they are NULL on
+    the old rows). A role that may not alter the tables is told what to run."""
+    from sqlalchemy import inspect
+
+    present = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ADDED_COLUMNS}
+    wanted = [(t, c) for t, cols in ADDED_COLUMNS.items() for c in cols if c not in present[t]]
+    statements = [f"ALTER TABLE {t} ADD COLUMN {c} {metadata.tables[t].c[c].type.compile(engine.dialect)}" for t, c in wanted]
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+        raise RuntimeError(f"the decision log predates columns {wanted}; as the tables' owner run: {'; '.join(statements)} ({type(exc).__name__})") from None
 
 
 APPEND_ONLY_LOCK = 7_310_001
@@ -312,11 +389,14 @@ class DecisionLog:
         """The household's pseudonym under the current key, then under each retired one."""
         return [pseudonymise(household_id, k) for k in self.keys]
 
-    def rows(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None) -> list[dict]:
+    def rows(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str | Mapping, at: datetime | None = None, ids: Sequence | None = None,
+             digests: Mapping | None = None) -> list[dict]:
         """Decision-log rows, one per household, from scoring's long output (one row per
         household and benefit). The household's id is ``household_id``, or ``ids[household_id]``
         when the rows are numbered by position. Each row's ``audit`` (the protected attributes,
-        when ``scored`` has them) goes to ``audit_attributes``, not ``decisions``."""
+        when ``scored`` has them) goes to ``audit_attributes``, not ``decisions``. ``digests``
+        (by ``household_id``, see :func:`input_digests`) lets a later request with the same
+        inputs reuse the law engine's answer. ``source`` is one for all, or one per ``household_id``."""
         at = at or datetime.now(timezone.utc)
         out: dict[object, dict] = {}
         cols = [c for c in (*HOUSEHOLD_LEVEL, *PER_BENEFIT, *SCORES) if c in scored.columns]
@@ -334,10 +414,11 @@ class DecisionLog:
                     "scored_at": at,
                     "model_name": model_name,
                     "model_version": str(model_version),
-                    "source": source,
+                    "source": source if isinstance(source, str) else source[hid],
                     "features": {c: _plain(record[c]) for c in HOUSEHOLD_LEVEL},
                     "scores": {},
                     "audit": {c: _plain(record[c]) for c in audited} or None,
+                    "input_digest": None if digests is None else digests.get(hid),
                 }
             row["scores"][str(benefit)] = {c: _plain(record[c]) for c in (*PER_BENEFIT, *SCORES)}
         return list(out.values())
@@ -353,14 +434,42 @@ class DecisionLog:
             conn.execute(insert(audit_attributes), audit)
         return [int(i) for i in ids]
 
-    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str, at: datetime | None = None, ids: Sequence | None = None, chunk: int = COMMIT_CHUNK) -> int:
+    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str | Mapping, at: datetime | None = None, ids: Sequence | None = None,
+                      digests: Mapping | None = None, chunk: int = COMMIT_CHUNK) -> int:
         """Append one row per household in ``scored`` (see :meth:`rows`); returns the number of
         households logged. Chunks of ``chunk`` households are committed one after the other."""
-        rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids)
+        rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids, digests=digests)
         for start in range(0, len(rows), chunk):
             with self.engine.begin() as conn:
                 self._insert(conn, rows[start : start + chunk])
         return len(rows)
+
+    def reusable_entitlements(self, household_ids: Sequence, digests: Sequence[str], *, since: datetime) -> tuple[pd.DataFrame, dict[int, tuple[int, datetime]]]:
+        """The law engine's stored answers for households whose inputs have not changed: for
+        position ``i``, the latest decision since ``since`` that ran the law engine (not itself a
+        reuse) on household ``household_ids[i]`` (under any key) with input digest ``digests[i]``.
+        Returns their entitlements in ``ENTITLEMENTS`` form, numbered by position, and per
+        position found the decision's id and when the law engine ran."""
+        wanted = {(p, d): i for i, (hid, d) in enumerate(zip(household_ids, digests)) for p in self.pseudonyms(hid)}
+        found: dict[int, tuple] = {}
+        if wanted:
+            query = (
+                select(decisions.c.id, decisions.c.household_pseudonym, decisions.c.input_digest, decisions.c.scored_at, decisions.c.features, decisions.c.scores)
+                .where(decisions.c.household_pseudonym.in_({p for p, _ in wanted}), decisions.c.input_digest.in_(set(digests)),
+                       decisions.c.scored_at >= _utc(since), decisions.c.source != REUSED_SOURCE)
+                .order_by(decisions.c.id.desc())
+            )
+            with self.engine.connect() as conn:
+                for row in conn.execute(query):
+                    found.setdefault(wanted.get((row.household_pseudonym, row.input_digest), -1), row)
+        found.pop(-1, None)
+        records = [
+            {"household_id": i, "benefit": b, "eligible": bool(row.scores[b]["law_eligible"]), "monthly_amount": float(row.scores[b]["law_amount"]),
+             "estimated_inputs": row.features["law_estimated_inputs"]}
+            for i, row in sorted(found.items()) for b in BENEFITS
+        ]
+        table = validate(pd.DataFrame(records, columns=ENTITLEMENTS.names), ENTITLEMENTS)
+        return table, {i: (int(row.id), _utc(row.scored_at)) for i, row in found.items()}
 
     def ping(self) -> None:
         """Raise unless the database answers (within the engine's timeouts)."""

@@ -127,6 +127,12 @@ class HouseholdScore(BaseModel):
     model_name: str
     model_version: str
     scored_at: dt.datetime
+    law_result: Literal["computed", "reused"] = Field(
+        description="computed: OpenFisca-France ran on this request. reused: the household's inputs are the same as in an earlier decision "
+        "(batch or API, within serving.reuse_law_results_days, same law engine and reference month), whose law-engine answer was taken; "
+        "the model and the reasons ran now."
+    )
+    law_result_at: dt.datetime = Field(description="When OpenFisca-France computed the entitlements this score rests on.")
     scores: list[BenefitScore] = Field(description="One per benefit, highest expected unclaimed amount first.")
 
 

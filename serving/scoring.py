@@ -26,12 +26,21 @@ from nonrecours.training.model import Scorer
 WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
 
 
-def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Scorer, *, law: LawConfig, css: CssValuation, n_reasons: int) -> pd.DataFrame:
+def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Scorer, *, law: LawConfig, css: CssValuation, n_reasons: int,
+                 known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Profiles of every household given (one OpenFisca simulation for all of them) with
     ``p_unclaimed``, ``estimated_monthly_amount``, ``expected_unclaimed_monthly`` and ``reasons``
-    (a list of phrases) added. Households without members get no row."""
-    in_process = law.model_copy(update={"workers": 1, "partition_size": max(1, len(households))})
-    entitlements = entitlements_from_observed(individuals, households, law=in_process, css=css, quiet=True)
+    (a list of phrases) added. Households without members get no row. ``known``: entitlements
+    already computed for some of the households (``ENTITLEMENTS`` form, reused from the decision
+    log for unchanged inputs); the law engine runs on the others only, and everything after it
+    (features, model, reasons) on all."""
+    parts = [] if known is None else [known[known["household_id"].isin(households["household_id"])]]
+    todo = households if known is None else households[~households["household_id"].isin(known["household_id"])]
+    if len(todo) or not parts:
+        in_process = law.model_copy(update={"workers": 1, "partition_size": max(1, len(todo))})
+        members = individuals[individuals["household_id"].isin(todo["household_id"])]
+        parts.append(entitlements_from_observed(members, todo, law=in_process, css=css, quiet=True))
+    entitlements = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     profiles = build_profiles(individuals, households, entitlements)
     p = scorer.predict(profiles)
     amount = scorer.estimated_amount(profiles)

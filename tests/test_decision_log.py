@@ -3,6 +3,7 @@ real PostgreSQL server behave the same."""
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -12,12 +13,14 @@ from sqlalchemy import select, text
 
 from nonrecours.core.schema import PROFILES
 from nonrecours.serving.decision_log import (
+    REUSED_SOURCE,
     DecisionLog,
     Outcome,
     audit_attributes,
     connect,
     decisions,
     grant_roles,
+    input_digests,
     key_id,
     outcomes,
     profiles_from_log,
@@ -336,3 +339,58 @@ def test_on_postgresql_only_the_monitoring_role_reads_the_audit_attributes(postg
         with owner.begin() as conn:
             conn.exec_driver_sql("TRUNCATE outcomes, campaign_assignments, audit_attributes, purges, decisions")
         owner.dispose()
+
+
+def test_a_households_input_digest_is_the_same_from_a_batch_extract_and_from_a_request(tables):
+    """The digest the API computes on a request (members in any order) matches the one batch
+    scoring stored for the same household; any changed input, another key or another law engine
+    gives another digest."""
+    from nonrecours.serving.request import Household, from_tables, to_tables
+
+    ids = tables["households"]["household_id"].iloc[:40]
+    individuals = tables["individuals"][tables["individuals"]["household_id"].isin(ids)]
+    households = tables["households"][tables["households"]["household_id"].isin(ids)]
+    batch = input_digests(individuals, households, key=KEY, law_version="law-1")
+    bodies = from_tables(individuals, households)
+    for body in bodies:
+        body["members"] = body["members"][::-1]
+    api = input_digests(*to_tables([Household.model_validate(b) for b in bodies]), key=KEY, law_version="law-1")
+    assert api.tolist() == batch.loc[[b["household_id"] for b in bodies]].tolist() and batch.is_unique
+
+    several = next(b for b in bodies if len(b["members"]) > 1)
+    changed = copy.deepcopy(bodies)
+    target = next(b for b in changed if b["household_id"] == several["household_id"])
+    target["members"][-1]["age"] += 1
+    again = input_digests(*to_tables([Household.model_validate(b) for b in changed]), key=KEY, law_version="law-1")
+    differs = again.to_numpy() != api.to_numpy()
+    assert differs.sum() == 1 and bodies[int(np.flatnonzero(differs)[0])]["household_id"] == several["household_id"]
+    assert not set(input_digests(individuals, households, key=KEY[::-1], law_version="law-1")) & set(batch)
+    assert not set(input_digests(individuals, households, key=KEY, law_version="law-2")) & set(batch)
+
+
+def test_the_law_engines_answer_is_reused_only_for_unchanged_inputs_within_the_window(log, some_profiles):
+    """A logged answer comes back, to the cent, for the households whose digest matches, within
+    the window, from a decision that ran the law engine (not itself a reuse), under any key."""
+    from nonrecours.core.schema import ENTITLEMENTS
+
+    rows = scored_rows(some_profiles)
+    ids = rows["household_id"].drop_duplicates().tolist()
+    digests = {h: f"{h:064x}" for h in ids}
+    week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+    log.record_scored(rows, model_name="m", model_version="1", source="batch", at=week_ago, digests=digests)
+    asked = [ids[0], ids[1], ids[2]]
+    known, found = log.reusable_entitlements(asked, [digests[ids[0]], "0" * 64, digests[ids[2]]], since=week_ago - timedelta(days=1))
+    assert sorted(found) == [0, 2] and all(at == week_ago.replace(microsecond=at.microsecond) for _, at in found.values())
+    expected = rows[rows["household_id"].isin([ids[0], ids[2]])]
+    assert known[ENTITLEMENTS.names[1:]].astype(str).to_numpy().tolist() == (
+        expected.rename(columns={"law_eligible": "eligible", "law_amount": "monthly_amount", "law_estimated_inputs": "estimated_inputs"})[ENTITLEMENTS.names[1:]]
+        .astype(str).to_numpy().tolist()
+    )
+    assert known["household_id"].tolist() == [0] * 8 + [2] * 8 and list(known["monthly_amount"]) == list(expected["law_amount"])
+    assert not log.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago + timedelta(hours=1))[1]
+    # a reuse is logged as such and never reused itself
+    log.record_scored(rows[rows["household_id"] == ids[3]], model_name="m", model_version="1", source=REUSED_SOURCE, digests=digests)
+    assert not log.reusable_entitlements([ids[3]], [digests[ids[3]]], since=week_ago + timedelta(hours=1))[1]
+    # after a key rotation the old decisions still match (the caller's digest decides)
+    rotated = DecisionLog(log.engine, b"another-key-of-at-least-16-chars", retired=[KEY])
+    assert sorted(rotated.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago - timedelta(days=1))[1]) == [0, 1, 2]

@@ -94,6 +94,21 @@ def test_capacity_and_minimum_probability_cut_the_list():
     assert wl["rank"].tolist() == [1, 1, 2]
 
 
+def test_scores_on_reused_law_results_are_the_ones_a_full_pass_gives(extract, scorer):
+    """The API's reuse: entitlements taken for some households (as the decision log gives them
+    back), the law engine run on the others, everything after it on all: the same rows."""
+    from nonrecours.law.situation import entitlements_from_observed
+
+    css = load_law_parameters().css
+    full = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=3)
+    entitlements = entitlements_from_observed(*extract, law=LawConfig(workers=1), css=css, quiet=True)
+    some = entitlements[entitlements["household_id"].isin(extract[1]["household_id"].iloc[::3])]
+    partly = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=3, known=some)
+    pd.testing.assert_frame_equal(partly.reset_index(drop=True), full.reset_index(drop=True))
+    every = score_tables(*extract, scorer, law=LawConfig(), css=css, n_reasons=3, known=entitlements)
+    pd.testing.assert_frame_equal(every.reset_index(drop=True), full.reset_index(drop=True))
+
+
 def test_every_household_of_the_demo_run_is_in_the_decision_log(small_population):
     log = DecisionLog(connect(f"sqlite:///{small_population / 'decisions.db'}"), pseudonym_key(resolve(small_population / "secrets.env", {})))
     everything = log.read()
@@ -102,6 +117,9 @@ def test_every_household_of_the_demo_run_is_in_the_decision_log(small_population
     ids = pd.read_parquet(small_population / "households.parquet")["household_id"]
     assert len(logged) == len(ids) and set(logged["household_pseudonym"]) == {pseudonymise(int(h), log.key) for h in ids}
     assert set(logged["model_version"]) == {"1"}
+    # each with its input digest, so the API can reuse the law engine's answer
+    digests = logged["input_digest"]
+    assert digests.notna().all() and digests.str.fullmatch("[0-9a-f]{64}").all() and digests.is_unique
 
 
 def test_score_writes_a_parquet_worklist_cut_to_capacity_and_logs_it(small_population, tracking_store, tmp_path):

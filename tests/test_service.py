@@ -452,3 +452,22 @@ def test_a_hung_decision_log_database_gives_503_within_the_timeout_and_readyz_no
         ready = httpx.get(server.url + "/readyz", timeout=60)
         assert ready.status_code == 503
         assert "decision log write failed (OperationalError)" in server.log_tail(50_000)
+
+
+def test_an_unchanged_household_is_answered_from_the_law_engines_earlier_answer(api, auth, log):
+    """The second request for an unchanged household reuses the first's law-engine answer (the
+    response and the log say so) and gives the same scores and reasons; a changed input is
+    computed again."""
+    body = households(777_001, 777_002)
+    first = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120).json()
+    second = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120).json()
+    assert [h["law_result"] for h in first] == ["computed", "computed"] and [h["law_result"] for h in second] == ["reused", "reused"]
+    assert [h["law_result_at"] for h in second] == [h["scored_at"] for h in first]
+    assert [h["scores"] for h in second] == [h["scores"] for h in first]
+    changed = copy.deepcopy(body)
+    changed["households"][1]["members"][0]["age"] += 1
+    third = httpx.post(api.url + "/score", json=changed, headers=auth, timeout=120).json()
+    assert [h["law_result"] for h in third] == ["reused", "computed"]
+    logged = log.read()
+    mine = logged[logged["household_pseudonym"] == pseudonymise(777_001, log.key)]
+    assert mine["source"].tolist() == ["api", "api-reused", "api-reused"] and mine["input_digest"].nunique() == 1

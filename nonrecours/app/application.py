@@ -280,6 +280,23 @@ def score(individuals: pd.DataFrame, households: pd.DataFrame, champion: Champio
                          partition_households=settings.serving.partition_households, scheduler=scheduler, quiet=quiet)
 
 
+def input_digests(individuals: pd.DataFrame, households: pd.DataFrame, log, settings: Settings) -> pd.Series:
+    """Each household's input digest under ``log``'s key and this law engine (see
+    :func:`nonrecours.serving.decision_log.input_digests`), stored with its decision so the API
+    can reuse the law engine's answer while the household's inputs do not change."""
+    from nonrecours.law.engine import law_version
+    from nonrecours.serving.decision_log import input_digests as digests
+
+    return digests(individuals, households, key=log.key, law_version=law_version(settings.law.reference_month))
+
+
+def log_batch(log, scored: pd.DataFrame, ranked, digests: pd.Series) -> str:
+    """Every household a batch scored, in the decision log (source ``batch``) with the model
+    ``ranked`` names and each household's input digest; says how many."""
+    n = log.record_scored(scored, model_name=ranked.model_name, model_version=ranked.model_version, source="batch", digests=digests)
+    return f"decision log: {n:,} households scored by {ranked.model_name} version {ranked.model_version}"
+
+
 def worklist_path(out: Path) -> Path:
     if out.suffix not in (".csv", ".parquet"):
         raise AppError(f"--out {out}: the worklist must end in .csv or .parquet")

@@ -292,20 +292,20 @@ def score(
     Columns: rank, household_id, benefit, p_unclaimed, estimated_monthly_amount,
     expected_unclaimed_monthly, reasons. Households are ranked by their total expected amount,
     benefits within a household by theirs. Every household scored goes to the decision log
-    (pseudonymised) with the model version; reasons are computed for the worklist's rows (with
-    --capacity, only those: the costly part after the law engine). Large extracts run in partitions over local processes
-    or a Dask cluster (--scheduler), with the same code as the API."""
+    (pseudonymised, with the model version and a keyed digest of its inputs, so the API answers
+    it without OpenFisca while they do not change); reasons are computed for the worklist's rows
+    (with --capacity, only those). Partitions run over local processes or Dask (--scheduler)."""
     from nonrecours.app.outreach import rank_extract, worklist_of
 
     _run(appl.worklist_path, out)
     settings, env = _settings(config, law__workers=workers, campaign__ranking=ranking), Environment.from_os()
     log = None if no_log else _run(appl.open_decision_log, appl.decision_log_url(decision_log, settings, env), secrets, env)
-    ranked = _run(rank_extract, *_run(appl.read_extract, input), settings, appl.tracking_uri(tracking_uri, settings, env), ranking=settings.campaign.ranking,
+    individuals, households = _run(appl.read_extract, input)
+    ranked = _run(rank_extract, individuals, households, settings, appl.tracking_uri(tracking_uri, settings, env), ranking=settings.campaign.ranking,
                   scheduler=scheduler, quiet=quiet, model_run=model_run, explain_all=capacity is None)
     scored, table = worklist_of(ranked, capacity=capacity, min_probability=min_probability)
     if log is not None:
-        n = log.record_scored(scored, model_name=ranked.model_name, model_version=ranked.model_version, source="batch")
-        _say(quiet, f"decision log: {n:,} households scored by {ranked.model_name} version {ranked.model_version}")
+        _say(quiet, appl.log_batch(log, scored, ranked, appl.input_digests(individuals, households, log, settings)))
     appl.write_worklist(table, out)
     _print_worklist(table, ranked.model_name, ranked.model_version, quiet=quiet)
     typer.echo(str(out))

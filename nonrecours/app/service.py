@@ -30,7 +30,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -398,19 +398,12 @@ class ScoringLogic:
         except Overloaded as exc:
             raise ServiceUnavailable(str(exc)) from None
 
-    def _scored(self, households: list, scorer):
-        """The households through the one feature builder, the law engine and ``scorer``, one
-        simulation at a time in this worker; household_id is the position in ``households``."""
+    def _tables(self, households: list):
+        """The requests' households as the observed tables (household_id: the position)."""
         from nonrecours.serving.request import to_tables
-        from nonrecours.serving.scoring import score_tables
 
-        fault = self.environment.fault_household
-        if fault is not None and any(h.household_id == fault for h in households):
-            raise RuntimeError(f"injected fault for household {fault} ({envvars.FAULT_HOUSEHOLD}, tests only)")
         try:
-            individuals, tables = to_tables(households)
-            with self.law_lock:
-                return score_tables(individuals, tables, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score)
+            return to_tables(households)
         except SchemaError as exc:
             # Input the request models let through but the data contract refuses: still the
             # caller's to fix, so a 400 naming the column (the whole batch gets it; seen only
@@ -418,19 +411,53 @@ class ScoringLogic:
             logger.warning("request refused by the schema: %s", exc)
             raise InvalidArgument(str(exc)) from None
 
+    def _scored(self, households: list, scorer, *, tables: tuple | None = None, known=None):
+        """The households through the law engine (but for ``known`` entitlements), the one
+        feature builder and ``scorer``, one simulation at a time in this worker; household_id is
+        the position in ``households``."""
+        from nonrecours.serving.scoring import score_tables
+
+        fault = self.environment.fault_household
+        if fault is not None and any(h.household_id == fault for h in households):
+            raise RuntimeError(f"injected fault for household {fault} ({envvars.FAULT_HOUSEHOLD}, tests only)")
+        individuals, frame = tables or self._tables(households)
+        with self.law_lock:
+            return score_tables(individuals, frame, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score, known=known)
+
+    def _reusable(self, individuals, tables, external: list, at: datetime):
+        """Input digests by position, and the law engine's stored answers for the households
+        whose inputs are unchanged since a decision of the last ``serving.reuse_law_results_days``
+        (see :meth:`DecisionLog.reusable_entitlements`)."""
+        from nonrecours.app.application import input_digests
+
+        digests = input_digests(individuals, tables, self.log, self.settings)
+        days = self.settings.serving.reuse_law_results_days
+        if not days:
+            return digests, None, {}
+        try:
+            known, reused = self.log.reusable_entitlements(external, [digests.get(i, "") for i in range(len(external))], since=at - timedelta(days=days))
+        except Exception as exc:  # noqa: BLE001 - reuse saves time only: compute, and let the log's write decide
+            logger.warning("decision log read for reuse failed (%s); computing", type(exc).__name__)
+            return digests, None, {}
+        return digests, known, reused
+
     def _score_batch(self, households: list) -> list[HouseholdScore]:
-        """One simulation for every household of the batch (several requests), logged in one
-        transaction, answered in order."""
+        """One simulation for every household of the batch (several requests) whose law-engine
+        answer cannot be reused, all of them logged in one transaction, answered in order."""
+        from nonrecours.serving.decision_log import REUSED_SOURCE
 
         _t0 = time.perf_counter()
         scorer, model_version = self.champion  # type: ignore[misc]
-        scored = self._scored(households, scorer)
         external = [h.household_id for h in households]  # type: ignore[attr-defined]
         at = datetime.now(timezone.utc)
+        tables = self._tables(households)
+        digests, known, reused = self._reusable(*tables, external, at)
+        scored = self._scored(households, scorer, tables=tables, known=known)
         name = self.settings.registry.model_name
+        sources = {i: REUSED_SOURCE if i in reused else "api" for i in range(len(households))}
         try:
             # household_id is still the position in the batch: two requests may carry one id.
-            self.log.record_scored(scored, model_name=name, model_version=model_version, source="api", at=at, ids=external)
+            self.log.record_scored(scored, model_name=name, model_version=model_version, source=sources, at=at, ids=external, digests=digests)
         except Exception as exc:  # noqa: BLE001 - no score leaves unlogged
             logger.error("decision log write failed (%s); nothing was scored", type(exc).__name__)
             raise ServiceUnavailable(f"the decision log is unavailable, nothing was scored: {type(exc).__name__}") from None
@@ -446,6 +473,8 @@ class ScoringLogic:
                     model_name=name,
                     model_version=model_version,
                     scored_at=at,
+                    law_result="reused" if i in reused else "computed",
+                    law_result_at=reused[i][1] if i in reused else at,
                     scores=[
                         {
                             "benefit": r.benefit,

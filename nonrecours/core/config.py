@@ -146,6 +146,13 @@ class ServingConfig(_Frozen):
         description="How often a ready service checks whether the champion alias has moved; a new champion is loaded beside "
         "the old one, then swapped in between batches (no request fails). 0: never (restart to change model).",
     )
+    reuse_law_results_days: int = Field(
+        default=31,
+        ge=0,
+        description="The API takes the law engine's answer from a decision of the last N days when the household's inputs are the same "
+        "(a keyed digest of them, the law engine's version and the reference month): agents mostly open households the nightly worklist "
+        "scored, and OpenFisca costs about a second per request. The model and reasons still run; the answer says which it was. 0: always compute.",
+    )
     partition_households: int = Field(default=5_000, ge=1, description="Households per partition in batch scoring (one simulation each).")
     max_waiting_households: int = Field(default=5_000, ge=1, description="Households a worker lets wait for a simulation; past that /score answers 503 (try again) rather than queue without bound.")
     max_body_bytes: int = Field(default=16_000_000, ge=1_000, description="Largest request body the API reads (413 beyond it), checked before any parsing: "
