@@ -172,22 +172,26 @@ the API by position) and a count derived from the members."""
 _FIELD, _MEMBER = "\x1f", "\x1e"
 
 
-def _text(v: object) -> str:
-    """One value as the digest reads it: equal values give equal text whatever table they came from."""
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "1" if v else "0"
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    return str(v)
+def _column_text(column: pd.Series) -> np.ndarray:
+    """A column's values as the digest reads them (vectorised): equal values give equal text
+    whatever table they came from, missing gives ""."""
+    missing = column.isna().to_numpy()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("object")
+    if pd.api.types.is_bool_dtype(column.dtype):
+        text = np.where(column.fillna(False).to_numpy(dtype=bool), "1", "0")
+    elif pd.api.types.is_float_dtype(column.dtype):
+        text = column.astype("float64").astype(str).to_numpy()  # each float's repr
+    else:
+        text = column.astype(str).to_numpy()
+    return np.where(missing, "", text).astype(object)
 
 
 def _row_texts(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    texts = [frame[c].astype("object").map(_text) for c in columns]
-    return pd.concat(texts, axis=1).agg(_FIELD.join, axis=1) if texts else pd.Series("", index=frame.index)
+    texts = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    for i, c in enumerate(columns):
+        texts = texts + (_FIELD if i else "") + _column_text(frame[c])
+    return texts
 
 
 def input_digests(individuals: pd.DataFrame, households: pd.DataFrame, *, key: bytes, law_version: str) -> pd.Series:

@@ -119,11 +119,13 @@ class ApiProcess:
 
 class Clients:
     """``n`` threads each posting ``per_request`` households per request to ``/score`` until told
-    to stop; every household id is new. Records the ids acknowledged (200 with the ids sent back),
+    to stop; every household id is new (with ``keep_ids``, each body keeps its own: households
+    an earlier batch scored). Records the ids acknowledged (200 with the ids sent back),
     the latency of each answered request and every error. With ``retry_connection_errors`` (a
     server being restarted), refused connections and 5xx are waited out instead of counted."""
 
-    def __init__(self, url: str, headers: dict, bodies: list[dict], n: int, *, per_request: int = 1, first_id: int = 0, retry_connection_errors: bool = False, timeout: float = 300):
+    def __init__(self, url: str, headers: dict, bodies: list[dict], n: int, *, per_request: int = 1, first_id: int = 0, retry_connection_errors: bool = False, timeout: float = 300,
+                 keep_ids: bool = False):
         self.url, self.headers, self.bodies, self.n, self.per_request = url, headers, bodies, n, per_request
         self.ids = itertools.count(first_id)
         self.lock = threading.Lock()
@@ -134,13 +136,16 @@ class Clients:
         self.retry = retry_connection_errors
         self.timeout = timeout
         self.elapsed = 0.0
+        self.keep_ids = keep_ids
+        self.reused = 0
 
     def _run(self) -> None:
         with httpx.Client(timeout=self.timeout) as client:
             while not self.stop.is_set():
                 with self.lock:
-                    ids = [next(self.ids) for _ in range(self.per_request)]
-                body = [{**self.bodies[h % len(self.bodies)], "household_id": h} for h in ids]
+                    drawn = [next(self.ids) for _ in range(self.per_request)]
+                body = [{**self.bodies[h % len(self.bodies)], **({} if self.keep_ids else {"household_id": h})} for h in drawn]
+                ids = [b["household_id"] for b in body]
                 started = time.perf_counter()
                 try:
                     r = client.post(self.url + "/score", json={"households": body}, headers=self.headers)
@@ -154,6 +159,7 @@ class Clients:
                 with self.lock:
                     if r.status_code == 200 and [h["household_id"] for h in r.json()] == ids:
                         self.acked.extend(ids)
+                        self.reused += sum(h.get("law_result") == "reused" for h in r.json())
                         self.latencies.append(latency)
                     elif not (self.retry and r.status_code >= 500):
                         self.errors.append(f"{r.status_code}: {r.text[:300]}")
@@ -184,5 +190,5 @@ class Clients:
             "clients": self.n, "households_per_request": self.per_request, "requests": len(self.latencies), "errors": len(self.errors),
             "first_error": self.errors[0] if self.errors else None,
             "households_per_second": len(self.acked) / self.elapsed if self.elapsed else None,
-            "latency_p50_s": pct(50), "latency_p99_s": pct(99),
+            "latency_p50_s": pct(50), "latency_p99_s": pct(99), "reused_share": self.reused / len(self.acked) if self.acked else None,
         }
