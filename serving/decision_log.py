@@ -329,6 +329,20 @@ def _plain(v: object) -> object:
     return v if isinstance(v, (int, str)) else str(v)
 
 
+def _plain_column(column: pd.Series) -> list:
+    """:func:`_plain` over a whole column, vectorised where the dtype allows (a batch of 100,000
+    households logs 800,000 rows of some forty values)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = [_plain(c) for c in column.cat.categories]
+        return [None if k < 0 else categories[k] for k in column.cat.codes.tolist()]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biu":
+        return column.tolist()
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        values = column.to_numpy(dtype=float)
+        return np.where(np.isnan(values), None, values.astype(object)).tolist()
+    return [_plain(v) for v in column.tolist()]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened after a contact, as an agent records it. ``result`` (one of
@@ -408,7 +422,8 @@ class DecisionLog:
         if missing:
             raise ValueError(f"scored rows lack column(s) {missing}")
         audited = [c for c in PROTECTED if c in scored.columns]
-        for hid, benefit, *values in zip(scored["household_id"], scored["benefit"].astype("object"), *(scored[c] for c in (*cols, *audited))):
+        columns = [_plain_column(scored[c]) for c in (*cols, *audited)]
+        for hid, benefit, *values in zip(scored["household_id"].tolist(), scored["benefit"].astype("object").tolist(), *columns):
             record = dict(zip((*cols, *audited), values))
             row = out.get(hid)
             if row is None:
@@ -419,12 +434,12 @@ class DecisionLog:
                     "model_name": model_name,
                     "model_version": str(model_version),
                     "source": source if isinstance(source, str) else source[hid],
-                    "features": {c: _plain(record[c]) for c in HOUSEHOLD_LEVEL},
+                    "features": {c: record[c] for c in HOUSEHOLD_LEVEL},
                     "scores": {},
-                    "audit": {c: _plain(record[c]) for c in audited} or None,
+                    "audit": {c: record[c] for c in audited} or None,
                     "input_digest": None if digests is None else digests.get(hid),
                 }
-            row["scores"][str(benefit)] = {c: _plain(record[c]) for c in (*PER_BENEFIT, *SCORES)}
+            row["scores"][str(benefit)] = {c: record[c] for c in (*PER_BENEFIT, *SCORES)}
         return list(out.values())
 
     @staticmethod
