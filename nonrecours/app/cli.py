@@ -407,6 +407,39 @@ def purge(
                   f"scored before {cut}; recorded in `purges` of {without_password(url)}")
 
 
+agents_app = typer.Typer(help="Agents' accounts for the web page: one per agent, in a team (the campaigns they see).", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+
+@agents_app.command("add")
+def agents_add(
+    name: Annotated[str, typer.Argument(help="The agent's sign-in name (unique).")],
+    team: Annotated[str, typer.Option("--team", help="The agent's team: they see the campaigns assigned to it.")],
+    password_file: Annotated[Optional[Path], typer.Option("--password-file", help="Read the password from this file's first line (for scripts); default: asked twice, not echoed.",
+                                                          exists=True, dir_okay=False)] = None,
+    decision_log: DecisionLogOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create an agent's account in the decision log's database. The password (12 characters or
+    more) is stored as an Argon2id hash, never in clear, and never printed."""
+    from nonrecours.serving.agents import add_agent
+
+    settings, env = _settings(config), Environment.from_os()
+    password = password_file.read_text().splitlines()[0] if password_file else typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    agent = _run(appl.on_log_tables, add_agent, appl.decision_log_url(decision_log, settings, env), name, team, password)
+    console.print(f"agent {agent.name!r} (id {agent.id}) added to team {agent.team!r}")
+
+
+@agents_app.command("list")
+def agents_list(decision_log: DecisionLogOpt = None, config: ConfigOpt = None) -> None:
+    """The agents' accounts: id, name, team (never a password or its hash)."""
+    from nonrecours.serving.agents import list_agents
+
+    settings, env = _settings(config), Environment.from_os()
+    for agent in _run(appl.on_log_tables, list_agents, appl.decision_log_url(decision_log, settings, env)):
+        typer.echo(f"{agent.id}\t{agent.name}\t{agent.team}")
+
+
 @app.command("grant-roles")
 def grant_roles(
     service_role: Annotated[str, typer.Option("--service-role", help="PostgreSQL role the API and batch scoring connect as.")],

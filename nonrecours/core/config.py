@@ -146,6 +146,8 @@ class ServingConfig(_Frozen):
         description="How often a ready service checks whether the champion alias has moved; a new champion is loaded beside "
         "the old one, then swapped in between batches (no request fails). 0: never (restart to change model).",
     )
+    signin_max_failures: int = Field(default=5, ge=1, description="Wrong passwords in a row after which an agent's web-page account is locked.")
+    signin_lockout_minutes: int = Field(default=15, ge=1, description="How long a locked agent's account refuses every password, the right one too.")
     reuse_law_results_days: int = Field(
         default=31,
         ge=0,
