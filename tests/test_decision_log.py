@@ -394,3 +394,27 @@ def test_the_law_engines_answer_is_reused_only_for_unchanged_inputs_within_the_w
     # after a key rotation the old decisions still match (the caller's digest decides)
     rotated = DecisionLog(log.engine, b"another-key-of-at-least-16-chars", retired=[KEY])
     assert sorted(rotated.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago - timedelta(days=1))[1]) == [0, 1, 2]
+
+
+def test_a_log_made_before_the_added_columns_gets_them_and_keeps_its_rows(tmp_path, some_profiles):
+    """A decision log written by an earlier release (no key_id, no input_digest) is opened, not
+    refused: the columns are added, NULL on the old rows, and new rows fill them."""
+    from sqlalchemy import create_engine, inspect
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, household_pseudonym VARCHAR(64) NOT NULL, scored_at DATETIME NOT NULL, "
+            "model_name VARCHAR(200) NOT NULL, model_version VARCHAR(50) NOT NULL, source VARCHAR(20) NOT NULL, features JSON NOT NULL, scores JSON NOT NULL)"
+        )
+        conn.exec_driver_sql("INSERT INTO decisions (household_pseudonym, scored_at, model_name, model_version, source, features, scores) "
+                             "VALUES ('p', '2026-01-01 00:00:00', 'm', '1', 'batch', '{}', '{}')")
+    old.dispose()
+    log = DecisionLog(connect(url), KEY)
+    assert {"key_id", "input_digest"} <= {c["name"] for c in inspect(log.engine).get_columns("decisions")}
+    rows = scored_rows(some_profiles)
+    log.record_scored(rows, model_name="m", model_version="2", source="batch", digests={h: "d" * 64 for h in rows["household_id"].unique()})
+    logged = log.read()
+    assert logged.loc[0, "household_pseudonym"] == "p" and pd.isna(logged.loc[0, "input_digest"]) and pd.isna(logged.loc[0, "key_id"])
+    assert (logged["input_digest"].iloc[1:] == "d" * 64).all() and len(logged) == 1 + rows["household_id"].nunique()
