@@ -1,0 +1,64 @@
+"""Benchmark: do two OpenFisca simulations at once run as fast as one? (The law engine's scaling
+over this machine's cores.)
+
+Usage: .venv/bin/python bench/law_parallel.py [--households 10000]
+Draws 2 x --households (`nonrecours generate`, in a temporary folder), then times one simulation of
+the first --households alone, and then two simulations (the first and the second half) in two
+separate processes started together (spawned, not forked: nothing shared but the machine). Each
+process loads OpenFisca-France and runs a one-household simulation first (its lazy set-up), then
+waits for the other, so that only the timed computations overlap. Prints the seconds of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_scale import machine  # noqa: E402
+from profile_law import population, situation  # noqa: E402
+
+
+def timed(folder: str, offset: int, n: int, month: str, barrier) -> float:
+    import pandas as pd
+
+    from nonrecours.law.openfisca import compute_entitlements
+
+    persons, households, css = situation(pd.read_parquet(Path(folder) / "individuals.parquet"), pd.read_parquet(Path(folder) / "households.parquet"))
+    ids = households["household_id"].iloc[offset : offset + n]
+    first = households["household_id"].iloc[:1]
+    compute_entitlements(persons[persons["household_id"].isin(first)], households[households["household_id"].isin(first)], reference_month=month, css=css)
+    if barrier is not None:
+        barrier.wait()
+    start = time.perf_counter()
+    compute_entitlements(persons[persons["household_id"].isin(ids)], households[households["household_id"].isin(ids)], reference_month=month, css=css)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--households", type=int, default=10_000)
+    args = parser.parse_args()
+    from nonrecours.core.config import Settings
+
+    month = Settings().law.reference_month
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        population(2 * args.households, Path(tmp), month)
+        with context.Pool(1) as pool:
+            alone = pool.apply(timed, (tmp, 0, args.households, month, None))
+        barrier = context.Manager().Barrier(2)
+        with context.Pool(2) as pool:
+            both = pool.starmap(timed, [(tmp, 0, args.households, month, barrier), (tmp, args.households, args.households, month, barrier)])
+    n = args.households
+    print(f"machine: {machine()}")
+    print(f"one simulation of {n:,} households alone: {alone:.1f} s ({n / alone:,.0f}/s)")
+    print(f"two at once: {both[0]:.1f} s and {both[1]:.1f} s ({2 * n / max(both):,.0f}/s together, {alone / max(both):.2f}x the speed of one alone each)")
+
+
+if __name__ == "__main__":
+    main()
