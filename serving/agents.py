@@ -72,9 +72,14 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
+def create_table(engine: Engine) -> None:
+    """The ``agents`` table, if missing (the decision log's :func:`connect` does not know it)."""
+    agents.create(engine, checkfirst=True)
+
+
 def add_agent(engine: Engine, name: str, team: str, password: str, *, now: datetime | None = None) -> Agent:
     """Create an account; a name already taken, an empty team or a short password is refused."""
-    agents.create(engine, checkfirst=True)
+    create_table(engine)
     name, team = name.strip(), team.strip()
     if not name or not team or len(name) > MAX_NAME_LENGTH or len(team) > MAX_NAME_LENGTH:
         raise ValueError(f"an agent needs a name and a team of 1 to {MAX_NAME_LENGTH} characters")
@@ -92,11 +97,11 @@ def add_agent(engine: Engine, name: str, team: str, password: str, *, now: datet
 
 def sign_in(engine: Engine, name: str, password: str, *, now: datetime | None = None, max_failures: int, lockout: timedelta) -> Agent | None:
     """The agent if ``password`` is theirs, else None (a wrong name or password alike). Raises
-    :class:`LockedOut` while the account is locked, whatever the password."""
+    :class:`LockedOut` while the account is locked, whatever the password. The table must exist
+    (:func:`create_table`, done by adding an agent): no DDL check on every sign-in."""
     from argon2.exceptions import VerificationError
 
     now = _utc(now or datetime.now(timezone.utc))
-    agents.create(engine, checkfirst=True)
     with engine.begin() as conn:
         row = conn.execute(select(agents).where(agents.c.name == name.strip())).first()
         if row is None:
@@ -122,6 +127,6 @@ def sign_in(engine: Engine, name: str, password: str, *, now: datetime | None = 
 
 
 def list_agents(engine: Engine) -> list[Agent]:
-    agents.create(engine, checkfirst=True)
+    create_table(engine)
     with engine.connect() as conn:
         return [Agent(int(r.id), r.name, r.team) for r in conn.execute(select(agents.c.id, agents.c.name, agents.c.team).order_by(agents.c.name))]
