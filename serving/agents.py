@@ -15,11 +15,13 @@ same hash as a known one, so timing does not tell which names exist.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cache
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 MIN_PASSWORD_LENGTH = 12
@@ -73,8 +75,9 @@ def _utc(t: datetime) -> datetime:
 
 
 def create_table(engine: Engine) -> None:
-    """The ``agents`` table, if missing (the decision log's :func:`connect` does not know it)."""
-    agents.create(engine, checkfirst=True)
+    """The ``agents`` and ``agent_sessions`` tables, if missing (the decision log's
+    :func:`connect` does not know them)."""
+    metadata.create_all(engine, checkfirst=True)
 
 
 def add_agent(engine: Engine, name: str, team: str, password: str, *, now: datetime | None = None) -> Agent:
@@ -130,3 +133,55 @@ def list_agents(engine: Engine) -> list[Agent]:
     create_table(engine)
     with engine.connect() as conn:
         return [Agent(int(r.id), r.name, r.team) for r in conn.execute(select(agents.c.id, agents.c.name, agents.c.team).order_by(agents.c.name))]
+
+
+sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("agent_id", Integer, nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    comment="Signed-in agents' sessions: a hash of the cookie's token (never the token), the form token, the expiry.",
+)
+TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True)
+class Session:
+    agent: Agent
+    csrf: str
+    expires_at: datetime
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(engine: Engine, agent: Agent, *, lifetime: timedelta, now: datetime | None = None) -> tuple[str, Session]:
+    """A new session for a signed-in agent: the cookie's token (only its hash is stored) and the
+    session, whose ``csrf`` token every form of the page carries."""
+    now = _utc(now or datetime.now(timezone.utc))
+    token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
+    with engine.begin() as conn:
+        conn.execute(insert(sessions), {"token_hash": _token_hash(token), "agent_id": agent.id, "csrf": csrf, "created_at": now, "expires_at": now + lifetime})
+    return token, Session(agent, csrf, now + lifetime)
+
+
+def session_of(engine: Engine, token: str, *, now: datetime | None = None) -> Session | None:
+    """The live session a cookie's token opens, or None (unknown, expired or signed out)."""
+    now = _utc(now or datetime.now(timezone.utc))
+    query = select(sessions.c.csrf, sessions.c.expires_at, agents.c.id, agents.c.name, agents.c.team).join(agents, agents.c.id == sessions.c.agent_id)
+    with engine.connect() as conn:
+        row = conn.execute(query.where(sessions.c.token_hash == _token_hash(token))).first()
+    if row is None or _utc(row.expires_at) <= now:
+        return None
+    return Session(Agent(int(row.id), row.name, row.team), row.csrf, _utc(row.expires_at))
+
+
+def close_session(engine: Engine, token: str, *, now: datetime | None = None) -> None:
+    """Sign out: the session's row goes, and with it every expired one."""
+    now = _utc(now or datetime.now(timezone.utc))
+    with engine.begin() as conn:
+        conn.execute(delete(sessions).where(or_(sessions.c.token_hash == _token_hash(token), sessions.c.expires_at <= now)))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from nonrecours.app.cli import app
-from nonrecours.serving.agents import LockedOut, add_agent, agents, list_agents, sign_in
+from nonrecours.serving.agents import LockedOut, add_agent, agents, list_agents, metadata, sign_in
 from nonrecours.serving.decision_log import connect
 
 PASSWORD = "correct horse battery"
@@ -25,7 +25,7 @@ def engine(request, tmp_path):
     else:
         e = connect(request.getfixturevalue("postgres_url"))
     yield e
-    agents.drop(e, checkfirst=True)
+    metadata.drop_all(e, checkfirst=True)
     e.dispose()
 
 

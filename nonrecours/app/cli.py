@@ -440,6 +440,42 @@ def agents_list(decision_log: DecisionLogOpt = None, config: ConfigOpt = None) -
         typer.echo(f"{agent.id}\t{agent.name}\t{agent.team}")
 
 
+@agents_app.command("assign")
+def agents_assign(
+    campaign_file: Annotated[Path, typer.Argument(help="The campaign file `nonrecours campaign` wrote (.csv or .parquet).", exists=True, dir_okay=False)],
+    team: Annotated[str, typer.Option("--team", help="The team whose agents will see the campaign's contacted households.")],
+    input: Annotated[Path, typer.Option("--input", help="The extract the campaign was made from (its folder): the households' territory and the law engine's inputs.",
+                                        exists=True, file_okay=False)] = Path("demo"),
+    decision_log: DecisionLogOpt = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Give a campaign to a team: its contacted households (never the holdout) appear on the team's
+    agents' caseload page, ranked as the campaign ranked them, each benefit with its legal basis
+    computed now by OpenFisca-France on the extract."""
+    from nonrecours.app.outreach import assign_campaign
+
+    settings, env = _settings(config), Environment.from_os()
+    cid, added = _run(assign_campaign, campaign_file, input, team, settings, appl.decision_log_url(decision_log, settings, env), quiet=quiet)
+    console.print(f"campaign {cid}: {added:,} households to contact assigned to team {team!r}")
+
+
+@agents_app.command("unassign")
+def agents_unassign(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign's id (in its file's campaign_id column).")],
+    team: Annotated[str, typer.Option("--team", help="The team to take it from.")],
+    decision_log: DecisionLogOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Take a campaign off a team's caseload when its outreach is over (the outcomes recorded stay
+    in the decision log)."""
+    from nonrecours.serving.caseload import unassign
+
+    settings, env = _settings(config), Environment.from_os()
+    removed = _run(appl.on_log_tables, unassign, appl.decision_log_url(decision_log, settings, env), campaign_id, team)
+    console.print(f"campaign {campaign_id}: {removed:,} households taken off team {team!r}'s caseload")
+
+
 @app.command("grant-roles")
 def grant_roles(
     service_role: Annotated[str, typer.Option("--service-role", help="PostgreSQL role the API and batch scoring connect as.")],

@@ -201,6 +201,32 @@ def read_campaign_file(path: Path) -> pd.DataFrame:
     return table
 
 
+def assign_campaign(campaign_path: Path, folder: Path, team: str, settings: Settings, url: str, *, quiet: bool = False) -> tuple[str, int]:
+    """Give a campaign's contacted households to an agents' team (``nonrecours agents assign``):
+    their rank, territory and the legal basis of each benefit, computed by OpenFisca-France on the
+    extract the campaign was made from (one simulation, about a second per thousand households).
+    Returns the campaign id and the households assigned. Reads no truth."""
+    from nonrecours.app.application import on_log_tables
+    from nonrecours.law.basis import legal_basis
+    from nonrecours.law.parameters import load_law_parameters
+    from nonrecours.law.situation import observed_situation
+    from nonrecours.serving.caseload import assign
+
+    campaign = read_campaign_file(campaign_path)
+    contacted = campaign[campaign["contacted"].astype(bool)]
+    individuals, households = read_extract(folder)
+    wanted = households["household_id"].isin(contacted["household_id"])
+    households, individuals = households[wanted], individuals[individuals["household_id"].isin(contacted["household_id"])]
+    settings = with_population_month(settings, folder)
+    persons, hh, _ = observed_situation(individuals, households, load_law_parameters())
+    if not quiet:
+        print(f"legal basis of {len(hh):,} households (OpenFisca-France, {settings.law.reference_month})")
+    basis = legal_basis(persons, hh, reference_month=settings.law.reference_month) if len(hh) else {}
+    depcom = households.set_index("household_id")["depcom"].astype(str)
+    added = on_log_tables(assign, url, campaign, team, depcom=depcom, basis=basis)
+    return str(campaign["campaign_id"].iloc[0]), added
+
+
 def play_field(folder: Path, campaign: pd.DataFrame, log, *, outcome_date: date) -> pd.DataFrame:
     """Simulation only: what agents would record after the campaign's contacts, from the truth's
     potential outcomes in ``folder``, recorded through the decision log's outcome path (an

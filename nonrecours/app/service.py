@@ -40,6 +40,7 @@ from pydantic import Field, ValidationError
 
 from nonrecours.app import environment as envvars
 from nonrecours.app.environment import Environment
+from nonrecours.app.web import WEB_PATH
 from nonrecours.core.config import Settings, load_settings, without_password
 from nonrecours.core.schema import SchemaError
 from nonrecours.serving.openapi import error_body
@@ -123,7 +124,8 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "").rstrip("/")
-        if scope["type"] != "http":
+        if scope["type"] != "http" or path == WEB_PATH or path.startswith(WEB_PATH + "/"):
+            # the agents' page signs its users in itself (nonrecours.app.web); no API key in a browser
             await self.app(scope, receive, send)
         elif path == "/readyz" and (await _Status.first_load(STARTUP_WAIT_SECONDS)) and _Status.reason():
             # a worker still loading answers once its first load ends, so /readyz never says
@@ -297,6 +299,7 @@ class ScoringLogic:
         # (scorer, version) as one value, swapped whole: a batch reads it once, so the version it
         # logs is the one that scored it.
         self.champion: tuple[object, str] | None = None
+        self.champion_run: str = ""  # the champion's training run, for the public notice
         self.refused: str | None = None  # why the last candidate champion was not loaded
         import threading
 
@@ -355,6 +358,7 @@ class ScoringLogic:
             )
             return False
         self.champion = (loaded.scorer, loaded.version)
+        self.champion_run = loaded.run_id
         _Status.not_ready_reason = None
         if current is None:
             logger.info("ready: scoring with %s version %s", reg.model_name, loaded.version)
@@ -616,9 +620,24 @@ def build_service(settings: Settings, environment: Environment):
             """Record many outcomes in one transaction: all of them, or none (the error names the first refused)."""
             return self._outcomes([o.model_dump() if hasattr(o, "model_dump") else o for o in outcomes], ctx)
 
+    Scoring.mount_asgi_app(_web_page(settings), path=WEB_PATH)
     Scoring.add_asgi_middleware(ApiKeyMiddleware, environment=environment, max_body_bytes=settings.serving.max_body_bytes,
                                 rate_limit_per_minute=settings.serving.rate_limit_per_minute)
     return Scoring
+
+
+def _web_page(settings: Settings):
+    """The agents' web page, reading the worker's own decision log and champion."""
+    from nonrecours.app.web import Sources, build_web_app
+
+    def champion():
+        service = bentoml.get_current_service()
+        if service.champion is None:
+            return None
+        scorer, version = service.champion
+        return settings.registry.model_name, version, service.champion_run, scorer
+
+    return build_web_app(settings, Sources(log=lambda: bentoml.get_current_service().log, champion=champion))
 
 
 def service_from_environment(env: Environment):
@@ -641,6 +660,7 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
     are checked and the decision log's tables created here, once, before the workers start
     (several workers creating them at once on a new database would race); a wrong URL fails now."""
     from nonrecours.app.application import AppError, mlflow_limits, read_secrets
+    from nonrecours.serving.caseload import create_tables
     from nonrecours.serving.decision_log import connect
     from nonrecours.serving.secrets import api_keys, pseudonym_key
 
@@ -651,7 +671,9 @@ def serve_command(settings: Settings, env: Environment, *, port: int, host: str,
     except ValueError as exc:
         raise AppError(str(exc)) from None
     try:
-        connect(decision_log_url).dispose()
+        engine = connect(decision_log_url)
+        create_tables(engine)  # the agents' page's tables, beside the log's
+        engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure to open the log stops the start, with the reason
         raise AppError(f"decision log {without_password(decision_log_url)!r}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                        "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours") from None

@@ -218,6 +218,17 @@ class CampaignConfig(_Frozen):
     strata: int = Field(default=5, ge=1, description="Rank strata the holdout is drawn within (the same share in each).")
 
 
+class WebConfig(_Frozen):
+    """The agents' web page (``nonrecours serve``, at /agents)."""
+
+    language: Literal["fr", "en"] = Field(default="fr", description="Language of the page (serving/messages/<language>.yaml): French for agents and auditors, "
+                                          "English for data scientists.")
+    page_size: int = Field(default=50, ge=10, le=500, description="Households per page of the caseload.")
+    session_hours: float = Field(default=10.0, gt=0, le=24, description="How long an agent stays signed in (a working day); signing out ends it at once.")
+    secure_cookies: Literal["auto", "always"] = Field(default="auto", description="`auto`: the session cookie is Secure when the request came over HTTPS "
+                                                      "(directly or as X-Forwarded-Proto from a TLS proxy); `always`: Secure whatever the request says.")
+
+
 class Settings(_Frozen):
     """Everything a run needs; build it with :func:`load_settings`."""
 
@@ -229,6 +240,7 @@ class Settings(_Frozen):
     monitoring: MonitoringConfig = MonitoringConfig()
     fairness: FairnessConfig = FairnessConfig()
     campaign: CampaignConfig = CampaignConfig()
+    web: WebConfig = WebConfig()
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

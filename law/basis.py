@@ -1,0 +1,66 @@
+"""The legal basis of an entitlement, read from OpenFisca-France itself: for each benefit, the
+resources the law counts, the base amount it starts from, the amount it gives, and the texts
+its variables cite (``Variable.reference``: Légifrance articles, service-public.fr pages).
+
+Where it sits: beside :mod:`nonrecours.law.openfisca` (the same simulation, the same mapping of an
+agency's rows); the agents' web page shows it for each benefit of a household. No rule is written
+here: every figure is an OpenFisca-France variable computed for the household, and every text is
+the one OpenFisca-France gives. Which variables say what, per benefit, is :data:`BASIS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nonrecours.law.openfisca import build_simulation, tax_benefit_system
+
+BASIS: dict[str, dict[str, str]] = {
+    "rsa": {"resources": "rsa_base_ressources", "base": "rsa_socle", "amount": "rsa", "law": "rsa_montant", "housing": "rsa_forfait_logement"},
+    "ppa": {"resources": "ppa_base_ressources", "base": "ppa_montant_forfaitaire_familial_non_majore", "amount": "ppa", "law": "ppa_eligibilite",
+            "housing": "ppa_forfait_logement"},
+    "aide_logement": {"resources": "aide_logement_base_ressources", "base": "aide_logement_montant_brut", "amount": "aide_logement"},
+    "css_free": {"resources": "css_cmu_base_ressources", "eligibility": "cmu_c"},
+    "css_contrib": {"resources": "css_cmu_base_ressources", "base": "css_participation_forfaitaire"},
+    "aspa": {"amount": "aspa"},
+    "af": {"base": "af_base", "amount": "af"},
+    "aah": {"amount": "aah", "law": "aah_eligible"},
+}
+"""Per benefit, the OpenFisca-France variables the page shows, by what they mean to an agent:
+``resources`` (what the law counts), ``base`` (the amount it starts from), ``amount`` (what it
+gives), ``housing`` (the housing flat rate deducted), ``eligibility``; ``law`` is a variable
+read for its references only."""
+SHOWN = ("resources", "base", "housing", "amount", "eligibility")
+
+
+def references(variable: str) -> list[str]:
+    """The texts OpenFisca-France cites for a variable (its ``reference``), as given."""
+    ref = tax_benefit_system().variables[variable].reference
+    return [ref] if isinstance(ref, str) else list(ref or [])
+
+
+def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_month: str) -> dict[int, dict[str, dict]]:
+    """Per household id, per benefit: ``{"figures": [{"role", "variable", "label", "value"}],
+    "references": [...]}`` for the situation's households in ``reference_month`` (one simulation;
+    family-level variables summed over the household's benefit units, person-level ones over its
+    members). Pure: the inputs are not modified."""
+    tbs = tax_benefit_system()
+    sim, persons, households, unit_id = build_simulation(persons, households, reference_month)
+    unit_household = pd.Index(pd.unique(unit_id)) // 100
+    person_household = persons["household_id"].to_numpy()
+    ids = households.index.to_numpy()
+    values: dict[str, pd.Series] = {}
+    for variable in sorted({v for spec in BASIS.values() for role, v in spec.items() if role in SHOWN}):
+        computed = np.asarray(sim.calculate(variable, reference_month), dtype=float)
+        owner = person_household if tbs.variables[variable].entity.key == "individu" else unit_household
+        values[variable] = pd.Series(computed).groupby(np.asarray(owner)).sum().reindex(ids, fill_value=0.0)
+    cited = {b: sorted({r for v in spec.values() for r in references(v)}) for b, spec in BASIS.items()}
+    out: dict[int, dict[str, dict]] = {}
+    for i, hid in enumerate(ids):
+        out[int(hid)] = {
+            b: {"figures": [{"role": role, "variable": v, "label": tbs.variables[v].label, "value": round(float(values[v].iloc[i]), 2)}
+                            for role, v in spec.items() if role in SHOWN],
+                "references": cited[b]}
+            for b, spec in BASIS.items()
+        }
+    return out

@@ -1,0 +1,51 @@
+"""Message catalogues: every word the agents' web page shows, one YAML file per language
+(``serving/messages/fr.yaml``, ``en.yaml``), none written into the code or the templates.
+
+Where it sits: the web page (:mod:`nonrecours.app.web`) renders with :func:`catalogue`; the
+setting ``web.language`` picks the file (French by default: agents and auditors read French).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import yaml
+
+LANGUAGES = ("fr", "en")
+
+
+class Catalogue:
+    """Messages by dotted key (``"caseload.title"``), formatted with keyword fields."""
+
+    def __init__(self, language: str, messages: dict):
+        self.language = language
+        self.messages = messages
+
+    def raw(self, key: str):
+        node = self.messages
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"message {key!r} is not in the {self.language} catalogue (serving/messages/{self.language}.yaml)")
+            node = node[part]
+        return node
+
+    def __call__(self, key: str, **fields) -> str:
+        text = self.raw(key)
+        return str(text).format(**fields) if fields else str(text)
+
+
+def keys(node: dict, prefix: str = "") -> set[str]:
+    """Every dotted key of a catalogue (the leaves)."""
+    out: set[str] = set()
+    for k, v in node.items():
+        out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+    return out
+
+
+@cache
+def catalogue(language: str) -> Catalogue:
+    if language not in LANGUAGES:
+        raise ValueError(f"language {language!r}: expected one of {list(LANGUAGES)}")
+    text = resources.files("nonrecours.serving").joinpath("messages", f"{language}.yaml").read_text(encoding="utf-8")
+    return Catalogue(language, yaml.safe_load(text))
