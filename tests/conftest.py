@@ -184,3 +184,32 @@ def postgres_url():
     finally:
         subprocess.run([*as_user, f"{bin_dir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+PASSWORD = "un mot de passe assez long"
+"""Every test agent's password."""
+
+
+def assigned_campaign(population, tracking_store: str, folder) -> dict:
+    """A campaign on ``population`` in a new decision log in ``folder`` (ranked by the rules, 120
+    contacts, 20% holdout), given to team "nord" with ``nonrecours agents assign``; agents alice and
+    carol in "nord", bob in "sud" (password :data:`PASSWORD`)."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from nonrecours.app.application import open_decision_log
+    from nonrecours.app.cli import app
+    from nonrecours.app.environment import Environment
+    from nonrecours.serving.agents import add_agent
+
+    runner = CliRunner()
+    url = f"sqlite:///{folder / 'decisions.db'}"
+    common = ["--decision-log", url, "--secrets", str(population / "secrets.env")]
+    made = runner.invoke(app, ["campaign", "--input", str(population), "--capacity", "120", "--holdout", "0.2", "--exploration", "0.1", "--seed", "5",
+                               "--ranking", "rules", "--out", str(folder / "campaign.csv"), "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
+    assert made.exit_code == 0, made.output
+    assigned = runner.invoke(app, ["agents", "assign", str(folder / "campaign.csv"), "--team", "nord", "--input", str(population), "--decision-log", url, "-q"])
+    assert assigned.exit_code == 0, assigned.output
+    log = open_decision_log(url, population / "secrets.env", Environment.from_os())
+    agents = {name: add_agent(log.engine, name, team, PASSWORD) for name, team in (("alice", "nord"), ("bob", "sud"), ("carol", "nord"))}
+    return {"log": log, "url": url, "campaign": pd.read_csv(folder / "campaign.csv"), "folder": folder, **agents}

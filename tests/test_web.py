@@ -14,46 +14,29 @@ import pytest
 from sqlalchemy import select
 from starlette.routing import Mount
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from nonrecours.app.application import open_decision_log
-from nonrecours.app.cli import app
-from nonrecours.app.environment import Environment
+from tests.conftest import PASSWORD, assigned_campaign
 from nonrecours.app.web import RESULTS, SESSION_COOKIE, WEB_PATH, Sources, build_web_app
 from nonrecours.core.config import load_settings
 from nonrecours.core.schema import BENEFITS
-from nonrecours.serving.agents import add_agent, sessions
+from nonrecours.serving.agents import sessions
 from nonrecours.serving.caseload import STATUSES, caseload
 from nonrecours.serving.catalogue import LANGUAGES, catalogue, keys
 from nonrecours.serving.decision_log import outcomes
 
-runner = CliRunner()
-PASSWORD = "un mot de passe assez long"
 MAX_FAILURES = 3
 
 
 @pytest.fixture(scope="module")
 def site(small_population, tracking_store, tmp_path_factory):
-    """A campaign on the small population (ranked by the rules, 20% holdout), given to team
-    "nord"; alice is in "nord", bob in "sud"; the page mounted at /agents as the service mounts it."""
+    """The campaign of :func:`tests.conftest.assigned_campaign`, the page mounted at /agents as the
+    service mounts it (sign-in locks after three failures, pages of 25)."""
     from starlette.applications import Starlette
 
-    folder = tmp_path_factory.mktemp("web")
-    url = f"sqlite:///{folder / 'decisions.db'}"
-    common = ["--decision-log", url, "--secrets", str(small_population / "secrets.env")]
-    made = runner.invoke(app, ["campaign", "--input", str(small_population), "--capacity", "120", "--holdout", "0.2", "--exploration", "0.1", "--seed", "5",
-                               "--ranking", "rules", "--out", str(folder / "campaign.csv"), "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
-    assert made.exit_code == 0, made.output
-    assigned = runner.invoke(app, ["agents", "assign", str(folder / "campaign.csv"), "--team", "nord", "--input", str(small_population), "--decision-log", url, "-q"])
-    assert assigned.exit_code == 0, assigned.output
-    log = open_decision_log(url, small_population / "secrets.env", Environment.from_os())
-    alice = add_agent(log.engine, "alice", "nord", PASSWORD)
-    bob = add_agent(log.engine, "bob", "sud", PASSWORD)
-    add_agent(log.engine, "carol", "nord", PASSWORD)
+    made = assigned_campaign(small_population, tracking_store, tmp_path_factory.mktemp("web"))
     settings = load_settings(serving__signin_max_failures=MAX_FAILURES, web__page_size=25)
-    web = Starlette(routes=[Mount(WEB_PATH, build_web_app(settings, Sources(log=lambda: log)))])
-    campaign = pd.read_csv(folder / "campaign.csv")
-    return {"web": web, "log": log, "alice": alice, "bob": bob, "campaign": campaign, "folder": folder, "url": url}
+    log = made["log"]
+    return {**made, "web": Starlette(routes=[Mount(WEB_PATH, build_web_app(settings, Sources(log=lambda: log)))])}
 
 
 def signed_in(site, name: str, base_url: str = "http://testserver") -> TestClient:
