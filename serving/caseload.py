@@ -49,14 +49,14 @@ STATUSES = ("todo", "reached", "unreachable", "opened", "not_entitled", "decline
 """A household's status on the page: ``todo`` (no outcome yet), ``reached`` (contacted, no result
 yet), or the result of its latest outcome."""
 BENEFIT_SEPARATOR = ";"
-DOM_PREFIX = "97"
-"""Communes of the overseas départements have a three-character département code (971 to 976)."""
+DOM_PREFIX, CODE_LENGTH, OVERSEAS_CODE_LENGTH = "97", 2, 3
+"""A département's code is its communes' first two characters (01 to 95, 2A, 2B), three overseas (971 to 976)."""
 
 
 def territory(depcom: str) -> str:
     """The département of an INSEE commune code: its first two characters, three overseas."""
     code = str(depcom)
-    return code[:3] if code.startswith(DOM_PREFIX) else code[:2]
+    return code[:OVERSEAS_CODE_LENGTH] if code.startswith(DOM_PREFIX) else code[:CODE_LENGTH]
 
 
 def create_tables(engine: Engine) -> None:

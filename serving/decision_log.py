@@ -294,15 +294,24 @@ as the service's should be, never needs to). On SQLite append-only rests on this
 only inserts and purges."""
 
 
+WEB_TABLE_GRANTS = (("agents", "SELECT, UPDATE"), ("agent_sessions", "SELECT, INSERT, DELETE"), ("caseload", "SELECT"))
+
+
 def grant_roles(engine: Engine, *, service: str, monitoring: str) -> None:
     """PostgreSQL: give the service's role what scoring and outcomes need (read and append the
     log, append audit attributes it can never read back) and the monitoring role read access to
     everything; nobody else reads the audit attributes. Run once, by the tables' owner."""
     if engine.dialect.name != "postgresql":
         raise ValueError("roles are PostgreSQL's: on SQLite, protect the file itself (mode 600, its own folder)")
+    from sqlalchemy import inspect
+
     scoring = ("decisions", "outcomes", "campaign_assignments")
     quote = engine.dialect.identifier_preparer.quote
     s, m = quote(service), quote(monitoring)
+    # The agents' page's tables (serving/agents.py, serving/caseload.py), when there: the service
+    # signs agents in (a failed sign-in updates the counter), opens and ends sessions, reads the
+    # caseload (raw household ids: the monitoring role gets none of them).
+    web = [(t, grant) for t, grant in WEB_TABLE_GRANTS if inspect(engine).has_table(t)]
     with engine.begin() as conn:
         for statement in (
             f"REVOKE ALL ON {', '.join(LOG_TABLES)} FROM PUBLIC",
@@ -310,6 +319,8 @@ def grant_roles(engine: Engine, *, service: str, monitoring: str) -> None:
             f"GRANT INSERT ON audit_attributes TO {s}",
             f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {s}",
             f"GRANT SELECT ON {', '.join(LOG_TABLES)} TO {m}",
+            *(f"REVOKE ALL ON {t} FROM PUBLIC" for t, _ in web),
+            *(f"GRANT {grant} ON {t} TO {s}" for t, grant in web),
         ):
             conn.exec_driver_sql(statement)
 

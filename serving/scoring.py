@@ -20,20 +20,20 @@ from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
 from nonrecours.features.profiles import build_profiles
 from nonrecours.law.parameters import CssValuation
 from nonrecours.law.situation import entitlements_from_observed
-from nonrecours.serving.reasons import reasons
+from nonrecours.serving.reasons import DEFAULT_LANGUAGE, reasons
 from nonrecours.training.model import Scorer
 
 WORKLIST_COLUMNS = ("rank", "household_id", "benefit", *SCORE_COLUMNS)
 
 
 def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Scorer, *, law: LawConfig, css: CssValuation, n_reasons: int,
-                 known: pd.DataFrame | None = None) -> pd.DataFrame:
+                 known: pd.DataFrame | None = None, language: str = DEFAULT_LANGUAGE) -> pd.DataFrame:
     """Profiles of every household given (one OpenFisca simulation for all of them) with
     ``p_unclaimed``, ``estimated_monthly_amount``, ``expected_unclaimed_monthly`` and ``reasons``
     (a list of phrases) added. Households without members get no row. ``known``: entitlements
     already computed for some of the households (``ENTITLEMENTS`` form, reused from the decision
     log for unchanged inputs); the law engine runs on the others only, and everything after it
-    (features, model, reasons) on all."""
+    (features, model, reasons) on all. Reasons are in ``language`` (``serving.language``)."""
     parts = [] if known is None else [known[known["household_id"].isin(households["household_id"])]]
     todo = households if known is None else households[~households["household_id"].isin(known["household_id"])]
     if len(todo) or not parts:
@@ -46,7 +46,7 @@ def score_tables(individuals: pd.DataFrame, households: pd.DataFrame, scorer: Sc
     amount = scorer.estimated_amount(profiles)
     out = profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount)
     # Reasons need TreeSHAP contributions, as costly as the prediction again: skipped when none are wanted.
-    out["reasons"] = reasons(profiles, scorer.contributions(profiles), n_reasons) if n_reasons else [[] for _ in range(len(out))]
+    out["reasons"] = reasons(profiles, scorer.contributions(profiles), n_reasons, language) if n_reasons else [[] for _ in range(len(out))]
     return out
 
 
@@ -61,6 +61,7 @@ def score_extract(
     partition_households: int,
     scheduler: str | None = None,
     quiet: bool = False,
+    language: str = DEFAULT_LANGUAGE,
 ) -> pd.DataFrame:
     """:func:`score_tables` over partitions of ``partition_households`` households, in local
     processes (``law.workers``) or on the Dask cluster at ``scheduler``."""
@@ -69,12 +70,12 @@ def score_extract(
     n_parts = max(int(np.ceil(n / partition_households)), law.workers if n >= law.min_households_per_worker * law.workers else 1)
     # Spawned, not forked: LightGBM's OpenMP threads in a forked child hang once the parent has
     # predicted (measured here). Each worker loads OpenFisca once (a few seconds).
-    task = partial(score_tables, scorer=scorer, law=law, css=css, n_reasons=n_reasons)
+    task = partial(score_tables, scorer=scorer, law=law, css=css, n_reasons=n_reasons, language=language)
     results = map_households(task, individuals, households, n_parts=n_parts, scheduler=scheduler, workers=law.workers, description="scoring", quiet=quiet, start_method="spawn")
     return pd.concat(results, ignore_index=True) if results else pd.DataFrame()
 
 
-def explain(scored: pd.DataFrame, scorer: Scorer, n_reasons: int, where: np.ndarray) -> pd.DataFrame:
+def explain(scored: pd.DataFrame, scorer: Scorer, n_reasons: int, where: np.ndarray, language: str = DEFAULT_LANGUAGE) -> pd.DataFrame:
     """``scored`` with ``reasons`` computed for the rows where ``where`` is true, the others left
     as they are. TreeSHAP costs about as much as the prediction, so batch scoring explains only
     the rows agents read (the worklist's, a campaign's); a row's reasons depend on that row alone,
@@ -82,7 +83,7 @@ def explain(scored: pd.DataFrame, scorer: Scorer, n_reasons: int, where: np.ndar
     out = scored.copy()
     picked = scored[where]
     if len(picked):
-        given = reasons(picked, scorer.contributions(picked), n_reasons)
+        given = reasons(picked, scorer.contributions(picked), n_reasons, language)
         column = list(out["reasons"]) if "reasons" in out else [[] for _ in range(len(out))]
         for position, phrases in zip(np.flatnonzero(where), given):
             column[position] = phrases

@@ -75,3 +75,44 @@ def test_the_command_line_adds_and_lists_agents_never_printing_a_password(tmp_pa
     assert listed.exit_code == 0 and listed.output.split() == ["1", "dora", "ccas-lyon-3"]
     assert all(PASSWORD not in r.output and "argon2" not in r.output for r in (added, again, listed))
     assert sign_in(connect(url), "dora", PASSWORD, **LIMITS) is not None
+
+
+def test_on_postgresql_the_service_role_signs_agents_in_and_reads_caseloads_and_the_monitoring_role_reads_neither(postgres_url):
+    """`nonrecours grant-roles` covers the web page's tables: the service's role checks a password
+    (and counts a failure), opens and ends sessions and reads the caseload, but cannot delete an
+    account or change a caseload; the monitoring role reads no raw household id."""
+    from sqlalchemy.exc import DBAPIError
+
+    from nonrecours.serving.agents import close_session, open_session, session_of
+    from nonrecours.serving.caseload import caseload, create_tables
+    from nonrecours.serving.caseload import metadata as caseload_metadata
+    from nonrecours.serving.decision_log import grant_roles
+
+    owner = connect(postgres_url)
+    with owner.begin() as conn:
+        for role in ("nonrecours_service_t", "nonrecours_monitor_t"):
+            conn.exec_driver_sql(f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$")
+    create_tables(owner)
+    dora = add_agent(owner, "dora", "t", PASSWORD, now=NOW)
+    grant_roles(owner, service="nonrecours_service_t", monitoring="nonrecours_monitor_t")
+    service, monitor = (connect(postgres_url.replace("//nonrecours@", f"//{role}@")) for role in ("nonrecours_service_t", "nonrecours_monitor_t"))
+    try:
+        assert sign_in(service, "dora", "wrong password!", **LIMITS) is None
+        assert sign_in(service, "dora", PASSWORD, **LIMITS) == dora
+        token, _ = open_session(service, dora, lifetime=timedelta(hours=1))
+        assert session_of(service, token).agent == dora
+        close_session(service, token)
+        with service.connect() as conn:
+            assert conn.execute(select(caseload)).all() == []
+        with pytest.raises(DBAPIError, match="permission denied"), service.begin() as conn:
+            conn.execute(agents.delete())
+        with pytest.raises(DBAPIError, match="permission denied"), service.begin() as conn:
+            conn.execute(caseload.update().values(rank=1))
+        with pytest.raises(DBAPIError, match="permission denied"), monitor.connect() as conn:
+            conn.execute(select(caseload))
+    finally:
+        for e in (service, monitor):
+            e.dispose()
+        caseload_metadata.drop_all(owner, checkfirst=True)
+        metadata.drop_all(owner, checkfirst=True)
+        owner.dispose()

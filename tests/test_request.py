@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from nonrecours.core.schema import FEATURES, HOUSEHOLDS, INDIVIDUALS
-from nonrecours.serving.reasons import ESTIMATED, phrase, reasons
+from nonrecours.serving.reasons import estimated_text, phrase, reasons
 from nonrecours.serving.request import (
     Household,
     OutcomeIn,
@@ -114,7 +114,7 @@ def test_an_outcome_id_the_database_cannot_hold_is_refused_by_name(field):
         ("pay_change", -0.4, "pay fell by 40%"),
         ("pay_change", -1.0, "no pay any more"),
         ("pay_change", float("nan"), "no pay declared last year"),
-        ("receives_aide_logement", 1.0, "already receives the aides au logement"),
+        ("receives_aide_logement", 1.0, "already receives the housing aid"),
         ("receives_this", 0.0, "does not receive the revenu de solidarité active"),
         ("receives_css_free", float("nan"), "cannot see whether"),
         ("rent_burden", 0.45, "rent is 45% of income"),
@@ -144,7 +144,7 @@ def test_reasons_are_the_strongest_contributions_with_their_direction():
     # where the law engine estimated an input, the agent is told which and what to ask for
     said = reasons(profiles.assign(law_estimated_inputs=["rent", "pay"]), contrib, k=2)
     assert "estimated rent" in said[0][-1] and "lease" in said[0][-1]
-    assert said[1] == [ESTIMATED["pay"]]
+    assert said[1] == [estimated_text("pay")]
 
 
 def test_what_the_agency_does_not_hold_is_sent_as_null_and_read_as_na():
@@ -206,3 +206,34 @@ def test_no_lax_coercion_in_a_members_number_either():
     data = example()
     data["members"][0]["pension_monthly"] = "1.5"
     assert ("members", 0, "pension_monthly") in error_paths(data)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_model_feature_and_category_has_words_in_each_language(language):
+    """No reason falls back to a column description: each feature the model sees has a phrase,
+    each category its word, in both catalogues."""
+    from nonrecours.core.schema import ACTIVITIES, ESTIMATED_INPUTS, HOUSEHOLD_TYPES, REPORTED_EVENTS, TENURES, TERRITORY_TYPES
+    from nonrecours.serving.catalogue import catalogue
+
+    t = catalogue(language)
+    written = set(t.raw("reasons.phrases")) | {"pay_change", "benefit"}
+    assert {f for f in FEATURES if not f.startswith("receives_")} <= written
+    categories = t.raw("reasons.categories")
+    for feature, values in (("household_type", HOUSEHOLD_TYPES), ("head_activity", ACTIVITIES), ("tenure", TENURES), ("territory_type", TERRITORY_TYPES),
+                            ("reported_event", REPORTED_EVENTS), ("law_estimated_inputs", ESTIMATED_INPUTS)):
+        assert set(categories[feature]) == set(values), feature
+
+
+def test_reasons_in_french_say_the_households_own_values():
+    assert phrase("pay_change", -0.4, "rsa", "fr") == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier"
+    assert phrase("receives_this", 0.0, "rsa", "fr") == "ne perçoit pas : revenu de solidarité active (RSA)"
+    assert phrase("tenure", "social_renter", "rsa", "fr") == "logement : locataire HLM"
+    assert phrase("rent_monthly", 612.4, "rsa", "fr") == "loyer de 612 € par mois"
+    assert phrase("n_children", 2, "rsa", "fr") == "2 enfant(s) de moins de 18 ans"
+    profiles = pd.DataFrame([{f: 0 for f in FEATURES}]).assign(benefit="rsa", pay_change=-0.4, tenure="owner", household_type="single_person", head_activity="employed",
+                                                             territory_type="rural", reported_event="none", law_estimated_inputs="rent")
+    contrib = pd.DataFrame(np.zeros((1, len(FEATURES))), columns=list(FEATURES))
+    contrib.loc[0, "pay_change"] = 0.9
+    said = reasons(profiles, contrib, k=2, language="fr")[0]
+    assert said[0] == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier (augmente le score)"
+    assert said[-1].startswith("Montant OpenFisca-France calculé avec un loyer estimé") and "bail" in said[-1]

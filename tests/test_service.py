@@ -77,14 +77,15 @@ def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_sto
         for s in h["scores"]:
             assert s["expected_unclaimed_monthly"] == pytest.approx(s["p_unclaimed"] * s["estimated_monthly_amount"])
             # up to three reasons from the model, then what the law engine estimated, if anything
-            model_said = [x for x in s["reasons"] if not x.startswith("OpenFisca-France amount computed with an estimated")]
-            assert 1 <= len(model_said) <= 3 and all(re.search(r"\((raises|lowers) the score\)$", x) for x in model_said)
+            # in French (serving.language's default): agents read them
+            model_said = [x for x in s["reasons"] if not x.startswith("Montant OpenFisca-France calculé avec")]
+            assert 1 <= len(model_said) <= 3 and all(re.search(r"\((augmente|diminue) le score\)$", x) for x in model_said)
             assert len(s["reasons"]) - len(model_said) <= 1
     # The unemployed single person with no income, entitled to RSA on these data, is flagged for it.
     first = {s["benefit"]: s for s in result[0]["scores"]}
     assert first["rsa"]["law_eligible"] and first["rsa"]["p_unclaimed"] > 0.5
     # the agency holds neither its recent pay nor its rent: the agent is told, and what to ask for
-    assert "estimated income from work" in first["rsa"]["reasons"][-1] and "lease" in first["rsa"]["reasons"][-1]
+    assert "revenu d'activité estimé" in first["rsa"]["reasons"][-1] and "le bail" in first["rsa"]["reasons"][-1]
     logged = log.read()
     for h in body["households"]:
         assert (logged["household_pseudonym"] == pseudonymise(h["household_id"], log.key)).sum() >= 1

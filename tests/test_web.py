@@ -222,6 +222,27 @@ def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exi
 def test_the_english_setting_turns_the_page_english(site):
     from starlette.applications import Starlette
 
-    english = Starlette(routes=[Mount(WEB_PATH, build_web_app(load_settings(web__language="en"), Sources(log=lambda: site["log"])))])
+    english = Starlette(routes=[Mount(WEB_PATH, build_web_app(load_settings(serving__language="en"), Sources(log=lambda: site["log"])))])
     page = TestClient(english).get(f"{WEB_PATH}/connexion")
     assert '<html lang="en">' in page.text and "Agents&#39; sign-in" in page.text
+
+
+def test_the_pipeline_gives_its_newest_campaign_to_a_demo_agent_whose_password_file_is_private(small_population):
+    import stat
+    from datetime import timedelta
+
+    from nonrecours.serving.agents import sign_in
+    from nonrecours.serving.caseload import campaigns
+    from nonrecours.serving.decision_log import connect
+
+    stored = small_population / "demo-agent.txt"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    name, password = stored.read_text().split()
+    engine = connect(f"sqlite:///{small_population / 'decisions.db'}")
+    try:
+        assert sign_in(engine, name, password, max_failures=5, lockout=timedelta(minutes=15)) is not None
+        newest = small_population / "next_quarter" / "campaign.csv"
+        newest = newest if newest.exists() else small_population / "campaign.csv"
+        assert campaigns(engine, "demo") == [pd.read_csv(newest)["campaign_id"].iloc[0]]
+    finally:
+        engine.dispose()

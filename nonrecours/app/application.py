@@ -276,7 +276,7 @@ def score(individuals: pd.DataFrame, households: pd.DataFrame, champion: Champio
     from nonrecours.law.parameters import load_law_parameters
     from nonrecours.serving.scoring import score_extract
 
-    return score_extract(individuals, households, champion.scorer, law=settings.law, css=load_law_parameters().css, n_reasons=n_reasons,
+    return score_extract(individuals, households, champion.scorer, law=settings.law, css=load_law_parameters().css, n_reasons=n_reasons, language=settings.serving.language,
                          partition_households=settings.serving.partition_households, scheduler=scheduler, quiet=quiet)
 
 

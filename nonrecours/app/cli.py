@@ -486,10 +486,12 @@ def grant_roles(
     """PostgreSQL, once, as the tables' owner: let the service's role read and append the log and
     append audit attributes it can never read back, and the monitoring role read everything;
     revoke the rest from PUBLIC. Neither role can update or delete a row."""
+    from nonrecours.serving.caseload import create_tables
     from nonrecours.serving.decision_log import grant_roles as grant
 
     settings, env = _settings(config), Environment.from_os()
     url = appl.decision_log_url(decision_log, settings, env)
+    _run(appl.on_log_tables, create_tables, url)  # the agents' page's tables, so that the grants cover them
     _run(appl.on_log_tables, grant, url, service=service_role, monitoring=monitoring_role)
     console.print(f"granted: {service_role} scores and records outcomes, {monitoring_role} reads the audit attributes ({without_password(url)})")
 
@@ -623,6 +625,7 @@ def pipeline(
         _pipeline_monitoring(out, settings.scenario, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
         _pipeline_rounds(out, settings, tracking_uri=tracking_uri, log_url=log_url, secrets_file=secrets_file, **common)
     _print_next_steps(out, uri, tracking_uri, secrets_file, log_url)
+    _print_web_page(out, settings, log_url)
 
 
 def _pipeline_rounds(out: Path, settings: Settings, *, tracking_uri, log_url: str, secrets_file: Path, scheduler, workers, config, quiet) -> None:
@@ -686,6 +689,19 @@ def _print_next_steps(out: Path, uri: str, tracking_uri: str | None, secrets_fil
         "-H 'Content-Type: application/json' -d @serving/examples/households.json",
         soft_wrap=True,
     )
+
+
+def _print_web_page(out: Path, settings: Settings, log_url: str) -> None:
+    """The agents' page of the demo: the newest campaign given to team "demo", and its agent."""
+    from nonrecours.app.outreach import demo_agent
+
+    made = _run(demo_agent, out, settings, log_url)
+    if made is None:
+        console.print("no campaign was made, so the agents' page has nothing to show yet (`nonrecours campaign`, then `nonrecours agents assign`)")
+        return
+    name, password, cid = made
+    console.print(f"agents' web page (once the API is started as above): http://localhost:3000/agents/  (campaign {cid})")
+    console.print(f"sign in as:  {name}  with password  {password}  (also in {out / 'demo-agent.txt'})", soft_wrap=True)
 
 
 @app.command()

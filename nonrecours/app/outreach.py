@@ -30,7 +30,6 @@ RANKINGS = ("champion", "rules", "need", "uplift")
 """What ranks a campaign: the champion (trained on the simulation's truth, or an agency's labels),
 the rules (cold start), or the models of a ``train --labels observed`` run: ``need`` (P(right opened
 | contacted) x amount) or ``uplift`` (what a contact adds x amount)."""
-RULES_REASON = "eligible on the agency's data (OpenFisca-France) and not seen receiving it: ranked by the law engine's amount (no model yet)"
 FIELD_SENDER = "field-simulation"
 
 
@@ -40,16 +39,18 @@ def rules_scored(individuals: pd.DataFrame, households: pd.DataFrame, settings: 
     data and not seen receiving, as ``expected_unclaimed_monthly``."""
     from nonrecours.features.profiles import build_profiles
     from nonrecours.law.situation import entitlements_from_observed
+    from nonrecours.serving.catalogue import catalogue
     from nonrecours.training.baselines import rules_value
 
     entitlements = entitlements_from_observed(individuals, households, law=settings.law, quiet=quiet, description="law engine: rules ranking")
     profiles = build_profiles(individuals, households, entitlements)
     value = rules_value(profiles)
+    said = catalogue(settings.serving.language)("reasons.rules")
     return profiles.assign(
         p_unclaimed=(value > 0).astype(float),
         estimated_monthly_amount=profiles["law_amount"].to_numpy(dtype=float),
         expected_unclaimed_monthly=value,
-        reasons=[[RULES_REASON] if v > 0 else [] for v in value],
+        reasons=[[said] if v > 0 else [] for v in value],
     )
 
 
@@ -110,7 +111,7 @@ def observed_scored(individuals: pd.DataFrame, households: pd.DataFrame, models,
     p = need.predict(profiles) if ranking == "need" else models.uplift(profiles)
     amount = need.estimated_amount(profiles)
     k = settings.serving.reasons_per_score
-    return profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount, reasons=reasons(profiles, need.contributions(profiles), k))
+    return profiles.assign(p_unclaimed=p, estimated_monthly_amount=amount, expected_unclaimed_monthly=p * amount, reasons=reasons(profiles, need.contributions(profiles), k, settings.serving.language))
 
 
 @dataclass
@@ -154,7 +155,7 @@ def rank_extract(individuals: pd.DataFrame, households: pd.DataFrame, settings: 
         champion: Champion = load_champion(settings, uri)  # type: ignore[assignment]
         k = settings.serving.reasons_per_score
         scored = score(individuals, households, champion, settings, n_reasons=k if explain_all else 0, scheduler=scheduler, quiet=quiet)
-        return Ranked(scored, champion.name, champion.version, None if explain_all else partial(explain, scorer=champion.scorer, n_reasons=k))
+        return Ranked(scored, champion.name, champion.version, None if explain_all else partial(explain, scorer=champion.scorer, n_reasons=k, language=settings.serving.language))
     if ranking == "rules":
         return Ranked(rules_scored(individuals, households, settings, quiet=quiet), "rules", "0")
     models, version = observed_models_for(settings, uri, model_run)
@@ -225,6 +226,34 @@ def assign_campaign(campaign_path: Path, folder: Path, team: str, settings: Sett
     depcom = households.set_index("household_id")["depcom"].astype(str)
     added = on_log_tables(assign, url, campaign, team, depcom=depcom, basis=basis)
     return str(campaign["campaign_id"].iloc[0]), added
+
+
+DEMO_AGENT, DEMO_TEAM = "demo", "demo"
+DEMO_PASSWORD_BYTES = 12
+
+
+def demo_agent(out: Path, settings: Settings, url: str) -> tuple[str, str, str] | None:
+    """For ``make demo``: the newest campaign of the run (the next quarter's, else the first)
+    given to team "demo", and an agent "demo" in it whose password is drawn once and kept in
+    ``OUT/demo-agent.txt`` (mode 0600). Returns (name, password, campaign id), or None when the
+    run made no campaign."""
+    import secrets
+
+    from nonrecours.app.application import on_log_tables
+    from nonrecours.core.io import PRIVATE, write_text
+    from nonrecours.serving.agents import add_agent, list_agents
+
+    folder = next((f for f in (out / NEXT_QUARTER, out) if (f / "campaign.csv").exists()), None)
+    if folder is None:
+        return None
+    cid, _ = assign_campaign(folder / "campaign.csv", folder, DEMO_TEAM, settings, url, quiet=True)
+    stored = out / "demo-agent.txt"
+    if any(a.name == DEMO_AGENT for a in on_log_tables(list_agents, url)) and stored.exists():
+        return DEMO_AGENT, stored.read_text().split()[-1], cid
+    password = secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
+    write_text(stored, f"{DEMO_AGENT} {password}\n", mode=PRIVATE)
+    on_log_tables(add_agent, url, DEMO_AGENT, DEMO_TEAM, password)
+    return DEMO_AGENT, password, cid
 
 
 def play_field(folder: Path, campaign: pd.DataFrame, log, *, outcome_date: date) -> pd.DataFrame:

@@ -426,7 +426,8 @@ class ScoringLogic:
             raise RuntimeError(f"injected fault for household {fault} ({envvars.FAULT_HOUSEHOLD}, tests only)")
         individuals, frame = tables or self._tables(households)
         with self.law_lock:
-            return score_tables(individuals, frame, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score, known=known)
+            return score_tables(individuals, frame, scorer, law=self.settings.law, css=self.css, n_reasons=self.settings.serving.reasons_per_score, known=known,
+                                language=self.settings.serving.language)
 
     def _reusable(self, individuals, tables, external: list, at: datetime):
         """Input digests by position, and the law engine's stored answers for the households

@@ -12,7 +12,7 @@ Security: a session is a random token in a cookie (HttpOnly, SameSite=Lax, Secur
 limited to the page), of which the database keeps a hash; every form carries the session's CSRF
 token (the sign-in form a double-submit one); pages are sent with a strict Content-Security-Policy
 and ``Cache-Control: no-store``. URLs name a household by its decision id, never by its own id, so
-access logs hold no raw id. Sign-in failures lock the account (``serving.signin_*``).
+access logs hold no raw id. Sign-in failures lock the account (``serving.signin_max_failures``, ``serving.signin_lockout_minutes``).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def build_web_app(settings: Settings, sources: Sources):
     from nonrecours.serving.catalogue import catalogue
 
     templates = Environment(loader=PackageLoader("nonrecours.app", "templates"), autoescape=select_autoescape(["html"]))
-    page = _Page(settings, sources, templates, catalogue(settings.web.language))
+    page = _Page(settings, sources, templates, catalogue(settings.serving.language))
     static = StaticFiles(directory=str(resources.files("nonrecours.app").joinpath("static")))
     routes = [
         Route("/", page.home),

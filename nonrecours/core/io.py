@@ -38,9 +38,9 @@ def atomic_path(path: Path, mode: int = READABLE) -> Iterator[Path]:
         raise
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def write_text(path: Path, text: str, mode: int = READABLE) -> Path:
+    """Write ``text`` to ``path`` atomically (readable with ``mode``)."""
+    with atomic_path(path, mode) as tmp:
         tmp.write_text(text)
     return Path(path)
 
