@@ -172,18 +172,20 @@ def page(engine: Engine, team: str, campaign_id: str | None, filters: Filters, *
             .where(and_(*where)).order_by(caseload.c.rank).limit(size).offset((number - 1) * size)
         ).all()
         territories = sorted(conn.execute(select(caseload.c.territory).where(caseload.c.team == team, caseload.c.campaign_id == campaign_id).distinct()).scalars())
-    rows = [Row(r.household_id, r.decision_id, r.rank, r.territory, r.expected_monthly, r.status, _benefits(r.benefits, r.scores)) for r in found_rows]
+    rows = [Row(r.household_id, r.decision_id, r.rank, r.territory, r.expected_monthly, r.status, _benefits(r.benefits, r.scores, first=filters.benefit))
+            for r in found_rows]
     return Page(campaign_id, rows, total, number, pages, territories)
 
 
-def _benefits(listed: str, scores: dict) -> list[dict]:
-    """The benefits an agent checks, in the campaign's order, with their score and amount."""
+def _benefits(listed: str, scores: dict, *, first: str | None = None) -> list[dict]:
+    """The benefits an agent checks, in the campaign's order (``first``, the one filtered by,
+    ahead), with their score and amount."""
     out = []
     for b in (x for x in listed.split(BENEFIT_SEPARATOR) if x):
         s = scores.get(b, {})
         out.append({"benefit": b, "p_unclaimed": s.get("p_unclaimed"), "estimated_monthly_amount": s.get("estimated_monthly_amount"),
                     "reasons": s.get("reasons") or [], "law_eligible": s.get("law_eligible")})
-    return out
+    return sorted(out, key=lambda b: b["benefit"] != first)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ CHANGES = {
     "monitoring": {"max_drift_share": 1.0},
     "fairness": {"max_group_recall_gap": 0.0, "min_group_positives": 5},  # 300 test households: few groups reach 30 positives
     "campaign": {"holdout_share": 0.5},
+    "web": {"page_size": 20},  # pages of the configured size: tests/test_web.py (web__page_size=25)
 }
 
 

@@ -81,7 +81,7 @@ def test_a_worklist_ranks_households_by_what_one_contact_can_recover(small_popul
     totals = wl.groupby("rank")["expected_unclaimed_monthly"].sum().sort_index()
     assert totals.is_monotonic_decreasing and wl.groupby("household_id")["rank"].nunique().eq(1).all()
     assert wl.groupby("rank")["expected_unclaimed_monthly"].apply(lambda s: s.is_monotonic_decreasing).all()
-    assert wl["reasons"].str.contains("the score").all()
+    assert wl["reasons"].str.contains("le score").all()  # in French: serving.language's default
 
 
 def test_capacity_and_minimum_probability_cut_the_list():
@@ -137,7 +137,7 @@ def test_score_writes_a_parquet_worklist_cut_to_capacity_and_logs_it(small_popul
     assert len(logged) == 1500  # all scored, all logged
     # reasons where they are read: the ten households of the list, in the file and in the log alike
     explained = logged[logged["scores"].map(lambda s: any(b["reasons"] for b in s.values()))]
-    assert len(explained) == 10 and wl["reasons"].str.contains("the score").all()
+    assert len(explained) == 10 and wl["reasons"].str.contains("le score").all()
 
 
 @pytest.mark.parametrize(

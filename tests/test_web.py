@@ -213,8 +213,8 @@ def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exi
     templates = Path(__file__).parents[1] / "nonrecours" / "app" / "templates"
     used = {k for f in templates.glob("*.html") for k in re.findall(r"""\bt(?:\.raw)?\(["']([a-z_.]+)["']""", f.read_text())}
     literal, prefixes = {k for k in used if not k.endswith(".")}, {k for k in used if k.endswith(".")}
-    assert literal and literal <= fr and prefixes == {"benefit.", "status.", "result_button.", "basis_role.", "documents."}
-    for prefix, names in (("benefit", BENEFITS), ("status", STATUSES), ("result_button", RESULTS), ("documents", BENEFITS)):
+    assert literal and literal <= fr and prefixes == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents."}
+    for prefix, names in (("benefit", BENEFITS), ("benefit_short", BENEFITS), ("status", STATUSES), ("result_button", RESULTS), ("documents", BENEFITS)):
         for lang in LANGUAGES:
             assert all(catalogue(lang).raw(f"{prefix}.{n}") for n in names)
 

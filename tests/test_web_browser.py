@@ -51,14 +51,14 @@ class Steps:
         self.violations: dict[str, list] = {}
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def shot(self, name: str, *, check: bool = True) -> None:
+    def shot(self, name: str, *, check: bool = True, full_page: bool = False) -> None:
         from playwright.sync_api import Error
 
         self.n += 1
         self.page.wait_for_selector("main")
         for attempt in range(3):  # Chromium now and then refuses a first capture, then takes it
             try:
-                self.page.screenshot(path=str(ARTIFACTS / f"{self.n:02d}-{name}.png"), full_page=True)
+                self.page.screenshot(path=str(ARTIFACTS / f"{self.n:02d}-{name}.png"), full_page=full_page)
                 break
             except Error:
                 if attempt == 2:
@@ -94,14 +94,14 @@ def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_
             page.click("form[role=search] button[type=submit]")
             assert "benefit=aide_logement" in page.url
             rows = page.locator("tbody tr")
-            assert rows.count() > 0 and all("aides au logement" in rows.nth(i).inner_text() for i in range(rows.count()))
+            assert rows.count() > 0 and all("Aides au logement" in rows.nth(i).inner_text() for i in range(rows.count()))
             steps.shot("liste-filtree")
 
             rows.first.locator("a").click()
             assert "/agents/foyer/" in page.url
             decision = int(page.url.rsplit("/", 1)[1])
             assert page.get_by_text("Base légale").first.is_visible() and page.get_by_text("jamais une décision").first.is_visible()
-            steps.shot("foyer")
+            steps.shot("foyer", full_page=True)
 
             details = page.locator("details", has=page.locator("input[name=benefit][value=aide_logement]"))
             if details.get_attribute("open") is None:  # each benefit but the first is folded

@@ -43,6 +43,8 @@ SECURITY_HEADERS = [
 NO_STORE = {"cache-control": "no-store"}
 HTTP_SEE_OTHER, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, HTTP_UNAVAILABLE = 303, 400, 403, 404, 503
 FORM_TOKEN_BYTES = 24
+BENEFITS_PER_ROW = 3
+"""Benefits a caseload row shows (the largest expected amounts first); the household's page has them all."""
 
 
 @dataclass
@@ -235,7 +237,8 @@ class _Page:
         shown = await run_in_threadpool(partial(page, self._engine(), session.agent.team, q.get("campaign") or None, filters, number=int(q.get("page", "1")),
                                                 size=self.settings.web.page_size))
         query = {k: v for k, v in (("campaign", shown.campaign_id), ("benefit", filters.benefit), ("territory", filters.territory), ("status", filters.status)) if v}
-        return self._render(request, "caseload.html", session=session, page=shown, filters=filters, benefits=BENEFITS, statuses=STATUSES, query=query)
+        return self._render(request, "caseload.html", session=session, page=shown, filters=filters, benefits=BENEFITS, statuses=STATUSES, query=query,
+                            shown_benefits=BENEFITS_PER_ROW)
 
     # -- a household ----------------------------------------------------------------------
     async def _case(self, request, session):
