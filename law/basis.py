@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nonrecours.law.openfisca import build_simulation, tax_benefit_system
+from nonrecours.law.openfisca import _AMOUNT_VARIABLES, build_simulation, tax_benefit_system
 
 BASIS: dict[str, dict[str, str]] = {
-    "rsa": {"resources": "rsa_base_ressources", "base": "rsa_socle", "amount": "rsa", "law": "rsa_montant", "housing": "rsa_forfait_logement"},
-    "ppa": {"resources": "ppa_base_ressources", "base": "ppa_montant_forfaitaire_familial_non_majore", "amount": "ppa", "law": "ppa_eligibilite",
-            "housing": "ppa_forfait_logement"},
+    "rsa": {"resources": "rsa_base_ressources", "base": "rsa_socle", "base_single_parent": "rsa_socle_majore", "amount": "rsa", "law": "rsa_montant",
+            "housing": "rsa_forfait_logement", "law_single_parent": "rsa_majore_eligibilite"},
+    "ppa": {"resources": "ppa_base_ressources", "base": "ppa_montant_forfaitaire_familial_non_majore", "base_single_parent": "ppa_montant_forfaitaire_familial_majore",
+            "amount": "ppa", "law": "ppa_eligibilite", "housing": "ppa_forfait_logement"},
     "aide_logement": {"resources": "aide_logement_base_ressources", "base": "aide_logement_montant_brut", "amount": "aide_logement"},
     "css_free": {"resources": "css_cmu_base_ressources", "eligibility": "cmu_c"},
     "css_contrib": {"resources": "css_cmu_base_ressources", "base": "css_participation_forfaitaire"},
@@ -27,10 +28,11 @@ BASIS: dict[str, dict[str, str]] = {
     "aah": {"amount": "aah", "law": "aah_eligible"},
 }
 """Per benefit, the OpenFisca-France variables the page shows, by what they mean to an agent:
-``resources`` (what the law counts), ``base`` (the amount it starts from), ``amount`` (what it
-gives), ``housing`` (the housing flat rate deducted), ``eligibility``; ``law`` is a variable
-read for its references only."""
-SHOWN = ("resources", "base", "housing", "amount", "eligibility")
+``resources`` (what the law counts), ``base`` (the amount it starts from; ``base_single_parent``
+the increased one of an isolated parent, which applies instead where it is not zero), ``amount``
+(what it gives), ``housing`` (the housing flat rate deducted), ``eligibility``; ``law*`` are
+variables read for their references only."""
+SHOWN = ("resources", "base", "base_single_parent", "housing", "amount", "eligibility")
 
 
 def references(variable: str) -> list[str]:
@@ -50,7 +52,12 @@ def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_mo
     person_household = persons["household_id"].to_numpy()
     ids = households.index.to_numpy()
     values: dict[str, pd.Series] = {}
-    for variable in sorted({v for spec in BASIS.values() for role, v in spec.items() if role in SHOWN}):
+    # The amounts first, in the order compute_entitlements asks for them: RSA and housing aid refer
+    # to each other and OpenFisca breaks the cycle where it is entered (law/openfisca.py), so
+    # another order would give other amounts than the household's entitlements.
+    shown = {v for spec in BASIS.values() for role, v in spec.items() if role in SHOWN}
+    first = [v for v in (*_AMOUNT_VARIABLES.values(), "cmu_c", "css_participation_forfaitaire", "aah") if v in shown]
+    for variable in [*first, *sorted(shown - set(first))]:
         computed = np.asarray(sim.calculate(variable, reference_month), dtype=float)
         owner = person_household if tbs.variables[variable].entity.key == "individu" else unit_household
         values[variable] = pd.Series(computed).groupby(np.asarray(owner)).sum().reindex(ids, fill_value=0.0)

@@ -316,3 +316,28 @@ def test_means_tested_amounts_never_rise_when_pay_rises(calibration, tenure, chi
     total = a[["rsa", "ppa"]].sum(axis=1).to_numpy() + grid * 0.78
     assert not np.isnan(a.to_numpy()).any()
     assert total[-1] > total[0]  # work pays: PPA exists for that
+
+
+def test_the_legal_basis_is_openfisca_frances_own_figures_and_texts_for_each_household(calibration):
+    """law/basis.py computes no rule: its amounts are the law engine's, its resources and base
+    amounts OpenFisca-France variables, its texts the variables' own references."""
+    from nonrecours.law.basis import BASIS, legal_basis, references
+
+    single = make_household()  # no income: RSA, housing aid
+    parent = make_household(person(), person(role="child", age=2), person(role="child", age=5))  # a lone parent of two young children
+    worker = make_household(person(activity="employed", pay_recent=1801.80, pay_earlier=1801.80))  # the minimum wage: PPA
+    situation = combine(single, parent, worker)
+    basis = legal_basis(*situation, reference_month=MONTH)
+    entitled = amounts(run(situation, calibration))
+    assert set(basis) == set(entitled.index)
+    for hid, per_benefit in basis.items():
+        assert set(per_benefit) == set(BASIS)
+        for benefit in ("rsa", "ppa", "aide_logement", "aspa", "af", "aah"):
+            figure = {f["role"]: f["value"] for f in per_benefit[benefit]["figures"]}
+            assert figure["amount"] == pytest.approx(entitled.loc[hid, benefit], abs=0.01), (hid, benefit)
+    single_rsa = {f["role"]: f for f in basis[int(single[1]["household_id"].iloc[0])]["rsa"]["figures"]}
+    assert single_rsa["base"]["value"] > single_rsa["amount"]["value"] > 0 and single_rsa["base"]["label"] == "RSA socle"
+    worker_ppa = {f["role"]: f["value"] for f in basis[int(worker[1]["household_id"].iloc[0])]["ppa"]["figures"]}
+    assert worker_ppa["resources"] > 1000  # the pay the law counts (net, after its own deductions)
+    assert any("legifrance.gouv.fr" in r for r in basis[int(single[1]["household_id"].iloc[0])]["rsa"]["references"])
+    assert references("rsa") == ["https://www.service-public.fr/particuliers/vosdroits/N19775"]

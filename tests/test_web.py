@@ -15,7 +15,6 @@ from sqlalchemy import select
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from tests.conftest import PASSWORD, assigned_campaign
 from nonrecours.app.web import RESULTS, SESSION_COOKIE, WEB_PATH, Sources, build_web_app
 from nonrecours.core.config import load_settings
 from nonrecours.core.schema import BENEFITS
@@ -23,6 +22,7 @@ from nonrecours.serving.agents import sessions
 from nonrecours.serving.caseload import STATUSES, caseload
 from nonrecours.serving.catalogue import LANGUAGES, catalogue, keys
 from nonrecours.serving.decision_log import outcomes
+from tests.conftest import PASSWORD, assigned_campaign
 
 MAX_FAILURES = 3
 
@@ -217,6 +217,8 @@ def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exi
     for prefix, names in (("benefit", BENEFITS), ("benefit_short", BENEFITS), ("status", STATUSES), ("result_button", RESULTS), ("documents", BENEFITS)):
         for lang in LANGUAGES:
             assert all(catalogue(lang).raw(f"{prefix}.{n}") for n in names)
+    # a YAML flow list splits at every comma, parentheses or not: each document is whole
+    assert all(d.count("(") == d.count(")") for lang in LANGUAGES for b in BENEFITS for d in catalogue(lang).raw(f"documents.{b}"))
 
 
 def test_the_english_setting_turns_the_page_english(site):
