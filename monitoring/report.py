@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nonrecours.core.catalogue import catalogue
 from nonrecours.core.config import FairnessConfig, MonitoringConfig
 from nonrecours.core.io import write_text
 from nonrecours.monitoring.drift import DriftResult, drift_report
@@ -24,6 +25,9 @@ from nonrecours.monitoring.fairness import fairness_table, follow_up_table
 from nonrecours.monitoring.plots import group_figure, png_data_uri
 from nonrecours.monitoring.quality import QualityResult, quality_report
 from nonrecours.training.metrics import evaluate, recall_gaps
+
+DEFAULT_LANGUAGE = "en"
+"""The report's language when none is given (the tests'); ``nonrecours monitor`` passes ``serving.language``."""
 
 
 @dataclass
@@ -118,67 +122,58 @@ def _img(figure, alt: str) -> str:
     return f'<img class="figure" alt="{html.escape(alt)}" src="{png_data_uri(figure)}">'
 
 
-def _quality_html(report: MonitoringReport) -> str:
+def _quality_html(report: MonitoringReport, t) -> str:
     ev = report.evidently_quality
     if ev is None or not ev.tests:
-        tests = "<p>The reference window has no outcomes: quality is shown, not tested.</p>"
+        tests = f"<p>{html.escape(t('monitoring.quality_untested'))}</p>"
     else:
-        tests = _table(pd.DataFrame([{"view": t["view"], "test": t["name"], "result": "pass" if t["passed"] else "FAIL", "detail": t["description"]} for t in ev.tests]))
-    frame = "" if ev is None else f'<iframe title="Evidently classification quality" srcdoc="{html.escape(ev.snapshot.get_html_str(as_iframe=False))}"></iframe>'
+        tests = _table(pd.DataFrame([{"view": x["view"], "test": x["name"], "result": t("monitoring.test_pass") if x["passed"] else t("monitoring.test_fail"),
+                                      "detail": x["description"]} for x in ev.tests]))
+    frame = "" if ev is None else f'<iframe title="{html.escape(t("monitoring.quality_frame"))}" srcdoc="{html.escape(ev.snapshot.get_html_str(as_iframe=False))}"></iframe>'
     return (
-        "<section id='quality'><h2>Quality where outcomes are known</h2>"
-        "<p>Evidently tests of the current window against the reference (thresholds from the monitoring settings); "
-        "the predicted label is the outreach list, the probability the model's score.</p>"
-        f"{tests}<h3>Training metrics on each window</h3><p>The last row, where shown, is the champion on its own held-out "
-        "test set, as its training run logged it: for context, not tested. A reference window the model trained on scores "
-        "higher than that (in-sample), which makes the tests above stricter.</p>"
+        f"<section id='quality'><h2>{html.escape(t('monitoring.quality'))}</h2><p>{html.escape(t('monitoring.quality_text'))}</p>"
+        f"{tests}<h3>{html.escape(t('monitoring.training_metrics'))}</h3><p>{html.escape(t('monitoring.training_metrics_text'))}</p>"
         f"{_table(report.quality)}{frame}</section>"
     )
 
 
-def to_html(report: MonitoringReport) -> str:
+def to_html(report: MonitoringReport, language: str = DEFAULT_LANGUAGE) -> str:
+    """The report as one self-contained page, in ``language`` (``serving.language`` for ``nonrecours
+    monitor``; Evidently's panels stay in English). Column names and figures are the data's own."""
+    t = catalogue(language)
+    e = lambda key, **fields: html.escape(t(key, **fields))  # noqa: E731
     colour = "#1a7f37" if report.verdict == "pass" else "#cf222e"
-    failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or "<li>no threshold breached</li>"
-    intro = "<p>The outreach list is the top of one ranking by expected unclaimed amount. "
+    failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or f"<li>{e('monitoring.no_breach')}</li>"
+    intro = f"<p>{e('monitoring.intro')}"
     if report.gaps is None:
         cols = ["attribute", "group", "rows", "selection_rate", "selection_rate_low", "selection_rate_high"]
-        figure = group_figure(report.fairness, "selection_rate", "Share of each group on the outreach list (90% interval)")
-        fairness = (
-            intro + "No outcomes are known for the current window, so recall (who the list misses) cannot be measured and nothing is gated: "
-            "the table says who the list selects; low/high: 90% bootstrap interval.</p>" + _img(figure, "selection rate per group") + _table(report.fairness[cols])
-        )
+        figure = group_figure(report.fairness, "selection_rate", t("monitoring.selection_title"))
+        fairness = intro + f"{e('monitoring.no_outcomes')}</p>" + _img(figure, t("monitoring.selection_alt")) + _table(report.fairness[cols])
     else:
         cols = ["attribute", "group", "rows", "positives", "recall", "recall_low", "recall_high", "selection_rate", "precision", "calibration_gap", "gated"]
-        figure = group_figure(report.fairness, "recall", f"Recall per group (90% interval; shaded: within {report.max_gap:.2f} of the best gated group; hollow: too few positives to gate)", report.max_gap)
-        fairness = (
-            intro + "Recall: of the people missing an entitlement, the share the list reaches (exclusion is the harm measured first); "
-            "low/high: 90% bootstrap interval.</p>" + _img(figure, "recall per group") + _table(report.fairness[cols])
-            + "<h3>Recall gap per attribute (gated groups)</h3>" + _table(report.gaps)
-        )
+        figure = group_figure(report.fairness, "recall", t("monitoring.recall_title", gap=f"{report.max_gap:.2f}"), report.max_gap)
+        fairness = (intro + f"{e('monitoring.recall_text')}</p>" + _img(figure, t("monitoring.recall_alt")) + _table(report.fairness[cols])
+                    + f"<h3>{e('monitoring.gaps')}</h3>" + _table(report.gaps))
     if report.follow_up is not None:
-        fairness += (
-            "<h3 id='follow-up'>Follow-up recorded by agents (decision-log outcomes)</h3><p>Per group: the share of recorded contacts that reached "
-            "the household, and of those reached with a known result the share who claimed. Only contacted households have outcomes, so this "
-            "is not a recall and is not gated; a group reached or converted less often is a question for the outreach teams.</p>"
-            + _table(report.follow_up)
-        )
-    quality = "" if report.quality is None else _quality_html(report)
+        fairness += f"<h3 id='follow-up'>{e('monitoring.follow_up')}</h3><p>{e('monitoring.follow_up_text')}</p>" + _table(report.follow_up)
+    quality = "" if report.quality is None else _quality_html(report, t)
     evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))
-    drifted = ", ".join(report.drift.drifted) or "none"
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>nonrecours monitoring {report.created}</title>
+    drifted = ", ".join(report.drift.drifted) or t("monitoring.none")
+    share = f"{report.drift.share:.1%}".replace("%", "\u00a0%") if language == "fr" else f"{report.drift.share:.1%}"
+    return f"""<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{e('monitoring.title')} {report.created}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
 .verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}img.figure{{max-width:100%}}</style></head><body>
-<h1>nonrecours monitoring <span class="verdict">{report.verdict.upper()}</span></h1>
-<p>Model {html.escape(report.model)} · reference {html.escape(report.reference)} · current {html.escape(report.current)} · {report.created}</p>
+<h1>{e('monitoring.title')} <span class="verdict">{e(f'monitoring.verdict.{report.verdict}')}</span></h1>
+<p>{e('monitoring.header', model=report.model, reference=report.reference, current=report.current, created=report.created)}</p>
 <ul>{failures}</ul>
-<section id="drift"><h2>Drift</h2><p>{report.drift.share:.1%} of {report.drift.columns} columns drifted (household features, per-benefit scores and law amounts). Drifted: {html.escape(drifted)}.</p>
-<iframe title="Evidently data drift" srcdoc="{evidently}"></iframe></section>
-<section id="fairness"><h2>Fairness</h2>{fairness}</section>
+<section id="drift"><h2>{e('monitoring.drift')}</h2><p>{e('monitoring.drift_text', share=share, columns=report.drift.columns, drifted=drifted)}</p>
+<iframe title="{e('monitoring.drift_frame')}" srcdoc="{evidently}"></iframe></section>
+<section id="fairness"><h2>{e('monitoring.fairness')}</h2>{fairness}</section>
 {quality}
 </body></html>"""
 
 
-def write_report(report: MonitoringReport, out: Path) -> tuple[Path, Path, Path]:
+def write_report(report: MonitoringReport, out: Path, language: str = DEFAULT_LANGUAGE) -> tuple[Path, Path, Path]:
     """``report-<time>.html`` and ``.json`` in ``out``, then ``index.html`` listing every report there.
     The file name is the writing time to the microsecond, with a counter should that be taken too,
     so two reports written in the same second (a scheduler's two windows) are both kept."""
@@ -189,23 +184,24 @@ def write_report(report: MonitoringReport, out: Path) -> tuple[Path, Path, Path]
         n += 1
         stem = f"report-{stamp}-{n}"
     page, data = out / f"{stem}.html", out / f"{stem}.json"
-    write_text(page, to_html(report))
+    write_text(page, to_html(report, language))
     write_text(data, json.dumps(report.to_json(), indent=1, default=float))
-    return page, data, write_index(out)
+    return page, data, write_index(out, language)
 
 
-def write_index(out: Path) -> Path:
+def write_index(out: Path, language: str = DEFAULT_LANGUAGE) -> Path:
+    """``index.html`` in ``out``: every report there, newest first, with its verdict and what it breached."""
+    t = catalogue(language)
     rows = []
     for path in sorted(out.glob("report-*.json"), reverse=True):
         r = json.loads(path.read_text())
         why = "; ".join(f.split(":", 1)[0] for f in r["failures"])  # drift / fairness / quality (view)
-        rows.append({"date": r["created"], "model": r["model"], "reference": r["reference"], "current": r["current"], "verdict": r["verdict"], "why": why, "report": path.with_suffix(".html").name})
-    items = "".join(
-        f"<tr><td>{html.escape(r['date'])}</td><td>{html.escape(r['model'])}</td><td>{html.escape(r['reference'])}</td><td>{html.escape(r['current'])}</td>"
-        f"<td>{r['verdict'].upper()}</td><td>{html.escape(r['why'])}</td><td><a href='{html.escape(r['report'])}'>{html.escape(r['report'])}</a></td></tr>"
-        for r in rows
-    )
+        verdict = t(f"monitoring.verdict.{r['verdict']}")
+        cells = (r["created"], r["model"], r["reference"], r["current"], verdict, why)
+        link = path.with_suffix(".html").name
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td><a href='{html.escape(link)}'>{html.escape(link)}</a></td></tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t.raw("monitoring.index_columns"))
     index = out / "index.html"
-    write_text(index, f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>nonrecours monitoring reports</title></head><body>"
-                  f"<h1>Monitoring reports</h1><table border='1'><tr><th>date</th><th>model</th><th>reference window</th><th>current window</th><th>verdict</th><th>breached</th><th>report</th></tr>{items}</table></body></html>")
+    write_text(index, f"<!doctype html><html lang='{language}'><head><meta charset='utf-8'><title>{html.escape(t('monitoring.index_title'))}</title></head><body>"
+                      f"<h1>{html.escape(t('monitoring.index_title'))}</h1><table border='1'><tr>{head}</tr>{''.join(rows)}</table></body></html>")
     return index

@@ -3,7 +3,7 @@
 Where it sits: scoring (API and worklists) calls :func:`reasons` with the profiles and LightGBM's
 ``pred_contrib`` (TreeSHAP, log-odds). Each reason names the household's own value ("pay fell by
 40% against last year's monthly average") and which way it pushed the score. The words are the
-catalogue's (``serving/messages/<language>.yaml``, ``reasons``): French for agents by default
+catalogue's (``nonrecours/core/messages/<language>.yaml``, ``reasons``): French for agents by default
 (``serving.language``), English for data scientists.
 """
 
@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from nonrecours.core.catalogue import catalogue
 from nonrecours.core.schema import FEATURES, PROFILES
-from nonrecours.serving.catalogue import catalogue
 
 SAME_PAY = 0.05
 """A change of pay smaller than 5% reads as "about the same"."""

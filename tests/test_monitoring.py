@@ -4,6 +4,7 @@ under-flags one group breaches the fairness threshold; the command writes its re
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import mlflow
@@ -131,6 +132,18 @@ def test_the_page_draws_recall_per_group_with_its_intervals(scored):
     assert 'alt="selection rate per group"' in to_html(report(scored[0], scored[2]))  # no outcomes: who is selected
 
 
+def test_the_report_speaks_the_configured_language_with_the_same_figures(scored):
+    from nonrecours.monitoring.report import to_html
+
+    r = report(scored[0], scored[1])
+    fr, en = to_html(r, "fr"), to_html(r, "en")
+    assert '<html lang="fr">' in fr and "<h2>Équité</h2>" in fr and "<h2>Dérive des données</h2>" in fr and "<h2>Fairness</h2>" not in fr
+    assert '<html lang="en">' in en and "<h2>Fairness</h2>" in en
+    assert f"{r.drift.columns} colonnes" in fr and f"{r.drift.columns} columns" in en
+    figures = lambda page: re.findall(r"<td>(\d+\.\d{3})</td>", page)  # noqa: E731 - every number in the tables
+    assert figures(fr) == figures(en) and figures(fr)
+
+
 def test_a_scorer_that_lost_its_ranking_fails_evidentlys_quality_tests(scored):
     noisy = scored[1].copy()
     rng = np.random.default_rng(0)
@@ -152,11 +165,12 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     pages = sorted(out.glob("report-*.html"))
     assert len(pages) == 2 and len(list(out.glob("report-*.json"))) == 2
     index = (out / "index.html").read_text()
-    assert all(p.name in index for p in pages) and "PASS" in index and "FAIL" in index and "<td>drift</td>" in index
+    # in French (serving.language's default): auditors read it
+    assert all(p.name in index for p in pages) and "CONFORME" in index and "ALERTE" in index and "<td>drift</td>" in index and "Rapports de suivi" in index
     verdicts = {json.loads(p.read_text())["verdict"] for p in out.glob("report-*.json")}
     assert verdicts == {"pass", "fail"}
     html = pages[0].read_text()
-    assert 'id="drift"' in html and 'id="fairness"' in html and "id='quality'" in html and "Evidently classification quality" in html
+    assert 'id="drift"' in html and 'id="fairness"' in html and "id='quality'" in html and "Qualité du classement (Evidently)" in html and '<html lang="fr">' in html
     run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
     logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
     assert len(logged) >= 4

@@ -213,7 +213,7 @@ def test_every_model_feature_and_category_has_words_in_each_language(language):
     """No reason falls back to a column description: each feature the model sees has a phrase,
     each category its word, in both catalogues."""
     from nonrecours.core.schema import ACTIVITIES, ESTIMATED_INPUTS, HOUSEHOLD_TYPES, REPORTED_EVENTS, TENURES, TERRITORY_TYPES
-    from nonrecours.serving.catalogue import catalogue
+    from nonrecours.core.catalogue import catalogue
 
     t = catalogue(language)
     written = set(t.raw("reasons.phrases")) | {"pay_change", "benefit"}

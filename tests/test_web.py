@@ -20,7 +20,7 @@ from nonrecours.core.config import load_settings
 from nonrecours.core.schema import BENEFITS
 from nonrecours.serving.agents import sessions
 from nonrecours.serving.caseload import STATUSES, caseload
-from nonrecours.serving.catalogue import LANGUAGES, catalogue, keys
+from nonrecours.core.catalogue import LANGUAGES, catalogue, keys
 from nonrecours.serving.decision_log import outcomes
 from tests.conftest import PASSWORD, assigned_campaign
 

@@ -383,7 +383,7 @@ def monitor(reference: str, current: str, out: Path, settings: Settings, uri: st
     report = build_report(*windows, cfg=settings.monitoring, fairness_cfg=settings.fairness, capacity_share=settings.training.capacity_share,
                           model=f"{champion.name} v{champion.version}", reference_name=window_label(reference, since, until),
                           current_name=window_label(current, since, until), held_out=held_out_metrics(client.get_run(champion.run_id).data.metrics))
-    page, data, index = write_report(report, out)
+    page, data, index = write_report(report, out, settings.serving.language)
     for path in (page, data):
         client.log_artifact(champion.run_id, str(path), artifact_path="monitoring")
     return report, page, index

@@ -37,9 +37,9 @@ def rules_scored(individuals: pd.DataFrame, households: pd.DataFrame, settings: 
     """The extract ranked by the rules (cold start: no model has learned anything yet), in the
     scored form the decision log keeps: the law engine's amount where eligible on the agency's
     data and not seen receiving, as ``expected_unclaimed_monthly``."""
+    from nonrecours.core.catalogue import catalogue
     from nonrecours.features.profiles import build_profiles
     from nonrecours.law.situation import entitlements_from_observed
-    from nonrecours.serving.catalogue import catalogue
     from nonrecours.training.baselines import rules_value
 
     entitlements = entitlements_from_observed(individuals, households, law=settings.law, quiet=quiet, description="law engine: rules ranking")

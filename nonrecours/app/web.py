@@ -84,7 +84,7 @@ def build_web_app(settings: Settings, sources: Sources):
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from nonrecours.serving.catalogue import catalogue
+    from nonrecours.core.catalogue import catalogue
 
     templates = Environment(loader=PackageLoader("nonrecours.app", "templates"), autoescape=select_autoescape(["html"]))
     page = _Page(settings, sources, templates, catalogue(settings.serving.language))

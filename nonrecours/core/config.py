@@ -130,7 +130,7 @@ class ServingConfig(_Frozen):
     model_alias: str = Field(default="champion", description="Registry alias the API and batch scoring load.")
     reasons_per_score: int = Field(default=3, ge=1, le=10, description="Reasons given with each score.")
     language: Literal["fr", "en"] = Field(default="fr", description="Language of the reasons in words (API, worklist, campaign) and of the agents' web page "
-                                          "(serving/messages/<language>.yaml): French for agents and auditors, English for data scientists.")
+                                          "(nonrecours/core/messages/<language>.yaml): French for agents and auditors, English for data scientists.")
     max_households_per_request: int = Field(default=1000, ge=1, description="Larger requests are refused (400): score an extract with `nonrecours score` instead.")
     workers: int = Field(default=2, ge=1, description="API worker processes, each with its own model, OpenFisca and batching queue: one per core, since a simulation runs on one core.")
     max_batch_size: int = Field(default=200, ge=1, description="Households the API scores in one law-engine simulation at most (a single larger request still runs whole).")

@@ -1,8 +1,10 @@
-"""Message catalogues: every word the agents' web page shows, one YAML file per language
-(``serving/messages/fr.yaml``, ``en.yaml``), none written into the code or the templates.
+"""Message catalogues: every word agents and auditors read, one YAML file per language
+(``nonrecours/core/messages/fr.yaml``, ``en.yaml``), none written into the code or the templates.
 
-Where it sits: the web page (:mod:`nonrecours.app.web`) renders with :func:`catalogue`; the
-setting ``web.language`` picks the file (French by default: agents and auditors read French).
+Where it sits: in core, since three layers read it: the reasons in words
+(:mod:`nonrecours.serving.reasons`), the agents' web page (:mod:`nonrecours.app.web`) and the
+monitoring report (:mod:`nonrecours.monitoring.report`). The setting ``serving.language`` picks
+the file (French by default: agents and auditors read French; English for data scientists).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Catalogue:
         node = self.messages
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"message {key!r} is not in the {self.language} catalogue (serving/messages/{self.language}.yaml)")
+                raise KeyError(f"message {key!r} is not in the {self.language} catalogue (nonrecours/core/messages/{self.language}.yaml)")
             node = node[part]
         return node
 
@@ -47,5 +49,5 @@ def keys(node: dict, prefix: str = "") -> set[str]:
 def catalogue(language: str) -> Catalogue:
     if language not in LANGUAGES:
         raise ValueError(f"language {language!r}: expected one of {list(LANGUAGES)}")
-    text = resources.files("nonrecours.serving").joinpath("messages", f"{language}.yaml").read_text(encoding="utf-8")
+    text = resources.files("nonrecours.core").joinpath("messages", f"{language}.yaml").read_text(encoding="utf-8")
     return Catalogue(language, yaml.safe_load(text))
