@@ -134,6 +134,7 @@ class Page:
     page: int
     pages: int
     territories: list[str]
+    campaigns: list[str] = field(default_factory=list)  # the team's, newest first
 
 
 def _latest_outcomes():
@@ -150,7 +151,7 @@ def page(engine: Engine, team: str, campaign_id: str | None, filters: Filters, *
     if campaign_id is None or campaign_id not in found:
         campaign_id = found[0] if found else None
     if campaign_id is None:
-        return Page(None, [], 0, 1, 1, [])
+        return Page(None, [], 0, 1, 1, [], found)
     latest = _latest_outcomes()
     status = func.coalesce(latest.c.status, "todo")
     where = [caseload.c.team == team, caseload.c.campaign_id == campaign_id]
@@ -174,7 +175,7 @@ def page(engine: Engine, team: str, campaign_id: str | None, filters: Filters, *
         territories = sorted(conn.execute(select(caseload.c.territory).where(caseload.c.team == team, caseload.c.campaign_id == campaign_id).distinct()).scalars())
     rows = [Row(r.household_id, r.decision_id, r.rank, r.territory, r.expected_monthly, r.status, _benefits(r.benefits, r.scores, first=filters.benefit))
             for r in found_rows]
-    return Page(campaign_id, rows, total, number, pages, territories)
+    return Page(campaign_id, rows, total, number, pages, territories, found)
 
 
 def _benefits(listed: str, scores: dict, *, first: str | None = None) -> list[dict]:

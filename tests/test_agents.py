@@ -157,6 +157,11 @@ def test_a_caseload_pages_filters_and_follows_outcomes_on_both_databases(engine)
         case = household(engine, "nord", target.decision_id)
         assert case.status == "declined" and [h["result"] for h in case.history] == ["declined", "opened"]
         assert household(engine, "sud", target.decision_id) is None and page(engine, "sud", None, Filters(), number=1, size=10).campaign_id is None
+        later = campaign.assign(campaign_id="c-2", household_id=[i + 100 for i in ids])
+        assign(engine, later, "nord", depcom=pd.Series(depcom.to_numpy(), index=later["household_id"]), at=NOW + timedelta(days=1))
+        newest = page(engine, "nord", None, Filters(), number=1, size=10)
+        assert newest.campaigns == ["c-2", "c-1"] and newest.campaign_id == "c-2"  # the newest by default, the other in the menu
+        assert page(engine, "nord", "c-1", Filters(), number=1, size=10).campaign_id == "c-1"
     finally:
         caseload_metadata.drop_all(engine, checkfirst=True)
         if engine.dialect.name == "postgresql":  # a server shared by the session's tests: leave it as found

@@ -212,8 +212,8 @@ def test_no_lax_coercion_in_a_members_number_either():
 def test_every_model_feature_and_category_has_words_in_each_language(language):
     """No reason falls back to a column description: each feature the model sees has a phrase,
     each category its word, in both catalogues."""
-    from nonrecours.core.schema import ACTIVITIES, ESTIMATED_INPUTS, HOUSEHOLD_TYPES, REPORTED_EVENTS, TENURES, TERRITORY_TYPES
     from nonrecours.core.catalogue import catalogue
+    from nonrecours.core.schema import ACTIVITIES, ESTIMATED_INPUTS, HOUSEHOLD_TYPES, REPORTED_EVENTS, TENURES, TERRITORY_TYPES
 
     t = catalogue(language)
     written = set(t.raw("reasons.phrases")) | {"pay_change", "benefit"}

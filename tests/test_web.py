@@ -16,11 +16,11 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from nonrecours.app.web import RESULTS, SESSION_COOKIE, WEB_PATH, Sources, build_web_app
+from nonrecours.core.catalogue import LANGUAGES, catalogue, keys
 from nonrecours.core.config import load_settings
 from nonrecours.core.schema import BENEFITS
 from nonrecours.serving.agents import sessions
 from nonrecours.serving.caseload import STATUSES, caseload
-from nonrecours.core.catalogue import LANGUAGES, catalogue, keys
 from nonrecours.serving.decision_log import outcomes
 from tests.conftest import PASSWORD, assigned_campaign
 
@@ -147,7 +147,7 @@ def test_an_outcome_is_written_as_post_outcomes_writes_it_with_the_agents_id_and
     assert first["sender"] == f"agent-{site['alice'].id}" and first["amount_granted"] == 250 and first["claimed"] and first["benefit"] == benefit
     assert first["household_pseudonym"] in site["log"].pseudonyms(household) and first["campaign_id"] == site["campaign"]["campaign_id"].iloc[0]
     after = alice.get(f"{WEB_PATH}/foyer/{decision}?ok=1").text
-    assert "Résultat enregistré" in after and "Refus du foyer" in after and "Droit ouvert" in after and "250.00 €" in after
+    assert "Résultat enregistré" in after and "Refus du foyer" in after and "Droit ouvert" in after and "250,00\u00a0€" in after
     declined = caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"status": "declined"}).text)
     assert (rank, decision, household) in declined and all(r[1] != decision for r in caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"status": "todo"}).text))
 
@@ -248,3 +248,11 @@ def test_the_pipeline_gives_its_newest_campaign_to_a_demo_agent_whose_password_f
         assert campaigns(engine, "demo") == [pd.read_csv(newest)["campaign_id"].iloc[0]]
     finally:
         engine.dispose()
+
+
+def test_amounts_and_probabilities_are_written_as_each_language_writes_them():
+    from nonrecours.app.web import euros, percent
+
+    assert euros(1033.32, 2, language="fr") == "1\u202f033,32\u00a0€" and euros(1033.32, 2, language="en") == "1,033.32\u00a0€"
+    assert euros(612.4, language="fr") == "612\u00a0€" and euros(None, language="fr") == "—"
+    assert percent(0.413, language="fr") == "41\u00a0%" and percent(0.413, language="en") == "41%"
