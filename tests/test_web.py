@@ -256,3 +256,18 @@ def test_amounts_and_probabilities_are_written_as_each_language_writes_them():
     assert euros(1033.32, 2, language="fr") == "1\u202f033,32\u00a0€" and euros(1033.32, 2, language="en") == "1,033.32\u00a0€"
     assert euros(612.4, language="fr") == "612\u00a0€" and euros(None, language="fr") == "—"
     assert percent(0.413, language="fr") == "41\u00a0%" and percent(0.413, language="en") == "41%"
+
+
+def test_a_decision_log_that_cannot_be_reached_gives_a_503_page_not_a_crash():
+    from starlette.applications import Starlette
+
+    def unreachable():
+        raise ConnectionError("the database is down")
+
+    web = Starlette(routes=[Mount(WEB_PATH, build_web_app(load_settings(), Sources(log=unreachable)))])
+    client = TestClient(web, raise_server_exceptions=False)
+    form = client.get(f"{WEB_PATH}/connexion")
+    assert form.status_code == 200  # the form needs no database
+    token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
+    r = client.post(f"{WEB_PATH}/connexion", data={"token": token, "name": "alice", "password": PASSWORD})
+    assert r.status_code == 503 and "journal des décisions est indisponible" in r.text and "default-src 'none'" in r.headers["content-security-policy"]
