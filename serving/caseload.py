@@ -47,7 +47,11 @@ Index("ix_caseload_team_campaign_rank", caseload.c.team, caseload.c.campaign_id,
 
 STATUSES = ("todo", "reached", "unreachable", "opened", "not_entitled", "declined", "already_receiving")
 """A household's status on the page: ``todo`` (no outcome yet), ``reached`` (contacted, no result
-yet), or the result of its latest outcome."""
+yet), or a result (see :data:`STATUS_PRIORITY`)."""
+STATUS_PRIORITY = ("opened", "reached", "declined", "already_receiving", "not_entitled", "unreachable")
+"""A household's status is the first of these among the latest outcomes of its benefits: a right
+opened for one benefit shows, whatever was found for the others; then a contact still in progress;
+then a final answer; "unreachable" last (a later call may reach it)."""
 BENEFIT_SEPARATOR = ";"
 DOM_PREFIX, CODE_LENGTH, OVERSEAS_CODE_LENGTH = "97", 2, 3
 """A département's code is its communes' first two characters (01 to 95, 2A, 2B), three overseas (971 to 976)."""
@@ -138,10 +142,15 @@ class Page:
 
 
 def _latest_outcomes():
-    """Per decision, its latest outcome's result and contact flag (the status)."""
-    latest = select(outcomes.c.decision_id, func.max(outcomes.c.id).label("outcome_id")).group_by(outcomes.c.decision_id).subquery()
-    status = case((outcomes.c.result.is_not(None), outcomes.c.result), (outcomes.c.contacted, "reached"), else_="unreachable")
-    return select(latest.c.decision_id, status.label("status")).join(outcomes, outcomes.c.id == latest.c.outcome_id).subquery()
+    """Per decision, its status: of the latest outcome of each benefit (a correction replaces what
+    it corrects), the first in :data:`STATUS_PRIORITY`."""
+    latest = select(outcomes.c.decision_id, func.max(outcomes.c.id).label("outcome_id")).group_by(outcomes.c.decision_id, outcomes.c.benefit).subquery()
+    said = case((outcomes.c.result.is_not(None), outcomes.c.result), (outcomes.c.contacted, "reached"), else_="unreachable")
+    rank = case(*[(said == s, i) for i, s in enumerate(STATUS_PRIORITY)], else_=len(STATUS_PRIORITY))
+    best = (select(latest.c.decision_id, func.min(rank).label("rank")).join(outcomes, outcomes.c.id == latest.c.outcome_id)
+            .group_by(latest.c.decision_id).subquery())
+    status = case(*[(best.c.rank == i, s) for i, s in enumerate(STATUS_PRIORITY)], else_="unreachable")
+    return select(best.c.decision_id, status.label("status")).subquery()
 
 
 def page(engine: Engine, team: str, campaign_id: str | None, filters: Filters, *, number: int, size: int) -> Page:
