@@ -33,6 +33,30 @@ the increased one of an isolated parent, which applies instead where it is not z
 (what it gives), ``housing`` (the housing flat rate deducted), ``eligibility``; ``law*`` are
 variables read for their references only."""
 SHOWN = ("resources", "base", "base_single_parent", "housing", "amount", "eligibility")
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "rsa": ("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa",),
+    "ppa": ("prestations_sociales.solidarite_insertion.minima_sociaux.ppa.pa_m.montant_de_base",),
+    "aspa": ("prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.personnes_seules",
+             "prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.couples"),
+    "af": ("prestations_sociales.prestations_familiales.bmaf.bmaf",),
+    "aah": ("prestations_sociales.prestations_etat_de_sante.invalidite.aah.montant",),
+}
+"""Per benefit, OpenFisca-France's parameters that set its amounts: the page shows each one's value
+in the reference month and the text that set it (the parameter's ``reference`` in force then)."""
+
+
+def parameter_in_force(path: str, month: str) -> dict:
+    """A parameter's description, value on the first of ``month`` and the texts that set it (its
+    ``metadata["reference"]`` entry in force then: the latest dated on or before that day)."""
+    node = tax_benefit_system().parameters
+    for part in path.split("."):
+        node = node.children[part]
+    day = f"{month}-01"
+    dated = node.metadata.get("reference") or {}
+    in_force = [v for k, v in sorted(dated.items()) if str(k) <= day][-1:] if isinstance(dated, dict) else [dated]
+    texts = [t for v in in_force for t in (v if isinstance(v, list) else [v])]
+    return {"parameter": path, "description": node.description, "value": float(node(day)),
+            "texts": [{"title": str(t.get("title", "")), "href": t.get("href")} if isinstance(t, dict) else {"title": str(t), "href": None} for t in texts]}
 
 
 def references(variable: str) -> list[str]:
@@ -43,7 +67,7 @@ def references(variable: str) -> list[str]:
 
 def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_month: str) -> dict[int, dict[str, dict]]:
     """Per household id, per benefit: ``{"figures": [{"role", "variable", "label", "value"}],
-    "references": [...]}`` for the situation's households in ``reference_month`` (one simulation;
+    "references": [...], "parameters": [see parameter_in_force]}`` for the situation's households in ``reference_month`` (one simulation;
     family-level variables summed over the household's benefit units, person-level ones over its
     members). Pure: the inputs are not modified."""
     tbs = tax_benefit_system()
@@ -62,12 +86,13 @@ def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_mo
         owner = person_household if tbs.variables[variable].entity.key == "individu" else unit_household
         values[variable] = pd.Series(computed).groupby(np.asarray(owner)).sum().reindex(ids, fill_value=0.0)
     cited = {b: sorted({r for v in spec.values() for r in references(v)}) for b, spec in BASIS.items()}
+    laws = {b: [parameter_in_force(p, reference_month) for p in PARAMETERS.get(b, ())] for b in BASIS}
     out: dict[int, dict[str, dict]] = {}
     for i, hid in enumerate(ids):
         out[int(hid)] = {
             b: {"figures": [{"role": role, "variable": v, "label": tbs.variables[v].label, "value": round(float(values[v].iloc[i]), 2)}
                             for role, v in spec.items() if role in SHOWN],
-                "references": cited[b]}
+                "references": cited[b], "parameters": laws[b]}
             for b, spec in BASIS.items()
         }
     return out

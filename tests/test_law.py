@@ -341,3 +341,13 @@ def test_the_legal_basis_is_openfisca_frances_own_figures_and_texts_for_each_hou
     assert worker_ppa["resources"] > 1000  # the pay the law counts (net, after its own deductions)
     assert any("legifrance.gouv.fr" in r for r in basis[int(single[1]["household_id"].iloc[0])]["rsa"]["references"])
     assert references("rsa") == ["https://www.service-public.fr/particuliers/vosdroits/N19775"]
+
+
+def test_the_legal_basis_names_the_laws_parameters_with_the_text_in_force_that_month():
+    from nonrecours.law.basis import parameter_in_force
+
+    rsa = parameter_in_force("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-06")
+    assert rsa["value"] == pytest.approx(646.52) and "RSA" in rsa["description"]
+    assert [t["title"] for t in rsa["texts"]] == ["Décret n° 2025-293 du 29 mars 2025, art. 1"] and rsa["texts"][0]["href"].startswith("https://www.legifrance.gouv.fr/")
+    before = parameter_in_force("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-03")
+    assert before["value"] < rsa["value"] and "2024" in before["texts"][0]["title"]  # the April revaluation: the text and value of the month

@@ -174,6 +174,7 @@ def test_a_households_page_gives_reasons_the_law_engines_legal_basis_texts_docum
     t = catalogue("fr")
     assert t("household.title", household=household) in html and "jamais une décision" in html and f'href="{WEB_PATH}/notice"' in html
     first_benefit = re.search(r'name="benefit" value="([a-z_]+)"', html).group(1)
+    assert "Paramètres de la loi en vigueur" in html and "Décret" in html  # the text that set the amounts, in force that month
     assert "Base légale" in html and "legifrance.gouv.fr" in html and t.raw(f"documents.{first_benefit}")[0].replace("'", "&#39;") in html
     with site["log"].engine.connect() as conn:
         basis = conn.execute(select(caseload.c.basis).where(caseload.c.decision_id == decision)).scalar_one()
