@@ -3,7 +3,7 @@ is locked after repeated failures.
 
 Where it sits: beside the decision log, in the same database (the ``agents`` table; not one of
 the append-only log tables, since a failed sign-in updates its counter). ``nonrecours agents add``
-creates an account; the web page (issue 15) signs agents in through :func:`sign_in`, and the
+creates an account; the web page (:mod:`nonrecours.app.web`) signs agents in through :func:`sign_in`, and the
 agent's id is the ``sender`` of the outcomes they record.
 
 Passwords are hashed with Argon2id (``argon2-cffi``, its defaults: 64 MiB, 3 passes, 4 lanes,
@@ -11,6 +11,9 @@ about 0.15 s on this project's 2-core machine), never stored or logged. After
 ``max_failures`` wrong passwords in a row an account is locked for ``lockout``; a right password
 during the lockout is refused too, and a success resets the counter. An unknown name costs the
 same hash as a known one, so timing does not tell which names exist.
+
+A signed-in agent's session (:func:`open_session`, table ``agent_sessions``) is a random token
+the browser keeps in a cookie; the table keeps its SHA-256, the session's CSRF token and its end.
 """
 
 from __future__ import annotations
