@@ -272,3 +272,19 @@ def test_a_decision_log_that_cannot_be_reached_gives_a_503_page_not_a_crash():
     token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
     r = client.post(f"{WEB_PATH}/connexion", data={"token": token, "name": "alice", "password": PASSWORD})
     assert r.status_code == 503 and "journal des décisions est indisponible" in r.text and "default-src 'none'" in r.headers["content-security-policy"]
+
+
+def test_a_body_past_the_forms_limit_is_refused_before_parsing(site):
+    from nonrecours.app.web import MAX_FORM_BYTES
+
+    client = TestClient(site["web"])
+    declared = client.post(f"{WEB_PATH}/connexion", content=b"name=" + b"a" * (MAX_FORM_BYTES + 1), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert declared.status_code == 413
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(10):
+            yield b"a" * (MAX_FORM_BYTES // 4)
+
+    streamed = client.post(f"{WEB_PATH}/connexion", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413 and "default-src 'none'" in streamed.headers["content-security-policy"]
+    assert client.get(f"{WEB_PATH}/connexion").status_code == 200  # and the page still serves

@@ -39,6 +39,7 @@ from bentoml.exceptions import InvalidArgument, NotFound, ServiceUnavailable
 from pydantic import Field, ValidationError
 
 from nonrecours.app import environment as envvars
+from nonrecours.app.asgi import read_body, replay
 from nonrecours.app.environment import Environment
 from nonrecours.app.web import WEB_PATH
 from nonrecours.core.config import Settings, load_settings, without_password
@@ -146,30 +147,11 @@ class ApiKeyMiddleware:
         elif not _json_body(scope):
             await _json(send, 415, {"error": "Content-Type must be application/json", "hint": "send the body as JSON with 'Content-Type: application/json'"})
         else:
-            body = await self._body(scope, receive)
+            body = await read_body(scope, receive, self.max_body_bytes)
             if body is None:
                 await _json(send, 413, {"error": f"request body over {self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer households per request"})
                 return
-            await self.app(scope, _replay(body), _rewritten(send, lambda status: status >= HTTP_BAD_REQUEST, error_body))
-
-    async def _body(self, scope, receive) -> bytes | None:
-        """The whole body, read before anything parses it; None past ``max_body_bytes`` (a
-        declared length over the limit is refused before a byte is read)."""
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            return None
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_body_bytes:
-                return None
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+            await self.app(scope, replay(body), _rewritten(send, lambda status: status >= HTTP_BAD_REQUEST, error_body))
 
 
 class RateLimiter:
@@ -237,21 +219,6 @@ def _rewritten(send, when, rewrite):
         await send({"type": "http.response.body", "body": body})
 
     return wrapped
-
-
-def _replay(body: bytes):
-    """An ASGI ``receive`` that gives ``body`` once, then waits for the client to go."""
-    sent = False
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.Event().wait()  # nothing more: the server cancels this on disconnect
-        return {"type": "http.disconnect"}
-
-    return receive
 
 
 async def _json(send, status: int, body: dict, headers: list | None = None) -> None:

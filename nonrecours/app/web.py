@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
 
+from nonrecours.app.asgi import read_body, replay
 from nonrecours.core.config import Settings
 
 logger = logging.getLogger("nonrecours.web")
@@ -41,7 +42,7 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 NO_STORE = {"cache-control": "no-store"}
-HTTP_SEE_OTHER, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, HTTP_UNAVAILABLE = 303, 400, 403, 404, 503
+HTTP_SEE_OTHER, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, HTTP_TOO_LARGE, HTTP_UNAVAILABLE = 303, 400, 403, 404, 413, 503
 FORM_TOKEN_BYTES = 24
 BENEFITS_PER_ROW = 3
 """Benefits a caseload row shows (the largest expected amounts first); the household's page has them all."""
@@ -56,8 +57,14 @@ class Sources:
     champion: Callable[[], object | None] = lambda: None
 
 
+MAX_FORM_BYTES = 16_384
+"""Largest body the page reads: its forms post a few short fields (the API-key gate, which bounds
+the API's bodies, lets the page through)."""
+
+
 class SecurityHeaders:
-    """Pure ASGI middleware: the page's security headers on every response."""
+    """Pure ASGI middleware: the page's security headers on every response, and 413 for a body
+    over :data:`MAX_FORM_BYTES` (declared, or counted as it arrives) before any parsing."""
 
     def __init__(self, app):
         self.app = app
@@ -66,13 +73,22 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        body = await read_body(scope, receive, MAX_FORM_BYTES)
+        if body is None:
+            await _too_large(send)
+            return
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        await self.app(scope, replay(body), with_headers)
+
+
+async def _too_large(send) -> None:
+    await send({"type": "http.response.start", "status": HTTP_TOO_LARGE, "headers": [(b"content-type", b"text/plain; charset=utf-8"), *SECURITY_HEADERS]})
+    await send({"type": "http.response.body", "body": f"form over {MAX_FORM_BYTES:,} bytes".encode()})
 
 
 def build_web_app(settings: Settings, sources: Sources):
