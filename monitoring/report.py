@@ -159,14 +159,13 @@ def to_html(report: MonitoringReport, language: str = DEFAULT_LANGUAGE) -> str:
     quality = "" if report.quality is None else _quality_html(report, t)
     evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))
     drifted = ", ".join(report.drift.drifted) or t("monitoring.none")
-    share = f"{report.drift.share:.1%}".replace("%", "\u00a0%") if language == "fr" else f"{report.drift.share:.1%}"
     return f"""<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{e('monitoring.title')} {report.created}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
 .verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}img.figure{{max-width:100%}}</style></head><body>
 <h1>{e('monitoring.title')} <span class="verdict">{e(f'monitoring.verdict.{report.verdict}')}</span></h1>
 <p>{e('monitoring.header', model=report.model, reference=report.reference, current=report.current, created=report.created)}</p>
 <ul>{failures}</ul>
-<section id="drift"><h2>{e('monitoring.drift')}</h2><p>{e('monitoring.drift_text', share=share, columns=report.drift.columns, drifted=drifted)}</p>
+<section id="drift"><h2>{e('monitoring.drift')}</h2><p>{e('monitoring.drift_text', share=t.percent(report.drift.share, 1), columns=report.drift.columns, drifted=drifted)}</p>
 <iframe title="{e('monitoring.drift_frame')}" srcdoc="{evidently}"></iframe></section>
 <section id="fairness"><h2>{e('monitoring.fairness')}</h2>{fairness}</section>
 {quality}

@@ -141,12 +141,18 @@ class Page:
     campaigns: list[str] = field(default_factory=list)  # the team's, newest first
 
 
-def _latest_outcomes():
-    """Per decision, its status: of the latest outcome of each benefit (a correction replaces what
-    it corrects), the first in :data:`STATUS_PRIORITY`."""
-    latest = select(outcomes.c.decision_id, func.max(outcomes.c.id).label("outcome_id")).group_by(outcomes.c.decision_id, outcomes.c.benefit).subquery()
-    said = case((outcomes.c.result.is_not(None), outcomes.c.result), (outcomes.c.contacted, "reached"), else_="unreachable")
-    rank = case(*[(said == s, i) for i, s in enumerate(STATUS_PRIORITY)], else_=len(STATUS_PRIORITY))
+def _said():
+    """What one outcome says, as a status: its result, else "reached" for a contact without one."""
+    return case((outcomes.c.result.is_not(None), outcomes.c.result), (outcomes.c.contacted, "reached"), else_="unreachable")
+
+
+def _latest_outcomes(scope):
+    """Per decision among those ``scope`` (a condition on ``outcomes.decision_id``) selects, its
+    status: of the latest outcome of each benefit (a correction replaces what it corrects), the
+    first in :data:`STATUS_PRIORITY`. Scoped, so a page reads its campaign's outcomes, not the log's."""
+    latest = (select(outcomes.c.decision_id, func.max(outcomes.c.id).label("outcome_id")).where(scope)
+              .group_by(outcomes.c.decision_id, outcomes.c.benefit).subquery())
+    rank = case(*[(_said() == s, i) for i, s in enumerate(STATUS_PRIORITY)], else_=len(STATUS_PRIORITY))
     best = (select(latest.c.decision_id, func.min(rank).label("rank")).join(outcomes, outcomes.c.id == latest.c.outcome_id)
             .group_by(latest.c.decision_id).subquery())
     status = case(*[(best.c.rank == i, s) for i, s in enumerate(STATUS_PRIORITY)], else_="unreachable")
@@ -161,7 +167,8 @@ def page(engine: Engine, team: str, campaign_id: str | None, filters: Filters, *
         campaign_id = found[0] if found else None
     if campaign_id is None:
         return Page(None, [], 0, 1, 1, [], found)
-    latest = _latest_outcomes()
+    in_campaign = select(caseload.c.decision_id).where(caseload.c.team == team, caseload.c.campaign_id == campaign_id)
+    latest = _latest_outcomes(outcomes.c.decision_id.in_(in_campaign))
     status = func.coalesce(latest.c.status, "todo")
     where = [caseload.c.team == team, caseload.c.campaign_id == campaign_id]
     if filters.benefit:
@@ -217,7 +224,7 @@ def household(engine: Engine, team: str, decision_id: int) -> HouseholdCase | No
     """The household of a campaign decision (the page's URLs name it by that id, never by its
     own), or None when none of the team's campaigns holds it (the page answers 403: the household
     is another team's, or nobody's)."""
-    latest = _latest_outcomes()
+    latest = _latest_outcomes(outcomes.c.decision_id == decision_id)
     with engine.connect() as conn:
         row = conn.execute(
             select(caseload, decisions.c.scores, decisions.c.model_version, decisions.c.scored_at, func.coalesce(latest.c.status, "todo").label("status"))
@@ -228,7 +235,7 @@ def household(engine: Engine, team: str, decision_id: int) -> HouseholdCase | No
         if row is None:
             return None
         history = conn.execute(
-            select(outcomes.c.benefit, outcomes.c.result, outcomes.c.contacted, outcomes.c.amount_granted, outcomes.c.outcome_date, outcomes.c.recorded_at, outcomes.c.sender)
+            select(outcomes.c.benefit, _said().label("status"), outcomes.c.amount_granted, outcomes.c.outcome_date, outcomes.c.recorded_at, outcomes.c.sender)
             .where(outcomes.c.decision_id == row.decision_id).order_by(outcomes.c.id.desc())
         ).mappings().all()
     return HouseholdCase(row.household_id, row.campaign_id, row.decision_id, row.rank, row.territory, row.status, row.model_version, row.scored_at,

@@ -34,14 +34,6 @@ def _words(language: str):
     return catalogue(language)
 
 
-def _eur(v: float, language: str) -> str:
-    return _words(language)("reasons.eur", amount=f"{v:,.0f}".replace(",", "\u202f" if language == "fr" else " "))
-
-
-def _pct(v: float, language: str) -> str:
-    return f"{v:.0%}".replace("%", "\u00a0%") if language == "fr" else f"{v:.0%}"
-
-
 def estimated_text(inputs: str, language: str = DEFAULT_LANGUAGE) -> str | None:
     """What the agent is told when the law engine had to estimate an input the agency does not
     hold (``pay``, ``rent``, ``pay_rent``), and what to ask the household for; None for ``none``."""
@@ -68,7 +60,7 @@ def _pay_change(v: object, language: str) -> str:
         return t("reasons.pay_change.same")
     if change <= -NO_PAY_ANY_MORE:
         return t("reasons.pay_change.gone")
-    return t("reasons.pay_change.fell" if change < 0 else "reasons.pay_change.rose", pct=_pct(abs(change), language))
+    return t("reasons.pay_change.fell" if change < 0 else "reasons.pay_change.rose", pct=_words(language).percent(abs(change)))
 
 
 def phrase(feature: str, value: object, benefit: str, language: str = DEFAULT_LANGUAGE) -> str:
@@ -96,7 +88,7 @@ def phrase(feature: str, value: object, benefit: str, language: str = DEFAULT_LA
     fields = {"value": categories.get(str(value), str(value).replace("_", " "))}
     if not isinstance(value, str) and not _missing(value):
         number = float(value)  # type: ignore[arg-type]
-        fields.update(n=int(number), x=f"{number:.1f}", eur=_eur(number, language), pct=_pct(number, language))
+        fields.update(n=int(number), x=f"{number:.1f}", eur=t.euros(number), pct=t.percent(number))
     return t(f"{key}.text", **fields)
 
 

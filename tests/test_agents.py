@@ -155,7 +155,7 @@ def test_a_caseload_pages_filters_and_follows_outcomes_on_both_databases(engine)
         declined = page(engine, "nord", "c-1", Filters(status="declined"), number=1, size=50)
         assert [r.household_id for r in declined.rows] == [target.household_id] and page(engine, "nord", "c-1", Filters(status="todo"), number=1, size=50).total == 24
         case = household(engine, "nord", target.decision_id)
-        assert case.status == "declined" and [h["result"] for h in case.history] == ["declined", "opened"]
+        assert case.status == "declined" and [h["status"] for h in case.history] == ["declined", "opened"]
         # a right opened for one benefit is the household's status, whatever another benefit's answer
         log.record_outcomes([Outcome.from_result(target.household_id, "ppa", "opened", NOW.date(), amount_granted=90.0, decision_id=target.decision_id, sender="agent-1"),
                              Outcome.from_result(target.household_id, "rsa", "not_entitled", NOW.date(), decision_id=target.decision_id, sender="agent-1")])

@@ -228,7 +228,7 @@ def test_reasons_in_french_say_the_households_own_values():
     assert phrase("pay_change", -0.4, "rsa", "fr") == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier"
     assert phrase("receives_this", 0.0, "rsa", "fr") == "ne perçoit pas : revenu de solidarité active (RSA)"
     assert phrase("tenure", "social_renter", "rsa", "fr") == "logement : locataire HLM"
-    assert phrase("rent_monthly", 612.4, "rsa", "fr") == "loyer de 612 € par mois"
+    assert phrase("rent_monthly", 612.4, "rsa", "fr") == "loyer de 612\u00a0€ par mois"
     assert phrase("n_children", 2, "rsa", "fr") == "2 enfant(s) de moins de 18 ans"
     profiles = pd.DataFrame([{f: 0 for f in FEATURES}]).assign(benefit="rsa", pay_change=-0.4, tenure="owner", household_type="single_person", head_activity="employed",
                                                              territory_type="rural", reported_event="none", law_estimated_inputs="rent")

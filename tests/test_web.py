@@ -214,10 +214,11 @@ def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exi
     templates = Path(__file__).parents[1] / "nonrecours" / "app" / "templates"
     used = {k for f in templates.glob("*.html") for k in re.findall(r"""\bt(?:\.raw)?\(["']([a-z_.]+)["']""", f.read_text())}
     literal, prefixes = {k for k in used if not k.endswith(".")}, {k for k in used if k.endswith(".")}
-    assert literal and literal <= fr and prefixes == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents."}
+    assert literal and literal <= fr and prefixes == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents.", "caseload."}
     for prefix, names in (("benefit", BENEFITS), ("benefit_short", BENEFITS), ("status", STATUSES), ("result_button", RESULTS), ("documents", BENEFITS)):
         for lang in LANGUAGES:
             assert all(catalogue(lang).raw(f"{prefix}.{n}") for n in names)
+    assert {f"caseload.{name}" for name in ("benefit", "territory", "status")} <= fr  # the filters' labels (the template's choice macro)
     # a YAML flow list splits at every comma, parentheses or not: each document is whole
     assert all(d.count("(") == d.count(")") for lang in LANGUAGES for b in BENEFITS for d in catalogue(lang).raw(f"documents.{b}"))
 
@@ -252,11 +253,10 @@ def test_the_pipeline_gives_its_newest_campaign_to_a_demo_agent_whose_password_f
 
 
 def test_amounts_and_probabilities_are_written_as_each_language_writes_them():
-    from nonrecours.app.web import euros, percent
-
-    assert euros(1033.32, 2, language="fr") == "1\u202f033,32\u00a0€" and euros(1033.32, 2, language="en") == "1,033.32\u00a0€"
-    assert euros(612.4, language="fr") == "612\u00a0€" and euros(None, language="fr") == "—"
-    assert percent(0.413, language="fr") == "41\u00a0%" and percent(0.413, language="en") == "41%"
+    fr, en = catalogue("fr"), catalogue("en")
+    assert fr.euros(1033.32, 2) == "1\u202f033,32\u00a0€" and en.euros(1033.32, 2) == "1,033.32\u00a0€"
+    assert fr.euros(612.4) == "612\u00a0€" and fr.euros(None) == "—"
+    assert fr.percent(0.413) == "41\u00a0%" and en.percent(0.413) == "41%"
 
 
 def test_a_decision_log_that_cannot_be_reached_gives_a_503_page_not_a_crash():

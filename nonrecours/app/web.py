@@ -104,9 +104,10 @@ def build_web_app(settings: Settings, sources: Sources):
 
     language = settings.serving.language
     templates = Environment(loader=PackageLoader("nonrecours.app", "templates"), autoescape=select_autoescape(["html"]))
-    templates.filters["euros"] = partial(euros, language=language)
-    templates.filters["percent"] = partial(percent, language=language)
-    page = _Page(settings, sources, templates, catalogue(language))
+    words = catalogue(language)
+    templates.filters["euros"] = words.euros
+    templates.filters["percent"] = words.percent
+    page = _Page(settings, sources, templates, words)
     static = StaticFiles(directory=str(resources.files("nonrecours.app").joinpath("static")))
     routes = [
         Route("/", page.home),
@@ -331,23 +332,6 @@ class _Page:
             text = notice(name=name, version=version, run_id=run_id, scorer=scorer, capacity_share=self.settings.training.capacity_share)
             html = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
         return self._render(request, "notice.html", session=session, notice_html=html)
-
-
-def euros(value: float | None, decimals: int = 0, *, language: str) -> str:
-    """An amount as the language writes it: ``1 033,32 €`` in French, ``1,033.32 €`` in English."""
-    if value is None:
-        return "—"
-    text = f"{value:,.{decimals}f}"
-    if language == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return f"{text}\u00a0€"
-
-
-def percent(value: float | None, *, language: str) -> str:
-    """A probability as a whole percentage: ``41 %`` in French, ``41%`` in English."""
-    if value is None:
-        return "—"
-    return f"{value:.0%}".replace("%", "\u00a0%") if language == "fr" else f"{value:.0%}"
 
 
 def _bad_filter(filters, benefits, statuses, page_number: str) -> str | None:

@@ -36,6 +36,23 @@ class Catalogue:
         text = self.raw(key)
         return str(text).format(**fields) if fields else str(text)
 
+    def euros(self, value: float | None, decimals: int = 0) -> str:
+        """An amount as the language writes it: ``1 033,32 €`` in French, ``1,033.32 €`` in
+        English (``—`` for none): the reasons in words and the web page alike."""
+        if value is None:
+            return "—"
+        text = f"{value:,.{decimals}f}"
+        if self.language == "fr":
+            text = text.replace(",", "\u202f").replace(".", ",")
+        return f"{text}\u00a0€"
+
+    def percent(self, value: float | None, decimals: int = 0) -> str:
+        """A share as a percentage: ``41 %`` in French, ``41%`` in English."""
+        if value is None:
+            return "—"
+        text = f"{value:.{decimals}%}"
+        return text.replace("%", "\u00a0%").replace(".", ",") if self.language == "fr" else text
+
 
 def keys(node: dict, prefix: str = "") -> set[str]:
     """Every dotted key of a catalogue (the leaves)."""
