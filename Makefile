@@ -18,9 +18,12 @@ test: setup
 test-fast: setup
 	.venv/bin/python -m pytest -m "not slow"
 
-# The import layers of pyproject.toml, on the installed layout (the tests run it too).
+# Lint, format, types and the import layers of pyproject.toml (.ci/run runs it before the tests).
 lint: setup
-	.venv/bin/python scripts/lint_imports.py
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 # Known vulnerabilities in the runtime lock (pip-audit; needs PyPI's JSON API or OSV: see the script).
 audit: setup

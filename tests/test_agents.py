@@ -141,7 +141,7 @@ def test_a_caseload_pages_filters_and_follows_outcomes_on_both_databases(engine)
                              "decision_id": made})
     depcom = pd.Series(["75056" if i % 3 else "97411" for i in range(30)], index=ids)
     try:
-        assert assign(engine, campaign, "nord", depcom=depcom, basis={1000: {"rsa": {"figures": [], "references": []}}}) == 25  # the holdout is left out
+        assert assign(engine, campaign, "nord", depcom=depcom, basis={1000: {"rsa": {"figures": [], "references": []}}}, at=NOW) == 25  # the holdout is left out
         with pytest.raises(ValueError, match="already assigned"):
             assign(engine, campaign, "nord", depcom=depcom)
         first = page(engine, "nord", None, Filters(), number=1, size=10)

@@ -63,7 +63,7 @@ def test_everything_else_needs_an_api_key(api, path, headers):
 def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_store):
     import mlflow
 
-    body = json.loads(open("serving/examples/households.json").read())
+    body = json.loads(open("serving/nonrecours/serving/examples/households.json").read())
     r = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120)
     assert r.status_code == 200, r.text
     result = r.json()

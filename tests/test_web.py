@@ -211,7 +211,7 @@ def test_the_page_logs_no_raw_household_id(site, caplog):
 def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exists():
     fr, en = (keys(catalogue(lang).messages) for lang in LANGUAGES)
     assert fr == en
-    templates = Path(__file__).parents[1] / "nonrecours" / "app" / "templates"
+    templates = Path(__file__).parents[1] / "app" / "nonrecours" / "app" / "templates"
     used = {k for f in templates.glob("*.html") for k in re.findall(r"""\bt(?:\.raw)?\(["']([a-z_.]+)["']""", f.read_text())}
     literal, prefixes = {k for k in used if not k.endswith(".")}, {k for k in used if k.endswith(".")}
     assert literal and literal <= fr and prefixes == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents.", "caseload."}
