@@ -9,12 +9,12 @@ PY=.venv/bin/python
 mkdir -p bench/results
 {
   echo "# bench/all.sh, started $(date -u +%FT%TZ) at commit $(git rev-parse --short HEAD)"
-  $PY bench/profile_law.py --households 10000
-  $PY bench/law_side_by_side.py --households 20000
-  $PY bench/generate_scale.py 100000
-  $PY bench/score_scale.py 100000 --worklist-only
-  $PY bench/serve_scale.py --seconds 40
-  $PY bench/monitor_scale.py 10000
-  $PY bench/caseload_scale.py
+  $PY -m bench.profile_law --households 10000
+  $PY -m bench.law_side_by_side --households 20000
+  $PY -m bench.generate_scale 100000
+  $PY -m bench.score_scale 100000 --worklist-only
+  $PY -m bench.serve_scale --seconds 40
+  $PY -m bench.monitor_scale 10000
+  $PY -m bench.caseload_scale
   echo "# finished $(date -u +%FT%TZ)"
 } 2>&1 | grep --line-buffered -v 'Downloading artifacts' | tee bench/results/all.log

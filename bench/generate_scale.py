@@ -1,7 +1,7 @@
 """Benchmark: wall time and peak memory of `nonrecours generate` and `nonrecours entitlements`,
 and what the agency's missing data cost the law engine.
 
-Usage: .venv/bin/python bench/generate_scale.py 100000 [1000000 ...]
+Usage: .venv/bin/python -m bench.generate_scale 100000 [1000000 ...]
 Writes bench/results/generate_<N>.json and prints one line per size. `generate` writes two
 quarters (five law-engine runs: the declared history quarter, then per quarter the truth and the
 agency's file). `entitlements` runs on the current quarter's extract as written (NA where the
@@ -15,40 +15,11 @@ worker processes: getrusage of waited-for children reports the largest, not the 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-CLI = str(Path(sys.executable).parent / "nonrecours")
-
-
-def measure(args: list[str], output: Path | None = None) -> dict:
-    """Run one CLI command in a fresh process; its children's peak RSS is ours to read after.
-    ``output``: a file for the command's standard output (else discarded)."""
-    start = time.perf_counter()
-    code = (
-        "import resource, subprocess, sys, json\n"
-        f"out = open({str(output)!r}, 'w') if {output is not None} else subprocess.DEVNULL\n"
-        "rc = subprocess.run(sys.argv[1:], stdout=out).returncode\n"
-        "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print(json.dumps({'rc': rc, 'max_rss_mb': ru.ru_maxrss / 1024}))\n"
-    )
-    # stdout carries the measurement; the command's own errors go straight to our stderr.
-    out = subprocess.run([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["seconds"] = round(time.perf_counter() - start, 1)
-    if res["rc"] != 0:
-        raise SystemExit(f"{args} failed with exit code {res['rc']}")
-    return res
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, Python {platform.python_version()}"
+from bench.harness import CLI, HERE, machine, measure
 
 
 def main(sizes: list[int]) -> None:
@@ -61,13 +32,21 @@ def main(sizes: list[int]) -> None:
             complete = Path(d) / "complete"
             missing = fill_missing(Path(d), complete)
             full = measure([CLI, "entitlements", "--input", str(complete), "--quiet"])
-        result = {"households": n, "machine": machine(), "generate": gen, "entitlements": ent, "entitlements_complete_data": full,
-                  "missing_shares": missing, "output_mb": round(size_mb, 1)}
+        result = {
+            "households": n,
+            "machine": machine(),
+            "generate": gen,
+            "entitlements": ent,
+            "entitlements_complete_data": full,
+            "missing_shares": missing,
+            "output_mb": round(size_mb, 1),
+        }
         (HERE / "results" / f"generate_{n}.json").write_text(json.dumps(result, indent=2))
         print(
             f"{n:>9,} households | generate {gen['seconds']:>7.1f} s, peak {gen['max_rss_mb']:>6.0f} MB"
             f" | entitlements {ent['seconds']:>7.1f} s ({n / ent['seconds']:,.0f}/s), peak {ent['max_rss_mb']:>6.0f} MB"
-            f" | on complete data {full['seconds']:.1f} s ({n / full['seconds']:,.0f}/s) | files {size_mb:.0f} MB | missing {missing} | {machine()}"
+            f" | on complete data {full['seconds']:.1f} s ({n / full['seconds']:,.0f}/s) | files {size_mb:.0f} "
+            f"MB | missing {missing} | {machine()}"
         )
 
 
@@ -81,15 +60,24 @@ def fill_missing(folder: Path, out: Path) -> dict[str, float]:
     out.mkdir()
     ind = pd.read_parquet(folder / "individuals.parquet")
     hh = pd.read_parquet(folder / "households.parquet")
-    shares = {c: round(float(ind[c].isna().mean()), 3) for c in ("known_pay_monthly", "known_turnover_monthly", "disability_rate")}
+    shares = {
+        c: round(float(ind[c].isna().mean()), 3)
+        for c in ("known_pay_monthly", "known_turnover_monthly", "disability_rate")
+    }
     shares["rent_monthly"] = round(float(hh["rent_monthly"].isna().mean()), 3)
     ind["known_pay_monthly"] = ind["known_pay_monthly"].fillna(ind["declared_pay_last_year"] / 12)
     self_employed = ind["activity"].astype(str) == "self_employed"
-    ind["known_turnover_monthly"] = ind["known_turnover_monthly"].fillna(ind["known_turnover_monthly"].where(~self_employed, load_law_parameters().self_employed_turnover_monthly).fillna(0.0))
+    ind["known_turnover_monthly"] = ind["known_turnover_monthly"].fillna(
+        ind["known_turnover_monthly"]
+        .where(~self_employed, load_law_parameters().self_employed_turnover_monthly)
+        .fillna(0.0)
+    )
     ind["declared_pay_n2"] = ind["declared_pay_n2"].fillna(ind["declared_pay_last_year"])
     ind["disability_rate"] = ind["disability_rate"].fillna(0.0)
     size = ind.groupby("household_id").size().reindex(hh["household_id"]).to_numpy()
-    guess = load_law_parameters().rent_estimate.rent(hh["tenure"].astype("object"), hh["territory_type"], pd.Series(size, index=hh.index))
+    guess = load_law_parameters().rent_estimate.rent(
+        hh["tenure"].astype("object"), hh["territory_type"], pd.Series(size, index=hh.index)
+    )
     hh["rent_monthly"] = hh["rent_monthly"].fillna(guess)
     ind.to_parquet(out / "individuals.parquet")
     hh.to_parquet(out / "households.parquet")

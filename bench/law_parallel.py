@@ -1,7 +1,7 @@
 """Benchmark: do two OpenFisca simulations at once run as fast as one? (The law engine's scaling
 over this machine's cores.)
 
-Usage: .venv/bin/python bench/law_parallel.py [--households 10000]
+Usage: .venv/bin/python -m bench.law_parallel [--households 10000]
 Draws 2 x --households (`nonrecours generate`, in a temporary folder), then times one simulation of
 the first --households alone, and then two simulations (the first and the second half) in two
 separate processes started together (spawned, not forked: nothing shared but the machine). Each
@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_scale import machine  # noqa: E402
-from profile_law import population, situation  # noqa: E402
+from bench.harness import machine
+from bench.profile_law import population, situation
 
 
 def timed(folder: str, offset: int, n: int, month: str, barrier) -> float:
@@ -30,14 +28,26 @@ def timed(folder: str, offset: int, n: int, month: str, barrier) -> float:
 
     from nonrecours.law.openfisca import compute_entitlements
 
-    persons, households, css = situation(pd.read_parquet(Path(folder) / "individuals.parquet"), pd.read_parquet(Path(folder) / "households.parquet"))
+    persons, households, css = situation(
+        pd.read_parquet(Path(folder) / "individuals.parquet"), pd.read_parquet(Path(folder) / "households.parquet")
+    )
     ids = households["household_id"].iloc[offset : offset + n]
     first = households["household_id"].iloc[:1]
-    compute_entitlements(persons[persons["household_id"].isin(first)], households[households["household_id"].isin(first)], reference_month=month, css=css)
+    compute_entitlements(
+        persons[persons["household_id"].isin(first)],
+        households[households["household_id"].isin(first)],
+        reference_month=month,
+        css=css,
+    )
     if barrier is not None:
         barrier.wait()
     start = time.perf_counter()
-    compute_entitlements(persons[persons["household_id"].isin(ids)], households[households["household_id"].isin(ids)], reference_month=month, css=css)
+    compute_entitlements(
+        persons[persons["household_id"].isin(ids)],
+        households[households["household_id"].isin(ids)],
+        reference_month=month,
+        css=css,
+    )
     return time.perf_counter() - start
 
 
@@ -68,7 +78,10 @@ def main() -> None:
             alone = pool.apply(timed, (tmp, 0, args.households, month, None))
         barrier = context.Manager().Barrier(2)
         with context.Pool(2) as pool:
-            both = pool.starmap(timed, [(tmp, 0, args.households, month, barrier), (tmp, args.households, args.households, month, barrier)])
+            both = pool.starmap(
+                timed,
+                [(tmp, 0, args.households, month, barrier), (tmp, args.households, args.households, month, barrier)],
+            )
         with context.Pool(1) as pool:
             spin_alone = pool.apply(spin, (None,))
         with context.Pool(2) as pool:
@@ -76,8 +89,14 @@ def main() -> None:
     n = args.households
     print(f"machine: {machine()}")
     print(f"one simulation of {n:,} households alone: {alone:.1f} s ({n / alone:,.0f}/s)")
-    print(f"two at once: {both[0]:.1f} s and {both[1]:.1f} s ({2 * n / max(both):,.0f}/s together, {alone / max(both):.2f}x the speed of one alone each)")
-    print(f"control, a pure-Python loop: alone {spin_alone:.2f} s, two at once {spin_both[0]:.2f} s and {spin_both[1]:.2f} s")
+    print(
+        f"two at once: {both[0]:.1f} s and {both[1]:.1f} s ({2 * n / max(both):,.0f}/s together, "
+        f"{alone / max(both):.2f}x the speed of one alone each)"
+    )
+    print(
+        f"control, a pure-Python loop: alone {spin_alone:.2f} s, two at once {spin_both[0]:.2f} s and "
+        f"{spin_both[1]:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: `entitlements` beside plain OpenFisca-France use, on the same households, in one run.
 
-Usage: .venv/bin/python bench/law_side_by_side.py [--households 20000] [--dict-households 2000]
+Usage: .venv/bin/python -m bench.law_side_by_side [--households 20000] [--dict-households 2000]
 Draws --households (`nonrecours generate`, one quarter, in a temporary folder) and maps the
 agency's view onto OpenFisca's inputs (:func:`nonrecours.law.situation.observed_situation`,
 :func:`nonrecours.law.openfisca.build_simulation`). Then, in this one run, the eight variables
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_scale import HERE, machine  # noqa: E402
-from profile_law import population, situation  # noqa: E402
+from bench.harness import HERE, machine
+from bench.profile_law import population, situation
 
 OUTPUTS = ("aide_logement", "rsa", "ppa", "aspa", "af", "cmu_c", "css_participation_forfaitaire", "aah")
 """The variables the entitlements read, in the order they are asked (see the module docstring)."""
@@ -66,7 +64,9 @@ def situation_dict(sim) -> dict:
                     instances[instance].setdefault(name, {})[str(period)] = _plain(value, variable)
         if not entity.is_person:
             ranks = {r: k for k, r in enumerate(entity.flattened_roles)}
-            members = sorted(zip(group.members_entity_id, group.members_role, person_ids), key=lambda m: (m[0], ranks[m[1]]))
+            members = sorted(
+                zip(group.members_entity_id, group.members_role, person_ids), key=lambda m: (m[0], ranks[m[1]])
+            )
             top = {sub: role for role in entity.roles for sub in (role.subroles or [role])}
             for index, role, person in members:
                 group = top[role]
@@ -100,7 +100,11 @@ def plain_run(situation: dict, month: str) -> tuple[dict, float, float]:
 
 def per_household(values: dict, sim_ids: dict) -> pd.DataFrame:
     """Plain run's amounts summed per household (families' and persons' alike), in EUR."""
-    frames = {v: pd.Series(values[v], index=sim_ids["famille" if v != "aah" else "individu"]) for v in OUTPUTS if v not in ("cmu_c", "css_participation_forfaitaire")}
+    frames = {
+        v: pd.Series(values[v], index=sim_ids["famille" if v != "aah" else "individu"])
+        for v in OUTPUTS
+        if v not in ("cmu_c", "css_participation_forfaitaire")
+    }
     return pd.DataFrame({v: s.groupby(s.index).sum() for v, s in frames.items()})
 
 
@@ -121,7 +125,9 @@ def main() -> None:
         individuals, households = population(args.households, Path(tmp), month)
     persons, hh_law, _ = situation(individuals, households)
     first = hh_law["household_id"].iloc[:1]
-    one_process(persons[persons["household_id"].isin(first)], hh_law[hh_law["household_id"].isin(first)], month)  # a process's first simulation sets OpenFisca up
+    one_process(
+        persons[persons["household_id"].isin(first)], hh_law[hh_law["household_id"].isin(first)], month
+    )  # a process's first simulation sets OpenFisca up
     one_s = one_process(persons, hh_law, month)
     start = time.perf_counter()
     ours = entitlements_from_observed(individuals, households, law=settings.law, quiet=True)
@@ -137,17 +143,33 @@ def main() -> None:
 
     values, built, computed = plain_run(situation_json, month)
 
-    plain_amounts = per_household(values, sim_ids).astype(float).round(2)  # summed in OpenFisca's float32, rounded in float64, as the entitlements are
-    ours_amounts = ours.pivot(index="household_id", columns="benefit", values="monthly_amount").reindex(plain_amounts.index)
-    differ = {b: int((np.abs(plain_amounts[b] - ours_amounts[b].astype(float)) > 0.005).sum()) for b in plain_amounts.columns}
+    plain_amounts = (
+        per_household(values, sim_ids).astype(float).round(2)
+    )  # summed in OpenFisca's float32, rounded in float64, as the entitlements are
+    ours_amounts = ours.pivot(index="household_id", columns="benefit", values="monthly_amount").reindex(
+        plain_amounts.index
+    )
+    differ = {
+        b: int((np.abs(plain_amounts[b] - ours_amounts[b].astype(float)) > 0.005).sum()) for b in plain_amounts.columns
+    }
     n, n_dict = len(individuals["household_id"].unique()), len(hh_law)
     dict_s = built + computed
     result = {
         "machine": machine(),
         "households": n,
         "plain_one_process": {"seconds": round(one_s, 2), "households_per_s": round(n / one_s, 1)},
-        "plain_from_dict": {"households": n_dict, "build_s": round(built, 2), "compute_s": round(computed, 2), "households_per_s": round(n_dict / dict_s, 1)},
-        "entitlements": {"seconds": round(ours_s, 2), "households_per_s": round(n / ours_s, 1), "workers": settings.law.workers, "partition_size": settings.law.partition_size},
+        "plain_from_dict": {
+            "households": n_dict,
+            "build_s": round(built, 2),
+            "compute_s": round(computed, 2),
+            "households_per_s": round(n_dict / dict_s, 1),
+        },
+        "entitlements": {
+            "seconds": round(ours_s, 2),
+            "households_per_s": round(n / ours_s, 1),
+            "workers": settings.law.workers,
+            "partition_size": settings.law.partition_size,
+        },
         "entitlements_over_one_process": round(one_s / ours_s, 2),
         "households_differing_over_a_cent": differ,
     }
@@ -155,13 +177,24 @@ def main() -> None:
     (HERE / "results" / "side_by_side.json").write_text(json.dumps(result, indent=2))
     print(f"machine: {machine()}\n")
     print("| run | households | wall time | households/s |\n|---|---|---|---|")
-    print(f"| plain OpenFisca-France, one simulation in one process, inputs as arrays | {n:,} | {one_s:.1f} s | {n / one_s:,.0f} |")
+    print(
+        f"| plain OpenFisca-France, one simulation in one process, inputs as arrays | {n:,} | {one_s:.1f} s | "
+        f"{n / one_s:,.0f} |"
+    )
     print(f"| plain OpenFisca-France from a situation dict: `build_from_entities` | {n_dict:,} | {built:.1f} s | |")
     print(f"| plain OpenFisca-France from a situation dict: the eight variables | {n_dict:,} | {computed:.1f} s | |")
-    print(f"| plain OpenFisca-France from a situation dict, in all | {n_dict:,} | {dict_s:.1f} s | {n_dict / dict_s:,.0f} |")
-    print(f"| `entitlements` ({settings.law.workers} workers, partitions of {settings.law.partition_size:,}) | {n:,} | {ours_s:.1f} s | {n / ours_s:,.0f} |")
-    print(f"\n`entitlements` / one process: {one_s / ours_s:.2f}x; households whose amounts differ by more than a cent "
-          f"between the dict-built simulation and `entitlements`: {differ}")
+    print(
+        f"| plain OpenFisca-France from a situation dict, in all | {n_dict:,} | {dict_s:.1f} s | "
+        f"{n_dict / dict_s:,.0f} |"
+    )
+    print(
+        f"| `entitlements` ({settings.law.workers} workers, partitions of {settings.law.partition_size:,}) | "
+        f"{n:,} | {ours_s:.1f} s | {n / ours_s:,.0f} |"
+    )
+    print(
+        f"\n`entitlements` / one process: {one_s / ours_s:.2f}x; households whose amounts differ by more than a cent "
+        f"between the dict-built simulation and `entitlements`: {differ}"
+    )
 
 
 if __name__ == "__main__":

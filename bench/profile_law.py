@@ -1,6 +1,6 @@
 """Profile: where the law engine's time goes, for one household and for one partition.
 
-Usage: .venv/bin/python bench/profile_law.py [--households 10000] [--top 15]
+Usage: .venv/bin/python -m bench.profile_law [--households 10000] [--top 15]
 Builds the agency's view of one household (the shipped example's working single parent) and of a
 generated population of --households (`nonrecours generate`, one quarter, in a temporary folder),
 then, in this process and on one core, for each:
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -30,8 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_scale import CLI, HERE, machine  # noqa: E402
+from bench.harness import CLI, HERE, machine
 
 SINGLE_PARENT = 1
 """Index of the working single parent in serving/examples/households.json."""
@@ -75,7 +73,11 @@ def steps(persons: pd.DataFrame, households: pd.DataFrame, month: str) -> dict:
     from nonrecours.law.openfisca import _AMOUNT_VARIABLES, build_simulation
 
     tally: dict = {}
-    with counted(Simulation, "set_input", tally), counted(Simulation, "calculate", tally), counted(Simulation, "_run_formula", tally):
+    with (
+        counted(Simulation, "set_input", tally),
+        counted(Simulation, "calculate", tally),
+        counted(Simulation, "_run_formula", tally),
+    ):
         start = time.perf_counter()
         sim, *_ = build_simulation(persons, households, month)
         build = time.perf_counter() - start
@@ -110,11 +112,16 @@ def per_variable(persons: pd.DataFrame, households: pd.DataFrame, month: str, to
     total = table["formula_time"].sum()
     table["share_of_formula_time"] = table["formula_time"] / total
     table = table.sort_values("formula_time", ascending=False).head(top)
-    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in table.to_dict("records")]
+    return [
+        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in table.to_dict("records")
+    ]
 
 
 def population(n: int, folder: Path, month: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    subprocess.run([CLI, "generate", "-n", str(n), "--quarters", "1", "--out", str(folder), "--reference-month", month, "-q"], check=True)
+    subprocess.run(
+        [CLI, "generate", "-n", str(n), "--quarters", "1", "--out", str(folder), "--reference-month", month, "-q"],
+        check=True,
+    )
     return pd.read_parquet(folder / "individuals.parquet"), pd.read_parquet(folder / "households.parquet")
 
 
@@ -131,11 +138,17 @@ def main() -> None:
     month = Settings().law.reference_month
     start = time.perf_counter()
     tax_benefit_system()
-    result: dict = {"machine": machine(), "reference_month": month, "load_openfisca_france_s": round(time.perf_counter() - start, 2)}
+    result: dict = {
+        "machine": machine(),
+        "reference_month": month,
+        "load_openfisca_france_s": round(time.perf_counter() - start, 2),
+    }
     individuals, households = to_tables([Household.model_validate(example_households()[SINGLE_PARENT])])
     persons, hh_law, _ = situation(individuals, households)
     start = time.perf_counter()
-    steps(persons, hh_law, month)  # a process's first simulation pays OpenFisca's lazy set-up (parameters, caches): measured apart
+    steps(
+        persons, hh_law, month
+    )  # a process's first simulation pays OpenFisca's lazy set-up (parameters, caches): measured apart
     result["first_simulation_in_a_process_s"] = round(time.perf_counter() - start, 2)
     cases = {"one household": (individuals, households)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,18 +157,31 @@ def main() -> None:
             persons, hh_law, _ = situation(ind, hh)
             plain = steps(persons, hh_law, month)
             plain["households"] = int(hh_law.shape[0])
-            plain["households_per_s"] = round(plain["households"] / (plain["build_entities_s"] + plain["set_inputs_s"] + plain["compute_s"]), 1)
+            plain["households_per_s"] = round(
+                plain["households"] / (plain["build_entities_s"] + plain["set_inputs_s"] + plain["compute_s"]), 1
+            )
             plain["top_variables_traced"] = per_variable(persons, hh_law, month, args.top)
             result[name] = plain
-            print(f"{name}: build {plain['build_entities_s']} s, inputs {plain['set_inputs_s']} s ({plain['set_input_calls']} calls), "
-                  f"compute {plain['compute_s']} s; {plain['calculate_calls']:,} calculate calls, {plain['formula_runs']:,} formula runs", flush=True)
+            print(
+                f"{name}: build {plain['build_entities_s']} s, inputs {plain['set_inputs_s']} s "
+                f"({plain['set_input_calls']} calls), "
+                f"compute {plain['compute_s']} s; {plain['calculate_calls']:,} calculate calls, "
+                f"{plain['formula_runs']:,} formula runs",
+                flush=True,
+            )
     out = HERE / "results" / "profile_law.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     for name in cases:
-        print(f"\n{name}: top variables by their formulas' own time (traced pass)\n\n| variable | formula s | share | calls |\n|---|---|---|---|")
+        print(
+            f"\n{name}: top variables by their formulas' own time (traced pass)\n\n| variable | formula s | "
+            "share | calls |\n|---|---|---|---|"
+        )
         for row in result[name]["top_variables_traced"]:
-            print(f"| `{row['name']}` | {row['formula_time']:.3f} | {row['share_of_formula_time']:.1%} | {row.get('calculation_count', '')} |")
+            print(
+                f"| `{row['name']}` | {row['formula_time']:.3f} | {row['share_of_formula_time']:.1%} | "
+                f"{row.get('calculation_count', '')} |"
+            )
     print(f"\nwrote {out}")
 
 

@@ -1,7 +1,7 @@
 """Benchmark: wall time and peak memory of `nonrecours features` and `nonrecours train`, and the
 quality table (model against the rules baseline, logistic regression and ceiling).
 
-Usage: .venv/bin/python bench/train_scale.py 100000 [1000000 ...]   (profile rows; 8 per household)
+Usage: .venv/bin/python -m bench.train_scale 100000 [1000000 ...]   (profile rows; 8 per household)
 For each size: generate N/8 households (two quarters) in a temporary folder, compute the next
 quarter's entitlements and features, then time `entitlements`, `features` and `train` (tested on
 the held-out households and on the same ones next quarter) into a temporary SQLite MLflow store.
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_scale import CLI, HERE, machine, measure  # noqa: E402
+from bench.harness import CLI, HERE, machine, measure
 
 
 def main(sizes: list[int]) -> None:
@@ -34,11 +33,18 @@ def main(sizes: list[int]) -> None:
             feat = measure([CLI, "features", "--input", d])
             train = measure([CLI, "train", "--input", d, "--tracking-uri", f"sqlite:///{d}/mlflow.db", "--quiet"])
             quality = _quality(Path(d))
-        result = {"profile_rows": rows, "households": households, "machine": machine(), "features": feat, "train": train}
+        result = {
+            "profile_rows": rows,
+            "households": households,
+            "machine": machine(),
+            "features": feat,
+            "train": train,
+        }
         (HERE / "results" / f"train_{rows}.json").write_text(json.dumps(result, indent=2))
         (HERE / "results" / f"quality_{rows}.md").write_text(quality)
         print(
-            f"{rows:>9,} profile rows ({households:,} households) | features {feat['seconds']:.1f} s, peak {feat['max_rss_mb']:.0f} MB"
+            f"{rows:>9,} profile rows ({households:,} households) | features {feat['seconds']:.1f} s, peak "
+            f"{feat['max_rss_mb']:.0f} MB"
             f" | train {train['seconds']:.1f} s, peak {train['max_rss_mb']:.0f} MB | {machine()}"
         )
         print(quality)
@@ -53,8 +59,11 @@ def _quality(folder: Path) -> str:
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
     latest = max(client.search_model_versions("name='nonrecours'"), key=lambda v: int(v.version))
     parts = []
-    for title, name in (("Candidates (not seen receiving)", "quality_vs_baselines"), ("Rows the law engine finds eligible", "quality_law_eligible"),
-                        ("Next quarter, candidates", "quality_next_quarter")):
+    for title, name in (
+        ("Candidates (not seen receiving)", "quality_vs_baselines"),
+        ("Rows the law engine finds eligible", "quality_law_eligible"),
+        ("Next quarter, candidates", "quality_next_quarter"),
+    ):
         path = client.download_artifacts(latest.run_id, f"evaluation/{name}.csv", str(folder))
         parts.append(f"{title}:\n\n{markdown_table(pd.read_csv(path))}\n")
     groups = pd.read_csv(client.download_artifacts(latest.run_id, "evaluation/group_recall.csv", str(folder)))

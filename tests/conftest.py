@@ -37,7 +37,9 @@ def person(**overrides) -> dict:
     return row
 
 
-def make_household(*members: dict, tenure: str = "private_renter", rent: float = 500.0, depcom: str = "69123") -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_household(
+    *members: dict, tenure: str = "private_renter", rent: float = 500.0, depcom: str = "69123"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A situation with one household: ``members`` default to a single adult (``person()``)."""
     hid = next(_ids)
     members = members or (person(),)
@@ -86,7 +88,22 @@ def small_population(tmp_path_factory, tracking_store):
     runner = CliRunner()
     result = runner.invoke(
         app,
-        ["pipeline", "-n", "1500", "--seed", "7", "--out", str(folder), "--quiet", "--workers", "1", "--tracking-uri", tracking_store, "--config", str(config)],
+        [
+            "pipeline",
+            "-n",
+            "1500",
+            "--seed",
+            "7",
+            "--out",
+            str(folder),
+            "--quiet",
+            "--workers",
+            "1",
+            "--tracking-uri",
+            tracking_store,
+            "--config",
+            str(config),
+        ],
     )
     assert result.exit_code == 0, result.output
     return folder
@@ -103,7 +120,9 @@ def tables(small_population):
         PROFILES,
     )
 
-    return {t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
+    return {
+        t.name: read_table(small_population, t) for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)
+    }
 
 
 @pytest.fixture(scope="session")
@@ -112,15 +131,27 @@ def evaluation(tables):
     from nonrecours.core.config import TrainingConfig
     from nonrecours.training.evaluate import train_and_evaluate
 
-    return train_and_evaluate(tables["profiles"], tables["outcomes"], TrainingConfig(capacity_share=0.05), min_group_positives=30)
+    return train_and_evaluate(
+        tables["profiles"], tables["outcomes"], TrainingConfig(capacity_share=0.05), min_group_positives=30
+    )
 
 
 def observed_person(**overrides) -> dict:
     """One row of individuals.parquet: an inactive French adult of 40, no income."""
     row = {
-        "benefit_unit": 0, "role": "head", "age": 40, "sex": "F", "activity": "inactive",
-        "declared_pay_last_year": 0.0, "declared_pay_n2": None, "known_pay_monthly": 0.0, "known_turnover_monthly": 0.0, "pension_monthly": 0.0,
-        "unemployment_benefit_monthly": 0.0, "disability_rate": 0.0, "nationality_group": "french",
+        "benefit_unit": 0,
+        "role": "head",
+        "age": 40,
+        "sex": "F",
+        "activity": "inactive",
+        "declared_pay_last_year": 0.0,
+        "declared_pay_n2": None,
+        "known_pay_monthly": 0.0,
+        "known_turnover_monthly": 0.0,
+        "pension_monthly": 0.0,
+        "unemployment_benefit_monthly": 0.0,
+        "disability_rate": 0.0,
+        "nationality_group": "french",
         "higher_education": False,
     }
     row.update(overrides)
@@ -135,9 +166,16 @@ def make_observed(*members: dict, **household) -> tuple[pd.DataFrame, pd.DataFra
     members = members or (observed_person(),)
     ind = pd.DataFrame([{**m, "household_id": hid, "person_id": hid * 100 + i} for i, m in enumerate(members)])
     row = {
-        "household_id": hid, "household_type": "single_person", "n_persons": len(members), "tenure": "private_renter",
-        "rent_monthly": 500.0, "depcom": "69123", "territory_type": "large_urban", "digital_exclusion": False,
-        "contacts_last_year": 1, "reported_event": "none",
+        "household_id": hid,
+        "household_type": "single_person",
+        "n_persons": len(members),
+        "tenure": "private_renter",
+        "rent_monthly": 500.0,
+        "depcom": "69123",
+        "territory_type": "large_urban",
+        "digital_exclusion": False,
+        "contacts_last_year": 1,
+        "reported_event": "none",
         **{f"receives_{b}": (False if b in ("rsa", "ppa", "aide_logement", "af", "aah") else pd.NA) for b in BENEFITS},
     }
     row.update(household)
@@ -162,7 +200,10 @@ def postgres_url():
     binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     skip = pytest.fail if os.environ.get("NONRECOURS_REQUIRE_POSTGRES") else pytest.skip
     if not binaries:
-        skip("PostgreSQL is not installed (`apt-get install postgresql`; .ci/run does it) and NONRECOURS_TEST_POSTGRES_URL is not set")
+        skip(
+            "PostgreSQL is not installed (`apt-get install postgresql`; .ci/run does it) and "
+            "NONRECOURS_TEST_POSTGRES_URL is not set"
+        )
     bin_dir = binaries[-1]
     folder = tempfile.mkdtemp(prefix="nonrecours-pg-")
     as_user: list[str] = []
@@ -176,7 +217,17 @@ def postgres_url():
     run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)  # noqa: E731
     try:
         run(f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "nonrecours")
-        run(f"{bin_dir}/pg_ctl", "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+        run(
+            f"{bin_dir}/pg_ctl",
+            "-D",
+            data,
+            "-l",
+            os.path.join(folder, "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+            "start",
+        )
     except (subprocess.CalledProcessError, OSError) as exc:
         skip(f"could not start PostgreSQL from {bin_dir}: {getattr(exc, 'stderr', exc)}")
     try:
@@ -197,19 +248,60 @@ def assigned_campaign(population, tracking_store: str, folder) -> dict:
     import pandas as pd
     from typer.testing import CliRunner
 
-    from nonrecours.app.application import open_decision_log
     from nonrecours.app.cli import app
-    from nonrecours.app.environment import Environment
     from nonrecours.serving.agents import add_agent
+    from nonrecours.serving.decision_log import DecisionLog
+    from nonrecours.serving.secrets import resolve
 
     runner = CliRunner()
     url = f"sqlite:///{folder / 'decisions.db'}"
     common = ["--decision-log", url, "--secrets", str(population / "secrets.env")]
-    made = runner.invoke(app, ["campaign", "--input", str(population), "--capacity", "120", "--holdout", "0.2", "--exploration", "0.1", "--seed", "5",
-                               "--ranking", "rules", "--out", str(folder / "campaign.csv"), "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
+    made = runner.invoke(
+        app,
+        [
+            "campaign",
+            "--input",
+            str(population),
+            "--capacity",
+            "120",
+            "--holdout",
+            "0.2",
+            "--exploration",
+            "0.1",
+            "--seed",
+            "5",
+            "--ranking",
+            "rules",
+            "--out",
+            str(folder / "campaign.csv"),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+            *common,
+        ],
+    )
     assert made.exit_code == 0, made.output
-    assigned = runner.invoke(app, ["agents", "assign", str(folder / "campaign.csv"), "--team", "nord", "--input", str(population), "--decision-log", url, "-q"])
+    assigned = runner.invoke(
+        app,
+        [
+            "agents",
+            "assign",
+            str(folder / "campaign.csv"),
+            "--team",
+            "nord",
+            "--input",
+            str(population),
+            "--decision-log",
+            url,
+            "-q",
+        ],
+    )
     assert assigned.exit_code == 0, assigned.output
-    log = open_decision_log(url, population / "secrets.env", Environment.from_os())
-    agents = {name: add_agent(log.engine, name, team, PASSWORD) for name, team in (("alice", "nord"), ("bob", "sud"), ("carol", "nord"))}
+    log = DecisionLog.open(url, resolve(population / "secrets.env", {}))
+    agents = {
+        name: add_agent(log.engine, name, team, PASSWORD)
+        for name, team in (("alice", "nord"), ("bob", "sud"), ("carol", "nord"))
+    }
     return {"log": log, "url": url, "campaign": pd.read_csv(folder / "campaign.csv"), "folder": folder, **agents}

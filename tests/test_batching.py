@@ -92,7 +92,9 @@ def test_a_failing_batch_fails_only_the_request_at_fault_and_the_next_batch_stil
 
     b, first, second = asyncio.run(main())
     assert isinstance(first[3], ValueError) and [first[i] for i in (0, 1, 2, 4)] == [[0], [2], [4], [8]]
-    assert b.isolated == 1 and fn.calls[0] == [0, 1, 2, 3, 4] and [0] in fn.calls[1:]  # the shared call, then one by one
+    assert (
+        b.isolated == 1 and fn.calls[0] == [0, 1, 2, 3, 4] and [0] in fn.calls[1:]
+    )  # the shared call, then one by one
     assert second == [14]
 
 

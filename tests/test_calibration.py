@@ -27,7 +27,11 @@ def summary(population):
 
 def test_a_large_population_follows_the_schema(population):
     # The tails of the income draws once broke the schema's ranges only past 100,000 households.
-    for table, frame in ((INDIVIDUALS, population.individuals), (HOUSEHOLDS, population.households), (OUTCOMES, population.outcomes)):
+    for table, frame in (
+        (INDIVIDUALS, population.individuals),
+        (HOUSEHOLDS, population.households),
+        (OUTCOMES, population.outcomes),
+    ):
         validate(frame, table)
 
 

@@ -28,7 +28,15 @@ def plan(**given) -> CampaignPlan:
     from nonrecours.core.config import CampaignConfig
 
     c = CampaignConfig()
-    return CampaignPlan(**{"holdout_share": c.holdout_share, "exploration_share": c.exploration_share, "strata": c.strata, "seed": 0, **given})
+    return CampaignPlan(
+        **{
+            "holdout_share": c.holdout_share,
+            "exploration_share": c.exploration_share,
+            "strata": c.strata,
+            "seed": 0,
+            **given,
+        }
+    )
 
 
 def scored(n: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -38,11 +46,17 @@ def scored(n: int = 1000, seed: int = 0) -> pd.DataFrame:
     hid = np.repeat(np.arange(1, n + 1), 2)
     benefit = np.tile(["rsa", "aide_logement"], n)
     eligible = rng.random(2 * n) < 0.5
-    return pd.DataFrame({
-        "household_id": hid, "benefit": pd.Categorical(benefit, categories=list(BENEFITS)), "law_eligible": eligible,
-        "law_amount": np.where(eligible, 300.0, 0.0), "receives_this": np.where(rng.random(2 * n) < 0.2, 1.0, 0.0), "receives_rsa": 0.0,
-        "expected_unclaimed_monthly": rng.random(2 * n) * 100,
-    })
+    return pd.DataFrame(
+        {
+            "household_id": hid,
+            "benefit": pd.Categorical(benefit, categories=list(BENEFITS)),
+            "law_eligible": eligible,
+            "law_amount": np.where(eligible, 300.0, 0.0),
+            "receives_this": np.where(rng.random(2 * n) < 0.2, 1.0, 0.0),
+            "receives_rsa": 0.0,
+            "expected_unclaimed_monthly": rng.random(2 * n) * 100,
+        }
+    )
 
 
 def test_a_campaign_fills_the_capacity_keeps_a_stratified_holdout_and_explores_below_the_cut():
@@ -65,11 +79,13 @@ def test_a_campaign_fills_the_capacity_keeps_a_stratified_holdout_and_explores_b
     again = plan_campaign(rows, design)
     assert (again["arm"].astype(str).to_numpy() == c["arm"].astype(str).to_numpy()).all()
     other = plan_campaign(rows, plan(capacity=100, seed=2))
-    assert set(other.loc[other["arm"].astype(str) == "holdout", "household_id"]) != set(c.loc[c["arm"].astype(str) == "holdout", "household_id"])
+    assert set(other.loc[other["arm"].astype(str) == "holdout", "household_id"]) != set(
+        c.loc[c["arm"].astype(str) == "holdout", "household_id"]
+    )
 
 
 def test_a_campaign_refuses_what_cannot_be_planned():
-    with pytest.raises(ValueError, match="holdout share"):
+    with pytest.raises(ValueError, match="campaign.holdout_share: Input should be less than or equal to 0.9"):
         plan(capacity=10, holdout_share=1.0)
     with pytest.raises(ValueError, match="capacity"):
         plan(capacity=0)
@@ -78,12 +94,20 @@ def test_a_campaign_refuses_what_cannot_be_planned():
 
 
 def test_the_field_records_what_an_agent_would_find():
-    campaign = pd.DataFrame({"household_id": [1, 2, 3], "arm": ["contact", "explore", "holdout"], "benefits": ["rsa;ppa;af", "rsa", "rsa"]})
-    truth = pd.DataFrame({
-        "household_id": [1, 1, 1, 2, 3], "benefit": ["rsa", "ppa", "af", "rsa", "rsa"],
-        "eligible": [True, False, True, True, True], "claimed": [False, False, True, False, False], "monthly_amount": [500.0, 0.0, 140.0, 300.0, 200.0],
-        "reached_if_contacted": [True, False, False, False, True], "claim_if_contacted": [True, False, True, False, True],
-    })
+    campaign = pd.DataFrame(
+        {"household_id": [1, 2, 3], "arm": ["contact", "explore", "holdout"], "benefits": ["rsa;ppa;af", "rsa", "rsa"]}
+    )
+    truth = pd.DataFrame(
+        {
+            "household_id": [1, 1, 1, 2, 3],
+            "benefit": ["rsa", "ppa", "af", "rsa", "rsa"],
+            "eligible": [True, False, True, True, True],
+            "claimed": [False, False, True, False, False],
+            "monthly_amount": [500.0, 0.0, 140.0, 300.0, 200.0],
+            "reached_if_contacted": [True, False, False, False, True],
+            "claim_if_contacted": [True, False, True, False, True],
+        }
+    )
     got = field_outcomes(campaign, truth).set_index(["household_id", "benefit"])
     assert got.loc[(1, "rsa"), "result"] == "opened" and got.loc[(1, "rsa"), "amount_granted"] == 500.0
     assert got.loc[(1, "ppa"), "result"] == "not_entitled" and got.loc[(1, "af"), "result"] == "already_receiving"
@@ -94,33 +118,70 @@ def test_the_field_records_what_an_agent_would_find():
 
 
 def test_observed_labels_come_from_the_agents_records_and_the_next_extract():
-    profiles = pd.DataFrame({"household_id": [1, 1, 2, 3, 4], "benefit": pd.Categorical(["rsa", "af", "rsa", "rsa", "css_free"], categories=list(BENEFITS))})
-    campaign = pd.DataFrame({"household_id": [1, 2, 3, 4], "arm": ["contact", "contact", "holdout", "pool"], "propensity": [0.8, 0.8, 0.8, 0.05],
-                             "benefits": ["rsa;af", "rsa", "rsa", "css_free"]})
-    recorded = pd.DataFrame({"household_id": [1, 1, 2], "benefit": ["rsa", "af", "rsa"], "result": ["opened", "declined", "unreachable"]})
-    receipt = pd.DataFrame({"household_id": [1, 1, 2, 3, 4], "benefit": ["rsa", "af", "rsa", "rsa", "css_free"], "receives_next": pd.array([0, 0, 1, 1, None], dtype="Float64")})
+    profiles = pd.DataFrame(
+        {
+            "household_id": [1, 1, 2, 3, 4],
+            "benefit": pd.Categorical(["rsa", "af", "rsa", "rsa", "css_free"], categories=list(BENEFITS)),
+        }
+    )
+    campaign = pd.DataFrame(
+        {
+            "household_id": [1, 2, 3, 4],
+            "arm": ["contact", "contact", "holdout", "pool"],
+            "propensity": [0.8, 0.8, 0.8, 0.05],
+            "benefits": ["rsa;af", "rsa", "rsa", "css_free"],
+        }
+    )
+    recorded = pd.DataFrame(
+        {"household_id": [1, 1, 2], "benefit": ["rsa", "af", "rsa"], "result": ["opened", "declined", "unreachable"]}
+    )
+    receipt = pd.DataFrame(
+        {
+            "household_id": [1, 1, 2, 3, 4],
+            "benefit": ["rsa", "af", "rsa", "rsa", "css_free"],
+            "receives_next": pd.array([0, 0, 1, 1, None], dtype="Float64"),
+        }
+    )
     rows = observed_rows(profiles, campaign, recorded, receipt).set_index(["household_id", "benefit"])
     assert rows.loc[(1, "rsa"), "opened"] == 1 and rows.loc[(1, "rsa"), "claimed_next"] == 1
     assert rows.loc[(1, "af"), "opened"] == 0 and rows.loc[(1, "af"), "claimed_next"] == 0
-    assert rows.loc[(2, "rsa"), "opened"] == 0 and rows.loc[(2, "rsa"), "claimed_next"] == 1  # unreached, claimed on its own
-    assert np.isnan(rows.loc[(3, "rsa"), "opened"]) and rows.loc[(3, "rsa"), "claimed_next"] == 1  # the holdout: the next extract
+    assert (
+        rows.loc[(2, "rsa"), "opened"] == 0 and rows.loc[(2, "rsa"), "claimed_next"] == 1
+    )  # unreached, claimed on its own
+    assert (
+        np.isnan(rows.loc[(3, "rsa"), "opened"]) and rows.loc[(3, "rsa"), "claimed_next"] == 1
+    )  # the holdout: the next extract
     assert np.isnan(rows.loc[(4, "css_free"), "claimed_next"])  # a benefit the agency never sees paid: no label
 
 
 def test_policy_gains_and_the_agency_s_own_estimates():
-    truth = pd.DataFrame({"household_id": [1, 2, 3, 4], "claim_if_contacted": [True, True, False, True], "claim_if_not_contacted": [False, True, False, False],
-                          "monthly_amount": [100.0, 500.0, 50.0, 10.0]})
+    truth = pd.DataFrame(
+        {
+            "household_id": [1, 2, 3, 4],
+            "claim_if_contacted": [True, True, False, True],
+            "claim_if_not_contacted": [False, True, False, False],
+            "monthly_amount": [100.0, 500.0, 50.0, 10.0],
+        }
+    )
     gain = household_gain(truth)
     assert gain.to_dict() == {1: 100.0, 2: 0.0, 3: 0.0, 4: 10.0}
-    table, curves = true_gain({"good": pd.Series([4.0, 1, 2, 3], index=[1, 2, 3, 4]), "bad": pd.Series([1.0, 4, 3, 2], index=[1, 2, 3, 4])}, gain, 1)
+    table, curves = true_gain(
+        {"good": pd.Series([4.0, 1, 2, 3], index=[1, 2, 3, 4]), "bad": pd.Series([1.0, 4, 3, 2], index=[1, 2, 3, 4])},
+        gain,
+        1,
+    )
     t = table.set_index("policy")
     assert t.loc["good", "additional_monthly"] == 100 and t.loc["bad", "additional_monthly"] == 0
     assert t.loc["good", "auuc"] > 0 > t.loc["bad", "auuc"] and curves["good"][-1] == curves["bad"][-1] == 110
     rng = np.random.default_rng(0)
     n = 4000
-    campaign = pd.DataFrame({"household_id": np.arange(n), "arm": np.where(rng.random(n) < 0.2, "holdout", "contact"), "propensity": 0.8})
+    campaign = pd.DataFrame(
+        {"household_id": np.arange(n), "arm": np.where(rng.random(n) < 0.2, "holdout", "contact"), "propensity": 0.8}
+    )
     campaign["contacted"] = campaign["arm"] == "contact"
-    euros = pd.Series(np.where(campaign["contacted"], 30.0, 10.0) * (rng.random(n) < 0.5), index=campaign["household_id"])
+    euros = pd.Series(
+        np.where(campaign["contacted"], 30.0, 10.0) * (rng.random(n) < 0.5), index=campaign["household_id"]
+    )
     effect = holdout_effect(campaign, euros)
     assert effect.low < 10 < effect.high and effect.low > 0  # true effect: 0.5 x (30 - 10)
     ipw = ipw_value(campaign, euros, pd.Series(rng.random(n), index=campaign["household_id"]), 1000)
@@ -136,11 +197,37 @@ def agency_loop(small_population, tracking_store, tmp_path_factory):
     """A copy of the small population, a campaign ranked by the rules, the field played, and every
     truth file deleted afterwards."""
     folder = tmp_path_factory.mktemp("loop") / "pop"
-    shutil.copytree(small_population, folder, ignore=shutil.ignore_patterns("fresh", "shifted", "reports", "*.db", "mlruns"))
+    shutil.copytree(
+        small_population, folder, ignore=shutil.ignore_patterns("fresh", "shifted", "reports", "*.db", "mlruns")
+    )
     log = f"sqlite:///{folder.parent / 'decisions.db'}"
     common = ["--decision-log", log, "--secrets", str(small_population / "secrets.env")]
-    result = runner.invoke(app, ["campaign", "--input", str(folder), "--capacity", "150", "--holdout", "0.3", "--exploration", "0.3", "--seed", "3",
-                                 "--ranking", "rules", "--out", str(folder / "campaign.csv"), "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
+    result = runner.invoke(
+        app,
+        [
+            "campaign",
+            "--input",
+            str(folder),
+            "--capacity",
+            "150",
+            "--holdout",
+            "0.3",
+            "--exploration",
+            "0.3",
+            "--seed",
+            "3",
+            "--ranking",
+            "rules",
+            "--out",
+            str(folder / "campaign.csv"),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+            *common,
+        ],
+    )
     assert result.exit_code == 0, result.output
     outreach = [["outreach", "--input", str(folder), "--campaign", str(folder / "campaign.csv"), *common]] * 2
     outputs = [runner.invoke(app, args) for args in outreach]
@@ -161,24 +248,36 @@ def test_the_campaign_is_logged_with_its_arms_and_the_field_recorded_once(agency
     assigned = log.read_campaign(str(campaign["campaign_id"].iloc[0]))
     assert len(assigned) == len(campaign) and set(assigned["decision_id"]) == set(campaign["decision_id"])
     recorded = log.read_outcomes()
-    assert len(recorded) > 150 and set(recorded["result"]) <= {"unreachable", "opened", "not_entitled", "declined", "already_receiving"}
+    assert len(recorded) > 150 and set(recorded["result"]) <= {
+        "unreachable",
+        "opened",
+        "not_entitled",
+        "declined",
+        "already_receiving",
+    }
     assert {"opened", "unreachable"} <= set(recorded["result"])
     with log.engine.connect() as conn:
         from sqlalchemy import func, select
 
         from nonrecours.serving.decision_log import outcomes
 
-        assert conn.execute(select(func.count()).select_from(outcomes)).scalar() == len(recorded)  # the second run recorded nothing
+        assert conn.execute(select(func.count()).select_from(outcomes)).scalar() == len(
+            recorded
+        )  # the second run recorded nothing
     assert "already recorded" in outputs[1].output or "0 new" in outputs[1].output
 
 
-def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_reads_no_truth_column(agency_loop, tracking_store, monkeypatch):
+def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_reads_no_truth_column(
+    agency_loop, tracking_store, monkeypatch
+):
     folder, common, _ = agency_loop
     for truth in folder.rglob("outcomes.parquet"):
         truth.unlink()
     for summary in folder.rglob("calibration.json"):
         summary.unlink()
-    truth_only = set(OUTCOMES.with_role("truth")) - {c.name for t in TABLES.values() for c in t.columns if c.role != "truth"}
+    truth_only = set(OUTCOMES.with_role("truth")) - {
+        c.name for t in TABLES.values() for c in t.columns if c.role != "truth"
+    }
     seen: list[str] = []
     real = pd.read_parquet
 
@@ -189,13 +288,29 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
 
     monkeypatch.setattr(pd, "read_parquet", spy)
     campaign_id = pd.read_csv(folder / "campaign.csv")["campaign_id"].iloc[0]
-    result = result_train = runner.invoke(app, ["train", "--labels", "observed", "--campaign", campaign_id, "--input", str(folder), "--tracking-uri", tracking_store, *common])
+    result = result_train = runner.invoke(
+        app,
+        [
+            "train",
+            "--labels",
+            "observed",
+            "--campaign",
+            campaign_id,
+            "--input",
+            str(folder),
+            "--tracking-uri",
+            tracking_store,
+            *common,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert seen and not truth_only & set(seen)
     import mlflow
 
     mlflow.set_tracking_uri(tracking_store)
-    runs = mlflow.search_runs(experiment_names=["nonrecours"], filter_string=f"tags.campaign_id = '{campaign_id}'", output_format="list")
+    runs = mlflow.search_runs(
+        experiment_names=["nonrecours"], filter_string=f"tags.campaign_id = '{campaign_id}'", output_format="list"
+    )
     assert len(runs) == 1
     metrics = runs[0].data.metrics
     assert metrics["rows_contacted"] > 100 and metrics["rows_uncontacted"] > 100
@@ -203,8 +318,28 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
     # the next round, ranked by what a contact adds, still without the truth; reasons from the need model
     run_id = result.output.strip().splitlines()[-1].removeprefix("run ")
     nxt = folder / "next_quarter"
-    result = runner.invoke(app, ["campaign", "--input", str(nxt), "--ranking", "uplift", "--model-run", run_id, "--capacity", "50", "--out", str(nxt / "campaign.csv"),
-                                 "--tracking-uri", tracking_store, "--workers", "1", "-q", *common])
+    result = runner.invoke(
+        app,
+        [
+            "campaign",
+            "--input",
+            str(nxt),
+            "--ranking",
+            "uplift",
+            "--model-run",
+            run_id,
+            "--capacity",
+            "50",
+            "--out",
+            str(nxt / "campaign.csv"),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+            *common,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert not truth_only & set(seen)
     second = pd.read_csv(nxt / "campaign.csv")
@@ -223,19 +358,62 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
     incumbents = json.loads(mlflow.artifacts.load_text(f"runs:/{run_id}/gate/incumbents_ipw.json"))
     ipw_low = client.get_run(run_id).data.metrics["uplift_ipw_low"]
     beats = all(ipw_low >= e["value"] for e in incumbents.values() if e["value"] == e["value"])
-    assert version.name == "nonrecours-outreach" and version.tags["promotion.alias"] == (CHAMPION if beats else CHALLENGER)
-    assert f"nonrecours-outreach version {version.version} -> {'champion' if beats else 'challenger'}" in result_train.output
-    assert set(incumbents) >= {"the rules"} and any(k.startswith("the ranking that chose the campaign") for k in incumbents)
+    assert version.name == "nonrecours-outreach" and version.tags["promotion.alias"] == (
+        CHAMPION if beats else CHALLENGER
+    )
+    assert (
+        f"nonrecours-outreach version {version.version} -> {'champion' if beats else 'challenger'}"
+        in result_train.output
+    )
+    assert set(incumbents) >= {"the rules"} and any(
+        k.startswith("the ranking that chose the campaign") for k in incumbents
+    )
     if not beats:
-        missing = runner.invoke(app, ["score", "--input", str(nxt), "--ranking", "uplift", "--out", str(nxt / "w.csv"), "--tracking-uri", tracking_store, *common])
+        missing = runner.invoke(
+            app,
+            [
+                "score",
+                "--input",
+                str(nxt),
+                "--ranking",
+                "uplift",
+                "--out",
+                str(nxt / "w.csv"),
+                "--tracking-uri",
+                tracking_store,
+                *common,
+            ],
+        )
         assert missing.exit_code == 2 and "nonrecours-outreach@champion" in missing.output
-        client.set_registered_model_alias("nonrecours-outreach", CHAMPION, version.version)  # as an operator would, on record elsewhere
+        client.set_registered_model_alias(
+            "nonrecours-outreach", CHAMPION, version.version
+        )  # as an operator would, on record elsewhere
     # The worklist ranked by the outreach champion's uplift: its version in the decision log.
-    result = runner.invoke(app, ["score", "--input", str(nxt), "--ranking", "uplift", "--capacity", "20", "--out", str(nxt / "w.csv"), "--tracking-uri", tracking_store,
-                                 "--workers", "1", "-q", *common])
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--input",
+            str(nxt),
+            "--ranking",
+            "uplift",
+            "--capacity",
+            "20",
+            "--out",
+            str(nxt / "w.csv"),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+            *common,
+        ],
+    )
     assert result.exit_code == 0, result.output
     ranked = pd.read_csv(nxt / "w.csv")
     assert 1 <= ranked["rank"].nunique() <= 20 and ranked["rank"].max() <= 20
     batch = log.read()
-    assert (batch[batch["source"] == "batch"].tail(ranked["household_id"].nunique())["model_name"] == "observed-uplift").all()
+    assert (
+        batch[batch["source"] == "batch"].tail(ranked["household_id"].nunique())["model_name"] == "observed-uplift"
+    ).all()
     assert (batch[batch["source"] == "batch"].tail(1)["model_version"] == str(version.version)).all()

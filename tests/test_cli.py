@@ -36,14 +36,22 @@ def test_every_command_has_help_naming_its_options(command, words):
 
 def test_the_pipeline_writes_everything_into_one_folder(small_population):
     names = {p.name for p in small_population.iterdir()}
-    assert {"individuals.parquet", "households.parquet", "outcomes.parquet", "entitlements.parquet", "calibration.json"} <= names
+    assert {
+        "individuals.parquet",
+        "households.parquet",
+        "outcomes.parquet",
+        "entitlements.parquet",
+        "calibration.json",
+    } <= names
     assert not any(n.endswith(".tmp") for n in names)
 
 
 def test_the_pipeline_ends_with_a_report_on_a_fresh_draw_and_one_on_its_pay_cut_copy(small_population):
     import json
 
-    reports = sorted((small_population / "reports").glob("report-*.json"), key=lambda p: json.loads(p.read_text())["current"])
+    reports = sorted(
+        (small_population / "reports").glob("report-*.json"), key=lambda p: json.loads(p.read_text())["current"]
+    )
     fresh, shifted = (json.loads(p.read_text()) for p in reports)
     assert fresh["current"].endswith("fresh") and shifted["current"].endswith("shifted")
     # the monitored windows are drawn at the pipeline's size (--households), with the next seed
@@ -54,17 +62,24 @@ def test_the_pipeline_ends_with_a_report_on_a_fresh_draw_and_one_on_its_pay_cut_
     assert fresh["recall_gaps"] is not None and len(fresh["classification"]["tests"]) == 2
     # the pay-cut copy has none (its truth was drawn before the cut): drift, and no recall claimed
     assert not (small_population / "shifted" / "outcomes.parquet").exists()
-    assert shifted["verdict"] == "fail" and shifted["failures"][0].startswith("drift:") and shifted["recall_gaps"] is None
+    assert (
+        shifted["verdict"] == "fail" and shifted["failures"][0].startswith("drift:") and shifted["recall_gaps"] is None
+    )
     index = (small_population / "reports" / "index.html").read_text()
     assert all(p.with_suffix(".html").name in index for p in reports)
 
 
-def test_the_pipeline_ends_with_two_rounds_of_outreach_the_second_ranked_by_observed_uplift(small_population, tracking_store):
+def test_the_pipeline_ends_with_two_rounds_of_outreach_the_second_ranked_by_observed_uplift(
+    small_population, tracking_store
+):
     from nonrecours.serving.decision_log import DecisionLog, connect
     from nonrecours.serving.secrets import pseudonym_key, read_secrets_file
 
     first, second = (pd.read_csv(f / "campaign.csv") for f in (small_population, small_population / "next_quarter"))
-    log = DecisionLog(connect(f"sqlite:///{small_population / 'decisions.db'}"), pseudonym_key(read_secrets_file(small_population / "secrets.env")))
+    log = DecisionLog(
+        connect(f"sqlite:///{small_population / 'decisions.db'}"),
+        pseudonym_key(read_secrets_file(small_population / "secrets.env")),
+    )
     rounds = [log.read_campaign(str(c["campaign_id"].iloc[0])) for c in (first, second)]
     assert (rounds[0]["model_name"] == "nonrecours").all() and (rounds[1]["model_name"] == "observed-uplift").all()
     recorded = log.read_outcomes()
@@ -73,8 +88,15 @@ def test_the_pipeline_ends_with_two_rounds_of_outreach_the_second_ranked_by_obse
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_store)
-    runs = client.search_runs(client.get_experiment_by_name("nonrecours").experiment_id, f"tags.campaign_id = '{first['campaign_id'].iloc[0]}'")
-    assert len(runs) == 1 and {"simulation.additional_eur.rules", "simulation.auuc.uplift", "holdout_effect_eur"} <= set(runs[0].data.metrics)
+    runs = client.search_runs(
+        client.get_experiment_by_name("nonrecours").experiment_id,
+        f"tags.campaign_id = '{first['campaign_id'].iloc[0]}'",
+    )
+    assert len(runs) == 1 and {
+        "simulation.additional_eur.rules",
+        "simulation.auuc.uplift",
+        "holdout_effect_eur",
+    } <= set(runs[0].data.metrics)
     assert "qini.png" in {a.path.split("/")[-1] for a in client.list_artifacts(runs[0].info.run_id, "simulation")}
 
 
@@ -88,7 +110,9 @@ def test_entitlements_can_write_to_another_folder(small_population, tmp_path):
     ind = pd.read_parquet(src / "individuals.parquet")
     hh.to_parquet(src / "households.parquet")
     ind[ind["household_id"].isin(hh["household_id"])].to_parquet(src / "individuals.parquet")
-    result = runner.invoke(app, ["entitlements", "--input", str(src), "--out", str(tmp_path / "out"), "-q", "--workers", "1"])
+    result = runner.invoke(
+        app, ["entitlements", "--input", str(src), "--out", str(tmp_path / "out"), "-q", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(tmp_path / "out" / "entitlements.parquet")) == 50 * 8
 
@@ -141,7 +165,18 @@ def test_an_unknown_observed_benefit_is_refused(tmp_path):
 def test_serve_refuses_a_decision_log_it_cannot_open_without_printing_its_password(tmp_path):
     runner.invoke(app, ["keys", "--out", str(tmp_path / "secrets.env")])
     url = "postgresql+psycopg://agent:hunter2-secret@127.0.0.1:1/nonrecours"  # nothing listens on port 1
-    result = runner.invoke(app, ["serve", "--secrets", str(tmp_path / "secrets.env"), "--decision-log", url, "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    result = runner.invoke(
+        app,
+        [
+            "serve",
+            "--secrets",
+            str(tmp_path / "secrets.env"),
+            "--decision-log",
+            url,
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+    )
     assert result.exit_code == 2, result.output
     assert "decision log" in result.output and "127.0.0.1:1" in result.output and "cannot open it" in result.output
     assert "hunter2-secret" not in result.output and "***" in result.output
@@ -158,7 +193,11 @@ def test_rotating_the_pseudonym_key_keeps_the_old_one_as_retired_and_the_file_pr
         assert result.exit_code == 0, result.output
     after = read_secrets_file(secrets)
     retired = after[RETIRED_KEYS].split(",")
-    assert after[PSEUDONYM_KEY] not in (before[PSEUDONYM_KEY], *retired) and retired[1] == before[PSEUDONYM_KEY] and len(retired) == 2
+    assert (
+        after[PSEUDONYM_KEY] not in (before[PSEUDONYM_KEY], *retired)
+        and retired[1] == before[PSEUDONYM_KEY]
+        and len(retired) == 2
+    )
     assert after[API_KEYS] == before[API_KEYS] and secrets.stat().st_mode & 0o777 == 0o600
     missing = runner.invoke(app, ["keys", "--out", str(tmp_path / "none.env"), "--rotate"])
     assert missing.exit_code == 2 and "no secrets file" in missing.output
@@ -182,5 +221,7 @@ def test_purge_applies_the_retention_period_and_records_itself(small_population,
     assert gone.exit_code == 0 and f"purged {logged:,} decision(s)" in gone.output, gone.output
     trail = read_purges(engine)
     assert list(trail["decisions"]) == [0, logged] and trail["before"].iloc[0].year < 2999
-    refused = runner.invoke(app, ["grant-roles", "--service-role", "a", "--monitoring-role", "b", "--decision-log", url])
+    refused = runner.invoke(
+        app, ["grant-roles", "--service-role", "a", "--monitoring-role", "b", "--decision-log", url]
+    )
     assert refused.exit_code == 2 and "roles are" in refused.output and "PostgreSQL's" in refused.output

@@ -58,14 +58,24 @@ def test_a_built_wheel_installs_one_top_level_package_with_its_data_files(tmp_pa
     import zipfile
 
     had_build = (ROOT / "build").exists()
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path / "wheel")], capture_output=True, text=True, cwd=tmp_path)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path / "wheel")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     if not had_build:  # setuptools builds in the source tree's build/; leave the checkout as it was
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("nonrecours-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"nonrecours", wheel.name.split("-py3")[0] + ".dist-info"}
-    for data in ("nonrecours/data/calibration.yaml", "nonrecours/data/population.yaml", "nonrecours/law/parameters.yaml", "nonrecours/serving/examples/households.json"):
+    for data in (
+        "nonrecours/data/calibration.yaml",
+        "nonrecours/data/population.yaml",
+        "nonrecours/law/parameters.yaml",
+        "nonrecours/serving/examples/households.json",
+    ):
         assert data in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -75,16 +85,25 @@ def test_a_built_wheel_installs_one_top_level_package_with_its_data_files(tmp_pa
         "from nonrecours.serving.request import example_households\n"
         "import nonrecours.data.calibration as c\n"
         f"assert c.__file__.startswith({str(site)!r}), c.__file__\n"
-        "assert load_calibration().shapes.pay.smic_gross_monthly > 0 and load_law_parameters().css and example_households()\n"
+        "assert load_calibration().shapes.pay.smic_gross_monthly > 0 and load_law_parameters().css and "
+        "example_households()\n"
     )
     # PYTHONPATH comes before site-packages: the wheel's files, not the editable install's
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(site)}
+    )
     assert result.returncode == 0, result.stderr
 
 
 def _lint_imports(*, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     lint = Path(sys.executable).parent / "lint-imports"
-    return subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run(
+        [str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def test_the_layers_hold_as_a_static_reader_sees_them():
@@ -97,7 +116,9 @@ def test_the_layers_hold_as_a_static_reader_sees_them():
 
 def test_an_import_against_the_layers_breaks_the_contract(tmp_path):
     for layer in LAYERS:  # a copy of the package's portions, one of them with a module that breaks the layers
-        shutil.copytree(ROOT / layer / "nonrecours", tmp_path / layer / "nonrecours", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / layer / "nonrecours", tmp_path / layer / "nonrecours", ignore=shutil.ignore_patterns("__pycache__")
+        )
     (tmp_path / "law" / "nonrecours" / "law" / "bad.py").write_text("from nonrecours.serving.scoring import worklist\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(tmp_path / layer) for layer in LAYERS)}
     result = _lint_imports(cwd=tmp_path, env=env)
@@ -111,7 +132,9 @@ def test_importing_every_module_creates_no_file_and_loads_no_law_engine(tmp_path
         "assert 'openfisca_france' not in sys.modules, 'OpenFisca loaded at import'\n"
         "assert 'nonrecours.app.bento' not in sys.modules, 'the server entry point was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env={"PATH": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env={"PATH": ""}
+    )
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.iterdir()) == []
 
@@ -119,15 +142,26 @@ def test_importing_every_module_creates_no_file_and_loads_no_law_engine(tmp_path
 def _reads_environment(tree: ast.AST) -> list[int]:
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" and node.attr in {"environ", "getenv", "environb"}:
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+            and node.attr in {"environ", "getenv", "environb"}
+        ):
             lines.append(node.lineno)
-        if isinstance(node, ast.ImportFrom) and node.module == "os" and any(a.name in {"environ", "getenv"} for a in node.names):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in {"environ", "getenv"} for a in node.names)
+        ):
             lines.append(node.lineno)
     return lines
 
 
 def test_no_module_below_the_application_layer_reads_the_environment():
-    offenders = {m: _reads_environment(ast.parse(source(m).read_text())) for m in modules() if not m.startswith("nonrecours.app")}
+    offenders = {
+        m: _reads_environment(ast.parse(source(m).read_text())) for m in modules() if not m.startswith("nonrecours.app")
+    }
     assert {m: lines for m, lines in offenders.items() if lines} == {}
     # and the check sees a read where there is one
     assert _reads_environment(ast.parse((ROOT / "app" / "nonrecours" / "app" / "environment.py").read_text()))
@@ -155,18 +189,27 @@ def magic_numbers(tree: ast.Module) -> list[tuple[int, object]]:
     return [
         (n.lineno, n.value)
         for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and type(n.value) in (int, float) and id(n) not in declared and n.value not in ALLOWED_NUMBERS
+        if isinstance(n, ast.Constant)
+        and type(n.value) in (int, float)
+        and id(n) not in declared
+        and n.value not in ALLOWED_NUMBERS
     ]
 
 
 def test_no_magic_number_outside_named_constants_settings_and_data_files():
-    found = {m: magic_numbers(ast.parse(source(m).read_text())) for m in modules() if m not in NUMBERS_LIVE_HERE and not m.startswith("nonrecours.app")}
+    found = {
+        m: magic_numbers(ast.parse(source(m).read_text()))
+        for m in modules()
+        if m not in NUMBERS_LIVE_HERE and not m.startswith("nonrecours.app")
+    }
     assert {m: v for m, v in found.items() if v} == {}
     assert magic_numbers(ast.parse("def f(x):\n    return x * 0.57\n")) == [(2, 0.57)]
     assert magic_numbers(ast.parse("RATE = 0.57\n")) == []
 
 
-MODULE_NAME = re.compile(r"\b((?:nonrecours\.)?(?:core|app|law|data|features|training|serving|monitoring)(?:\.[a-z_][a-z0-9_]*)+)")
+MODULE_NAME = re.compile(
+    r"\b((?:nonrecours\.)?(?:core|app|law|data|features|training|serving|monitoring)(?:\.[a-z_][a-z0-9_]*)+)"
+)
 
 
 def _names_resolve(name: str) -> bool:
@@ -209,18 +252,86 @@ def stale_names(doc: str) -> list[str]:
 
 
 def test_docstrings_name_only_modules_that_exist():
-    stale = {m: names for m in modules() for doc in _docstrings(ast.parse(source(m).read_text())) if (names := stale_names(doc))}
+    stale = {
+        m: names
+        for m in modules()
+        for doc in _docstrings(ast.parse(source(m).read_text()))
+        if (names := stale_names(doc))
+    }
     assert stale == {}
     assert stale_names("see :mod:`features.situation_gone` and serving.workers") == ["features.situation_gone"]
 
 
-MAX_COMMAND_LINES = 40
+ROOF_MAX_LINES = 1_500
+"""Lines of code in the application layer: it parses, loads, opens, calls one lower function, prints."""
+FUNCTION_MAX_LINES = 40
+MAX_PROJECT_IMPORTS = 12
+"""Project modules one module may import from: more says it does several layers' work."""
 
 
-def test_the_command_line_module_is_thin():
-    tree = ast.parse((ROOT / "app" / "nonrecours" / "app" / "cli.py").read_text())
-    long = {f.name: f.end_lineno - f.lineno + 1 for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.end_lineno - f.lineno + 1 > MAX_COMMAND_LINES}
+def _docstring_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and ast.get_docstring(node, clean=False) is not None
+        ):
+            lines |= set(range(node.body[0].lineno, node.body[0].end_lineno + 1))
+    return lines
+
+
+def code_lines(text: str) -> set[int]:
+    """The numbers of a module's lines of code: lines that hold a token, not docstrings, comments or blank lines
+    (what `cloc` counts as code)."""
+    import io
+    import tokenize
+
+    skipped = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    code: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type not in skipped:
+            code |= set(range(token.start[0], token.end[0] + 1))
+    return code - _docstring_lines(ast.parse(text))
+
+
+def roof() -> dict[str, str]:
+    return {m: source(m).read_text() for m in modules() if m.startswith("nonrecours.app")}
+
+
+def test_the_roof_holds_wiring_only():
+    sizes = {m: len(code_lines(text)) for m, text in roof().items()}
+    assert sum(sizes.values()) <= ROOF_MAX_LINES, sorted(sizes.items(), key=lambda kv: -kv[1])
+    long = {}
+    for m, text in roof().items():
+        code = code_lines(text)
+        for f in ast.walk(ast.parse(text)):
+            if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = len(code & set(range(f.lineno, f.end_lineno + 1)))
+                if n > FUNCTION_MAX_LINES:
+                    long[f"{m}.{f.name}"] = n
     assert long == {}
+    # and the counts see what is there: a docstring and a comment are not code, a statement is
+    assert code_lines('"""doc\nmore"""\n\n# why\nx = 1\n') == {5}
+
+
+def project_imports(tree: ast.AST) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nonrecours"):
+            found |= {node.module} if node.module.count(".") > 1 else {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("nonrecours")}
+    return found
+
+
+def test_no_module_imports_from_more_than_twelve_project_modules():
+    counts = {m: len(project_imports(ast.parse(source(m).read_text()))) for m in modules()}
+    assert {m: n for m, n in counts.items() if n > MAX_PROJECT_IMPORTS} == {}
+    assert project_imports(ast.parse("from nonrecours.app import cli, web\nfrom nonrecours.core.io import a, b\n")) == {
+        "nonrecours.app.cli",
+        "nonrecours.app.web",
+        "nonrecours.core.io",
+    }
 
 
 def test_the_committed_mlproject_is_the_one_the_settings_write():
@@ -234,7 +345,10 @@ def test_nothing_reads_the_shared_folder_beside_the_project():
     offenders = [
         str(p)
         for p in ROOT.rglob("*")
-        if p.suffix in {".py", ".sh", ".toml", ".yaml", ".cfg"} and ".venv" not in p.parts and p.is_file() and needle in p.read_text(errors="ignore")
+        if p.suffix in {".py", ".sh", ".toml", ".yaml", ".cfg"}
+        and ".venv" not in p.parts
+        and p.is_file()
+        and needle in p.read_text(errors="ignore")
     ]
     assert offenders == []
 
@@ -244,7 +358,11 @@ def test_every_layer_has_a_docstring_saying_what_it_holds():
 
 
 def _locked(lock: Path) -> set[str]:
-    return {re.split(r"[=\[ ]", line, maxsplit=1)[0].lower().replace("_", "-") for line in lock.read_text().splitlines() if re.match(r"^[A-Za-z0-9]", line)}
+    return {
+        re.split(r"[=\[ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for line in lock.read_text().splitlines()
+        if re.match(r"^[A-Za-z0-9]", line)
+    }
 
 
 def test_the_shipped_package_imports_only_what_the_runtime_lock_installs():
@@ -258,10 +376,19 @@ def test_the_shipped_package_imports_only_what_the_runtime_lock_installs():
     for module in modules():
         tree = ast.parse(source(module).read_text())
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                else []
+            )
             for name in names:
                 imported_by.setdefault(name.split(".")[0].lower().replace("_", "-"), module)
-    assert not {name: imported_by[name] for name in dev_only.intersection(imported_by) | {"importlinter", "grimp"}.intersection(imported_by)}
+    assert not {
+        name: imported_by[name]
+        for name in dev_only.intersection(imported_by) | {"importlinter", "grimp"}.intersection(imported_by)
+    }
     assert "nonrecours.app.process" not in modules()
 
 

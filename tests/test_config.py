@@ -13,24 +13,30 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from bench.harness import ApiProcess
 from nonrecours.app.cli import app
 from nonrecours.core.config import Settings, load_settings
 from nonrecours.core.io import read_table
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, resolve
-from tests.api_process import ApiProcess
 
 runner = CliRunner()
 
 CHANGES = {
     "scenario": {"households": 40},
     "law": {"reference_month": "2025-03"},
-    "training": {"num_leaves": 7, "capacity_share": 0.05},  # 5%: on 300 test households 1% is 3 rows, too few for a group gap
+    "training": {
+        "num_leaves": 7,
+        "capacity_share": 0.05,
+    },  # 5%: on 300 test households 1% is 3 rows, too few for a group gap
     "registry": {"model_name": "nonrecours-config-test"},
     "serving": {"max_households_per_request": 2},
     "monitoring": {"max_drift_share": 1.0},
-    "fairness": {"max_group_recall_gap": 0.0, "min_group_positives": 5},  # 300 test households: few groups reach 30 positives
+    "fairness": {
+        "max_group_recall_gap": 0.0,
+        "min_group_positives": 5,
+    },  # 300 test households: few groups reach 30 positives
     "campaign": {"holdout_share": 0.5},
     "web": {"page_size": 20},  # pages of the configured size: tests/test_web.py (web__page_size=25)
 }
@@ -78,7 +84,9 @@ def generated(settings_file, tmp_path_factory):
     spy = LawMonths(generate.run_law_engine)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(generate, "run_law_engine", spy)
-        result = runner.invoke(app, ["generate", "--config", str(settings_file), "--out", str(folder), "--workers", "1", "-q"])
+        result = runner.invoke(
+            app, ["generate", "--config", str(settings_file), "--out", str(folder), "--workers", "1", "-q"]
+        )
     assert result.exit_code == 0, result.output
     return folder, spy.months
 
@@ -93,7 +101,10 @@ def test_law_reference_month_reaches_the_law_engine(generated):
     # the history quarter (declared situation), the current quarter, the next one: each its own month
     assert months == ["2024-12", CHANGES["law"]["reference_month"], "2025-06"]
     assert json.loads((folder / "calibration.json").read_text())["settings"]["law"]["reference_month"] == "2025-03"
-    assert json.loads((folder / "next_quarter" / "calibration.json").read_text())["settings"]["law"]["reference_month"] == "2025-06"
+    assert (
+        json.loads((folder / "next_quarter" / "calibration.json").read_text())["settings"]["law"]["reference_month"]
+        == "2025-06"
+    )
 
 
 def test_entitlements_take_the_month_from_the_option_then_the_file_then_the_population(generated, tmp_path):
@@ -106,7 +117,9 @@ def test_entitlements_take_the_month_from_the_option_then_the_file_then_the_popu
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(situation, "run_law_engine", spy)
         for extra in ([], ["--config", str(june)], ["--config", str(june), "--reference-month", "2025-01"]):
-            result = runner.invoke(app, ["entitlements", "--input", str(folder), "--out", str(tmp_path), "--workers", "1", "-q", *extra])
+            result = runner.invoke(
+                app, ["entitlements", "--input", str(folder), "--out", str(tmp_path), "--workers", "1", "-q", *extra]
+            )
             assert result.exit_code == 0, result.output
     # the population's own month; the file's over it (an earlier run's month used to win); the option over both
     assert spy.months == ["2025-03", "2025-06", "2025-01"]
@@ -120,7 +133,10 @@ def own_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(settings_file, small_population, own_store):
-    result = runner.invoke(app, ["train", "--input", str(small_population), "--config", str(settings_file), "--tracking-uri", own_store, "-q"])
+    result = runner.invoke(
+        app,
+        ["train", "--input", str(small_population), "--config", str(settings_file), "--tracking-uri", own_store, "-q"],
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -139,7 +155,9 @@ def test_training_num_leaves_reaches_lightgbm(trained, own_store, tracking_store
     booster = load_scorer("models:/nonrecours-config-test/1").booster
     assert "[num_leaves: 7]" in booster.model_to_string()
     mlflow.set_tracking_uri(tracking_store)
-    assert "[num_leaves: 31]" in load_scorer("models:/nonrecours/1").booster.model_to_string()  # the default, for contrast
+    assert (
+        "[num_leaves: 31]" in load_scorer("models:/nonrecours/1").booster.model_to_string()
+    )  # the default, for contrast
 
 
 def test_fairness_bound_reaches_the_promotion_gate(trained):
@@ -148,9 +166,30 @@ def test_fairness_bound_reaches_the_promotion_gate(trained):
 
 def test_serving_limit_reaches_the_running_service(settings_file, trained, small_population, own_store, tmp_path):
     # The file names another model too (registry.model_name): the service serves that one, once promoted.
-    promoted = runner.invoke(app, ["promote", "--config", str(settings_file), "--version", "1", "--reason", "config test", "--tracking-uri", own_store])
-    assert promoted.exit_code == 0 and "nonrecours-config-test version 1 is now champion" in promoted.output, promoted.output
-    server = ApiProcess(own_store, f"sqlite:///{tmp_path / 'decisions.db'}", small_population / "secrets.env", tmp_path / "server.log", config=settings_file)
+    promoted = runner.invoke(
+        app,
+        [
+            "promote",
+            "--config",
+            str(settings_file),
+            "--version",
+            "1",
+            "--reason",
+            "config test",
+            "--tracking-uri",
+            own_store,
+        ],
+    )
+    assert promoted.exit_code == 0 and "nonrecours-config-test version 1 is now champion" in promoted.output, (
+        promoted.output
+    )
+    server = ApiProcess(
+        own_store,
+        f"sqlite:///{tmp_path / 'decisions.db'}",
+        small_population / "secrets.env",
+        tmp_path / "server.log",
+        config=settings_file,
+    )
     auth = {"Authorization": f"Bearer {api_keys(resolve(small_population / 'secrets.env', {}))[0]}"}
     with server:
         server.wait()
@@ -165,7 +204,9 @@ def test_serving_workers_and_limit_shape_the_service_class():
     from nonrecours.app.environment import Environment
     from nonrecours.app.service import build_service
 
-    service = build_service(load_settings(None, serving__workers=3, serving__max_households_per_request=7), Environment())
+    service = build_service(
+        load_settings(None, serving__workers=3, serving__max_households_per_request=7), Environment()
+    )
     assert service.config["workers"] == 3
     assert service.apis["score"].input_spec.model_json_schema()["properties"]["households"]["maxItems"] == 7
 
@@ -174,7 +215,7 @@ def test_monitoring_drift_threshold_reaches_the_report(settings_file, small_popu
     from nonrecours.data.shift import cut_pay
     from nonrecours.law.parameters import load_law_parameters
     from nonrecours.monitoring.report import build_report
-    from nonrecours.serving.scoring import score_extract
+    from nonrecours.serving.scoring import ModelRanker, score_extract
     from nonrecours.training.registry import load_scorer
 
     mlflow.set_tracking_uri(tracking_store)
@@ -183,13 +224,31 @@ def test_monitoring_drift_threshold_reaches_the_report(settings_file, small_popu
     settings = load_settings(settings_file)
 
     def scored(ind):
-        return score_extract(ind, households, scorer, law=settings.law.model_copy(update={"workers": 1}), css=load_law_parameters().css,
-                             n_reasons=0, partition_households=5000, quiet=True)
+        return score_extract(
+            ind,
+            households,
+            ModelRanker(scorer),
+            language="en",
+            law=settings.law.model_copy(update={"workers": 1}),
+            css=load_law_parameters().css,
+            n_reasons=0,
+            partition_households=5000,
+            quiet=True,
+        )
 
     reference, current = scored(individuals), scored(cut_pay(individuals, households, share=1.0, factor=0.3))
     verdicts = {}
     for name, cfg in (("default", Settings().monitoring), ("file", settings.monitoring)):
-        report = build_report(reference, current, cfg=cfg, fairness_cfg=settings.fairness, capacity_share=0.05, model="m", reference_name="a", current_name="b")
+        report = build_report(
+            reference,
+            current,
+            cfg=cfg,
+            fairness_cfg=settings.fairness,
+            capacity_share=0.05,
+            model="m",
+            reference_name="a",
+            current_name="b",
+        )
         verdicts[name] = report.drift.breached
     assert verdicts == {"default": True, "file": False}
 
@@ -199,8 +258,29 @@ def test_campaign_holdout_share_sets_the_share_of_the_top_not_contacted(generate
     secrets = tmp_path / "secrets.env"
     assert runner.invoke(app, ["keys", "--out", str(secrets)]).exit_code == 0
     out = tmp_path / "campaign.csv"
-    result = runner.invoke(app, ["campaign", "--input", str(folder), "--config", str(settings_file), "--ranking", "rules", "--capacity", "4", "--out", str(out),
-                                 "--secrets", str(secrets), "--decision-log", f"sqlite:///{tmp_path / 'd.db'}", "--workers", "1", "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "campaign",
+            "--input",
+            str(folder),
+            "--config",
+            str(settings_file),
+            "--ranking",
+            "rules",
+            "--capacity",
+            "4",
+            "--out",
+            str(out),
+            "--secrets",
+            str(secrets),
+            "--decision-log",
+            f"sqlite:///{tmp_path / 'd.db'}",
+            "--workers",
+            "1",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     arms = pd.read_csv(out)["arm"].value_counts()
     assert arms["holdout"] == arms["contact"] == 4  # half of the top, 8 households for 4 contacts

@@ -15,7 +15,9 @@ def test_the_same_model_trains_on_a_dask_cluster(evaluation, tables):
 
     data = join_labels(tables["profiles"], tables["outcomes"])
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
-        scorer = fit_lightgbm_dask(data, data["target"].to_numpy(dtype=bool), TrainingConfig(), cluster.scheduler_address, n_rounds=60)
+        scorer = fit_lightgbm_dask(
+            data, data["target"].to_numpy(dtype=bool), TrainingConfig(), cluster.scheduler_address, n_rounds=60
+        )
     p = scorer.predict(evaluation.test)
     y = evaluation.test["target"].to_numpy(dtype=bool)
     assert p.shape == y.shape and np.isfinite(p).all()

@@ -4,7 +4,7 @@ real PostgreSQL server behave the same."""
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from nonrecours.serving.decision_log import (
 )
 
 KEY = b"a-test-key-of-at-least-16-chars"
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 
 
 def scored_rows(profiles: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -123,9 +123,15 @@ def test_an_outcome_for_a_household_never_scored_is_refused_and_nothing_is_writt
 def test_a_time_window_reads_only_the_decisions_inside_it(log, some_profiles):
     scored = scored_rows(some_profiles)
     first = scored["household_id"].iloc[0]
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     log.record_scored(scored[scored["household_id"] == first], model_name="m", model_version="1", source="api", at=t0)
-    log.record_scored(scored[scored["household_id"] != first], model_name="m", model_version="1", source="api", at=t0 + timedelta(days=2))
+    log.record_scored(
+        scored[scored["household_id"] != first],
+        model_name="m",
+        model_version="1",
+        source="api",
+        at=t0 + timedelta(days=2),
+    )
     assert len(log.read(until=t0 + timedelta(days=1))) == 1
     assert len(log.read(since=t0 + timedelta(days=1))) == some_profiles["household_id"].nunique() - 1
 
@@ -133,9 +139,15 @@ def test_a_time_window_reads_only_the_decisions_inside_it(log, some_profiles):
 def test_outcomes_of_a_window_come_back_on_their_rows_the_latest_record_winning(log, some_profiles):
     scored = scored_rows(some_profiles)
     ids = scored["household_id"].unique()
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     log.record_scored(scored[scored["household_id"] == ids[0]], model_name="m", model_version="1", source="api", at=t0)
-    log.record_scored(scored[scored["household_id"] != ids[0]], model_name="m", model_version="1", source="api", at=t0 + timedelta(days=2))
+    log.record_scored(
+        scored[scored["household_id"] != ids[0]],
+        model_name="m",
+        model_version="1",
+        source="api",
+        at=t0 + timedelta(days=2),
+    )
     log.record_outcome(Outcome(int(ids[0]), "rsa", True, None, None, date(2026, 1, 5)))  # outside the window below
     log.record_outcome(Outcome(int(ids[1]), "rsa", True, None, None, date(2026, 1, 5)))
     log.record_outcome(Outcome(int(ids[1]), "rsa", True, True, 400.0, date(2026, 2, 1)))  # corrects the first
@@ -146,7 +158,10 @@ def test_outcomes_of_a_window_come_back_on_their_rows_the_latest_record_winning(
     back = profiles_from_log(log.read(since=since), recorded)
     assert len(back) == len(scored[scored["household_id"] != ids[0]])
     who = dict(zip(back["household_pseudonym"], back["household_id"]))
-    row = lambda hid, b: back[(back["household_id"] == who[pseudonymise(int(hid), KEY)]) & (back["benefit"] == b)].iloc[0]  # noqa: E731
+
+    def row(hid, b):
+        return back[(back["household_id"] == who[pseudonymise(int(hid), KEY)]) & (back["benefit"] == b)].iloc[0]
+
     assert row(ids[1], "rsa")["claimed"] and row(ids[1], "rsa")["amount_granted"] == 400.0
     assert not row(ids[2], "css_free")["contacted"] and pd.isna(row(ids[2], "css_free")["claimed"])
     assert back["contacted"].notna().sum() == 2 and back["benefit"].dtype == some_profiles["benefit"].dtype
@@ -194,14 +209,29 @@ def test_a_campaign_is_logged_with_its_arms_and_outcomes_answer_its_decisions_on
     from nonrecours.serving.campaign import CampaignPlan, plan_campaign
 
     scored = scored_rows(some_profiles)
-    campaign = plan_campaign(scored, CampaignPlan(capacity=10, holdout_share=0.3, exploration_share=0.2, strata=5, seed=4))
+    campaign = plan_campaign(
+        scored, CampaignPlan(capacity=10, holdout_share=0.3, exploration_share=0.2, strata=5, seed=4)
+    )
     ids = log.record_campaign(scored, campaign, model_name="nonrecours", model_version="3")
     assigned = log.read_campaign(str(campaign["campaign_id"].iloc[0]))
     assert len(assigned) == len(campaign) == len(ids) and set(assigned["decision_id"]) == set(ids)
-    assert set(assigned["arm"]) <= {"contact", "holdout", "explore", "pool"} and (assigned["model_version"] == "3").all()
+    assert (
+        set(assigned["arm"]) <= {"contact", "holdout", "explore", "pool"} and (assigned["model_version"] == "3").all()
+    )
     first, other = (int(h) for h in campaign["household_id"].iloc[:2])
-    log.record_scored(scored[scored["household_id"] == first], model_name="nonrecours", model_version="4", source="api")  # a re-score after the campaign
-    o = Outcome.from_result(first, "rsa", "opened", TODAY, amount_granted=500.0, campaign_id="c1", decision_id=int(ids[first]), idempotency_key="k-0000001")
+    log.record_scored(
+        scored[scored["household_id"] == first], model_name="nonrecours", model_version="4", source="api"
+    )  # a re-score after the campaign
+    o = Outcome.from_result(
+        first,
+        "rsa",
+        "opened",
+        TODAY,
+        amount_granted=500.0,
+        campaign_id="c1",
+        decision_id=int(ids[first]),
+        idempotency_key="k-0000001",
+    )
     receipt = log.record_outcome(o)
     again = log.record_outcome(o)
     assert receipt.decision_id == again.decision_id == int(ids[first])  # the campaign's decision, not the re-score
@@ -275,13 +305,21 @@ def test_after_a_key_rotation_outcomes_still_find_decisions_made_under_the_retir
     latest = rotated.record_outcome(Outcome(hid, "rsa", True, True, 510.0, TODAY))
     assert latest.decision_id == int(logged["id"].iloc[1])  # the latest decision, across keys
     with pytest.raises(LookupError, match="no decision"):  # without the retired key, the history is unlinked
-        DecisionLog(log.engine, new_key).record_outcome(Outcome(int(scored["household_id"].iloc[-1]), "rsa", True, None, None, TODAY))
+        DecisionLog(log.engine, new_key).record_outcome(
+            Outcome(int(scored["household_id"].iloc[-1]), "rsa", True, None, None, TODAY)
+        )
 
 
 def test_an_outcome_dated_before_its_decision_is_refused(log, some_profiles):
     scored = scored_rows(some_profiles)
     hid = int(scored["household_id"].iloc[0])
-    log.record_scored(scored[scored["household_id"] == hid], model_name="m", model_version="1", source="api", at=datetime(2026, 3, 10, 9, tzinfo=timezone.utc))
+    log.record_scored(
+        scored[scored["household_id"] == hid],
+        model_name="m",
+        model_version="1",
+        source="api",
+        at=datetime(2026, 3, 10, 9, tzinfo=UTC),
+    )
     with pytest.raises(ValueError, match="outcome_date: 2026-03-01 is before the decision"):
         log.record_outcome(Outcome(hid, "rsa", True, None, None, date(2026, 3, 1)))
     assert log.read_outcomes().empty
@@ -292,12 +330,16 @@ def test_an_outcome_dated_before_its_decision_is_refused(log, some_profiles):
 def test_a_purge_removes_what_is_older_than_the_cut_off_and_is_itself_recorded(log, some_profiles):
     scored = scored_rows(some_profiles)
     ids = scored["household_id"].unique()
-    old, recent = datetime(2023, 1, 5, tzinfo=timezone.utc), datetime(2026, 1, 5, tzinfo=timezone.utc)
-    log.record_scored(scored[scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=old)
-    log.record_scored(scored[~scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=recent)
+    old, recent = datetime(2023, 1, 5, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC)
+    log.record_scored(
+        scored[scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=old
+    )
+    log.record_scored(
+        scored[~scored["household_id"].isin(ids[:10])], model_name="m", model_version="1", source="api", at=recent
+    )
     log.record_outcome(Outcome(int(ids[0]), "rsa", True, None, None, date(2023, 2, 1)))
     log.record_outcome(Outcome(int(ids[20]), "rsa", True, None, None, date(2026, 2, 1)))
-    receipt = purge(log.engine, datetime(2024, 1, 1, tzinfo=timezone.utc), by="test")
+    receipt = purge(log.engine, datetime(2024, 1, 1, tzinfo=UTC), by="test")
     assert (receipt.decisions, receipt.outcomes) == (10, 1)
     left = log.read()
     assert len(left) == len(ids) - 10 and left["audit"].map(bool).all()
@@ -316,7 +358,10 @@ def test_on_postgresql_only_the_monitoring_role_reads_the_audit_attributes(postg
     owner = connect(postgres_url)
     with owner.begin() as conn:
         for role in ("nonrecours_service_t", "nonrecours_monitor_t"):
-            conn.exec_driver_sql(f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END $$")
+            conn.exec_driver_sql(
+                f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE "
+                f"{role} LOGIN; END IF; END $$"
+            )
     grant_roles(owner, service="nonrecours_service_t", monitoring="nonrecours_monitor_t")
     as_role = lambda role: connect(postgres_url.replace("//nonrecours@", f"//{role}@"))  # noqa: E731
     service, monitor = as_role("nonrecours_service_t"), as_role("nonrecours_monitor_t")
@@ -328,9 +373,8 @@ def test_on_postgresql_only_the_monitoring_role_reads_the_audit_attributes(postg
         assert len(log.read(audit=False)) == some_profiles["household_id"].nunique()
         with pytest.raises(DBAPIError, match="permission denied"):
             log.read()
-        with pytest.raises(DBAPIError, match="permission denied"):
-            with service.begin() as conn:
-                conn.execute(audit_attributes.delete())
+        with pytest.raises(DBAPIError, match="permission denied"), service.begin() as conn:
+            conn.execute(audit_attributes.delete())
         seen = DecisionLog(monitor, KEY).read()
         assert seen["audit"].map(lambda a: a["head_sex"] is not None).all()
     finally:
@@ -376,24 +420,42 @@ def test_the_law_engines_answer_is_reused_only_for_unchanged_inputs_within_the_w
     rows = scored_rows(some_profiles)
     ids = rows["household_id"].drop_duplicates().tolist()
     digests = {h: f"{h:064x}" for h in ids}
-    week_ago = datetime.now(timezone.utc) - timedelta(days=7)
+    week_ago = datetime.now(UTC) - timedelta(days=7)
     log.record_scored(rows, model_name="m", model_version="1", source="batch", at=week_ago, digests=digests)
     asked = [ids[0], ids[1], ids[2]]
-    known, found = log.reusable_entitlements(asked, [digests[ids[0]], "0" * 64, digests[ids[2]]], since=week_ago - timedelta(days=1))
-    assert sorted(found) == [0, 2] and all(at == week_ago.replace(microsecond=at.microsecond) for _, at in found.values())
+    known, found = log.reusable_entitlements(
+        asked, [digests[ids[0]], "0" * 64, digests[ids[2]]], since=week_ago - timedelta(days=1)
+    )
+    assert sorted(found) == [0, 2] and all(
+        at == week_ago.replace(microsecond=at.microsecond) for _, at in found.values()
+    )
     expected = rows[rows["household_id"].isin([ids[0], ids[2]])]
     assert known[ENTITLEMENTS.names[1:]].astype(str).to_numpy().tolist() == (
-        expected.rename(columns={"law_eligible": "eligible", "law_amount": "monthly_amount", "law_estimated_inputs": "estimated_inputs"})[ENTITLEMENTS.names[1:]]
-        .astype(str).to_numpy().tolist()
+        expected.rename(
+            columns={
+                "law_eligible": "eligible",
+                "law_amount": "monthly_amount",
+                "law_estimated_inputs": "estimated_inputs",
+            }
+        )[ENTITLEMENTS.names[1:]]
+        .astype(str)
+        .to_numpy()
+        .tolist()
     )
-    assert known["household_id"].tolist() == [0] * 8 + [2] * 8 and list(known["monthly_amount"]) == list(expected["law_amount"])
+    assert known["household_id"].tolist() == [0] * 8 + [2] * 8 and list(known["monthly_amount"]) == list(
+        expected["law_amount"]
+    )
     assert not log.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago + timedelta(hours=1))[1]
     # a reuse is logged as such and never reused itself
-    log.record_scored(rows[rows["household_id"] == ids[3]], model_name="m", model_version="1", source=REUSED_SOURCE, digests=digests)
+    log.record_scored(
+        rows[rows["household_id"] == ids[3]], model_name="m", model_version="1", source=REUSED_SOURCE, digests=digests
+    )
     assert not log.reusable_entitlements([ids[3]], [digests[ids[3]]], since=week_ago + timedelta(hours=1))[1]
     # after a key rotation the old decisions still match (the caller's digest decides)
     rotated = DecisionLog(log.engine, b"another-key-of-at-least-16-chars", retired=[KEY])
-    assert sorted(rotated.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago - timedelta(days=1))[1]) == [0, 1, 2]
+    assert sorted(
+        rotated.reusable_entitlements(asked, [digests[h] for h in asked], since=week_ago - timedelta(days=1))[1]
+    ) == [0, 1, 2]
 
 
 def test_a_log_made_before_the_added_columns_gets_them_and_keeps_its_rows(tmp_path, some_profiles):
@@ -405,16 +467,31 @@ def test_a_log_made_before_the_added_columns_gets_them_and_keeps_its_rows(tmp_pa
     old = create_engine(url)
     with old.begin() as conn:
         conn.exec_driver_sql(
-            "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, household_pseudonym VARCHAR(64) NOT NULL, scored_at DATETIME NOT NULL, "
-            "model_name VARCHAR(200) NOT NULL, model_version VARCHAR(50) NOT NULL, source VARCHAR(20) NOT NULL, features JSON NOT NULL, scores JSON NOT NULL)"
+            "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, household_pseudonym VARCHAR(64) NOT "
+            "NULL, scored_at DATETIME NOT NULL, "
+            "model_name VARCHAR(200) NOT NULL, model_version VARCHAR(50) NOT NULL, source VARCHAR(20) NOT "
+            "NULL, features JSON NOT NULL, scores JSON NOT NULL)"
         )
-        conn.exec_driver_sql("INSERT INTO decisions (household_pseudonym, scored_at, model_name, model_version, source, features, scores) "
-                             "VALUES ('p', '2026-01-01 00:00:00', 'm', '1', 'batch', '{}', '{}')")
+        conn.exec_driver_sql(
+            "INSERT INTO decisions (household_pseudonym, scored_at, model_name, model_version, source, "
+            "features, scores) "
+            "VALUES ('p', '2026-01-01 00:00:00', 'm', '1', 'batch', '{}', '{}')"
+        )
     old.dispose()
     log = DecisionLog(connect(url), KEY)
     assert {"key_id", "input_digest"} <= {c["name"] for c in inspect(log.engine).get_columns("decisions")}
     rows = scored_rows(some_profiles)
-    log.record_scored(rows, model_name="m", model_version="2", source="batch", digests={h: "d" * 64 for h in rows["household_id"].unique()})
+    log.record_scored(
+        rows,
+        model_name="m",
+        model_version="2",
+        source="batch",
+        digests={h: "d" * 64 for h in rows["household_id"].unique()},
+    )
     logged = log.read()
-    assert logged.loc[0, "household_pseudonym"] == "p" and pd.isna(logged.loc[0, "input_digest"]) and pd.isna(logged.loc[0, "key_id"])
+    assert (
+        logged.loc[0, "household_pseudonym"] == "p"
+        and pd.isna(logged.loc[0, "input_digest"])
+        and pd.isna(logged.loc[0, "key_id"])
+    )
     assert (logged["input_digest"].iloc[1:] == "d" * 64).all() and len(logged) == 1 + rows["household_id"].nunique()

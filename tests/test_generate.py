@@ -91,9 +91,13 @@ def test_the_law_engine_marks_what_it_estimated(quarters):
     assert est[rent_missing].str.contains("rent").all()
     assert not est[~rent_missing].str.contains("rent").any()
     no_pay = q.individuals.groupby("household_id")["known_pay_monthly"].apply(lambda s: s.isna().all())
-    workers = q.individuals[q.individuals["activity"].astype(str).isin(["employed", "unemployed"])]["household_id"].unique()
+    workers = q.individuals[q.individuals["activity"].astype(str).isin(["employed", "unemployed"])][
+        "household_id"
+    ].unique()
     assert est[no_pay[no_pay].index.intersection(workers)].str.contains("pay").all()
-    undeclared = q.individuals[(q.individuals["activity"].astype(str) == "self_employed") & q.individuals["known_turnover_monthly"].isna()]["household_id"].unique()
+    undeclared = q.individuals[
+        (q.individuals["activity"].astype(str) == "self_employed") & q.individuals["known_turnover_monthly"].isna()
+    ]["household_id"].unique()
     assert len(undeclared) > 0 and est[undeclared].str.contains("pay").all()
 
 
@@ -173,6 +177,11 @@ def test_income_tails_stay_within_the_schema_at_a_million_people(calibration):
     persons = draw_resources(draw_members(hh, rng, calibration), rng, calibration)
     assert len(persons) > 1_000_000
     assert persons["unemployment"].max() <= calibration.shapes.unemployment.max_monthly
-    for ours, column in (("pay", "known_pay_monthly"), ("turnover", "known_turnover_monthly"), ("pension_monthly", "pension_monthly"), ("unemployment", "unemployment_benefit_monthly")):
+    for ours, column in (
+        ("pay", "known_pay_monthly"),
+        ("turnover", "known_turnover_monthly"),
+        ("pension_monthly", "pension_monthly"),
+        ("unemployment", "unemployment_benefit_monthly"),
+    ):
         assert persons[ours].max() <= INDIVIDUALS.column(column).max, ours
     assert persons["age"].max() <= INDIVIDUALS.column("age").max

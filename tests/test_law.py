@@ -100,9 +100,13 @@ def test_truth_only_inputs_reach_openfisca_savings_lower_rsa_and_a_recent_permit
     """Savings (Livret A) and a non-EU national's residence-permit seniority are given to
     OpenFisca-France on the truth side; without them its defaults apply (no savings, French)."""
     plain = amounts(run(make_household(), calibration)).iloc[0]
-    saver = amounts(run(make_household(person(savings=60_000.0, nationality="FR", permit_years=0.0)), calibration)).iloc[0]
+    saver = amounts(
+        run(make_household(person(savings=60_000.0, nationality="FR", permit_years=0.0)), calibration)
+    ).iloc[0]
     recent = amounts(run(make_household(person(savings=0.0, nationality="DZ", permit_years=2.0)), calibration)).iloc[0]
-    settled = amounts(run(make_household(person(savings=0.0, nationality="DZ", permit_years=12.0)), calibration)).iloc[0]
+    settled = amounts(run(make_household(person(savings=0.0, nationality="DZ", permit_years=12.0)), calibration)).iloc[
+        0
+    ]
     assert 0 < saver["rsa"] < plain["rsa"] - 50  # interest on 60,000 EUR counts as resources
     assert recent["rsa"] == 0 and settled["rsa"] == pytest.approx(plain["rsa"])
 
@@ -118,29 +122,49 @@ def test_the_agency_s_missing_inputs_are_filled_explicitly_and_marked(calibratio
     params = load_law_parameters()
     persons, situation, estimated = observed_situation(ind, hh, params)
     assert persons["pay_recent"].iloc[0] == pytest.approx(1500.0)
-    assert situation["rent_monthly"].iloc[0] == pytest.approx(params.rent_estimate.surface_m2_by_persons[0] * params.rent_estimate.private_eur_per_m2["large_urban"])
+    assert situation["rent_monthly"].iloc[0] == pytest.approx(
+        params.rent_estimate.surface_m2_by_persons[0] * params.rent_estimate.private_eur_per_m2["large_urban"]
+    )
     assert estimated.iloc[0] == "pay_rent"
     ent = entitlements_from_observed(ind, hh, law=LAW)
     assert set(ent["estimated_inputs"].astype(str)) == {"pay_rent"}
-    known_ind, known_hh = make_observed(observed_person(activity="employed", declared_pay_last_year=18000.0, declared_pay_n2=17000.0, known_pay_monthly=1500.0), rent_monthly=500.0)
+    known_ind, known_hh = make_observed(
+        observed_person(
+            activity="employed", declared_pay_last_year=18000.0, declared_pay_n2=17000.0, known_pay_monthly=1500.0
+        ),
+        rent_monthly=500.0,
+    )
     assert set(entitlements_from_observed(known_ind, known_hh, law=LAW)["estimated_inputs"].astype(str)) == {"none"}
     owner_ind, owner_hh = make_observed(observed_person(), tenure="owner", rent_monthly=0.0)
     assert observed_situation(owner_ind, owner_hh, params)[2].iloc[0] == "none"
     # a job loss the agency was told of outweighs last year's pay: estimated at none, and marked
-    jobless_ind, jobless_hh = make_observed(observed_person(activity="unemployed", declared_pay_last_year=21000.0, known_pay_monthly=None), tenure="owner", rent_monthly=0.0)
+    jobless_ind, jobless_hh = make_observed(
+        observed_person(activity="unemployed", declared_pay_last_year=21000.0, known_pay_monthly=None),
+        tenure="owner",
+        rent_monthly=0.0,
+    )
     persons, _, estimated = observed_situation(jobless_ind, jobless_hh, params)
-    assert persons["pay_recent"].iloc[0] == 0 and persons["pay_earlier"].iloc[0] == pytest.approx(1750.0) and estimated.iloc[0] == "pay"
+    assert (
+        persons["pay_recent"].iloc[0] == 0
+        and persons["pay_earlier"].iloc[0] == pytest.approx(1750.0)
+        and estimated.iloc[0] == "pay"
+    )
 
 
 def test_self_employed_turnover_counts_for_every_benefit_in_the_year_its_rule_reads(calibration):
     """A micro-entrepreneur's turnover reaches OpenFisca-France as the tax return's yearly box:
     RSA and PPA read this year's, housing aid year N-2's (self-employed incomes have no
     contemporaneous base), CSS last year's."""
-    a = amounts(run(combine(
-        make_household(person(activity="self_employed")),
-        make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=1600.0)),
-        make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=0.0)),
-    ), calibration))
+    a = amounts(
+        run(
+            combine(
+                make_household(person(activity="self_employed")),
+                make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=1600.0)),
+                make_household(person(activity="self_employed", turnover=1600.0, turnover_n2=0.0)),
+            ),
+            calibration,
+        )
+    )
     none, steady, new_business = a.iloc[0], a.iloc[1], a.iloc[2]
     assert none["rsa"] > 400 and steady["rsa"] < none["rsa"] - 300  # 800 EUR of income after the 50% allowance
     assert steady["ppa"] > 0 and none["ppa"] == 0  # an income from work: the activity bonus
@@ -154,8 +178,12 @@ def test_family_benefits_read_the_pay_of_year_n_minus_2(calibration):
     them, with the same recent pay."""
     children = (person(role="child", age=6), person(role="child", age=9))
     couple = (person(role="partner", age=38),)
-    low = make_household(person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=2500.0), *couple, *children)
-    high = make_household(person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=12000.0), *couple, *children)
+    low = make_household(
+        person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=2500.0), *couple, *children
+    )
+    high = make_household(
+        person(activity="employed", pay_recent=2500.0, pay_earlier=2500.0, pay_n2=12000.0), *couple, *children
+    )
     a = amounts(run(combine(low, high), calibration))
     assert a.iloc[0]["af"] > 100 and a.iloc[1]["af"] < 0.6 * a.iloc[0]["af"]
     # PPA is assessed on recent resources, family benefits included: it makes up part of the loss
@@ -169,14 +197,24 @@ def test_a_self_employed_member_s_turnover_is_estimated_when_the_agency_holds_no
     from tests.conftest import make_observed, observed_person
 
     params = load_law_parameters()
-    unknown_ind, unknown_hh = make_observed(observed_person(activity="self_employed", known_pay_monthly=None, known_turnover_monthly=None), tenure="owner", rent_monthly=0.0)
+    unknown_ind, unknown_hh = make_observed(
+        observed_person(activity="self_employed", known_pay_monthly=None, known_turnover_monthly=None),
+        tenure="owner",
+        rent_monthly=0.0,
+    )
     persons, _, estimated = observed_situation(unknown_ind, unknown_hh, params)
     assert persons["turnover"].iloc[0] == params.self_employed_turnover_monthly == persons["turnover_n2"].iloc[0]
     assert estimated.iloc[0] == "pay"
-    declared_ind, declared_hh = make_observed(observed_person(activity="self_employed", known_turnover_monthly=1200.0), tenure="owner", rent_monthly=0.0)
+    declared_ind, declared_hh = make_observed(
+        observed_person(activity="self_employed", known_turnover_monthly=1200.0), tenure="owner", rent_monthly=0.0
+    )
     persons, _, estimated = observed_situation(declared_ind, declared_hh, params)
     assert persons["turnover"].iloc[0] == 1200.0 and estimated.iloc[0] == "none"
-    other_ind, other_hh = make_observed(observed_person(activity="retired", known_pay_monthly=None, known_turnover_monthly=None), tenure="owner", rent_monthly=0.0)
+    other_ind, other_hh = make_observed(
+        observed_person(activity="retired", known_pay_monthly=None, known_turnover_monthly=None),
+        tenure="owner",
+        rent_monthly=0.0,
+    )
     persons, _, estimated = observed_situation(other_ind, other_hh, params)
     assert persons["turnover"].iloc[0] == 0 and estimated.iloc[0] == "none"
 
@@ -217,7 +255,11 @@ def test_the_mapping_matches_openfisca_s_own_situation_format(calibration):
     pay = {m: 1500.0 for m in months}
     situation = {
         "individus": {
-            "parent1": {"date_naissance": {"ETERNITY": "1984-12-01"}, "salaire_de_base": pay, "activite": {m: "actif" for m in months}},
+            "parent1": {
+                "date_naissance": {"ETERNITY": "1984-12-01"},
+                "salaire_de_base": pay,
+                "activite": {m: "actif" for m in months},
+            },
             "parent2": {"date_naissance": {"ETERNITY": "1986-12-01"}},
             "enfant1": {"date_naissance": {"ETERNITY": "2014-12-01"}},
             "enfant2": {"date_naissance": {"ETERNITY": "2018-12-01"}},
@@ -260,13 +302,27 @@ def test_partitions_and_row_order_do_not_change_the_result(calibration):
         make_household(),
         make_household(person(activity="employed", pay_recent=1200.0, pay_earlier=1200.0)),
         make_household(person(age=72, activity="retired", pension_monthly=700.0), tenure="social_renter", rent=350.0),
-        make_household(person(), person(role="partner", age=35), person(role="child", age=3), person(role="child", age=1)),
+        make_household(
+            person(), person(role="partner", age=35), person(role="child", age=3), person(role="child", age=1)
+        ),
         make_household(person(disability_rate=0.8)),
     ]
     persons, households = combine(*situations)
-    one = run_law_engine(persons, households, law=LAW.model_copy(update={"partition_size": 100}), css=load_law_parameters().css, quiet=True)
+    one = run_law_engine(
+        persons,
+        households,
+        law=LAW.model_copy(update={"partition_size": 100}),
+        css=load_law_parameters().css,
+        quiet=True,
+    )
     shuffled = persons.sample(frac=1, random_state=3)
-    many = run_law_engine(shuffled, households.iloc[::-1], law=LAW.model_copy(update={"partition_size": 2}), css=load_law_parameters().css, quiet=True)
+    many = run_law_engine(
+        shuffled,
+        households.iloc[::-1],
+        law=LAW.model_copy(update={"partition_size": 2}),
+        css=load_law_parameters().css,
+        quiet=True,
+    )
     pd.testing.assert_frame_equal(one, many)
     assert len(one) == len(households) * 8
 
@@ -281,7 +337,12 @@ def test_the_law_engine_does_not_modify_its_inputs(calibration):
 
 def test_a_household_without_members_gets_no_entitlement_but_keeps_its_rows(calibration):
     persons, households = make_household()
-    households = pd.concat([households, pd.DataFrame([{"household_id": 999_999, "tenure": "owner", "rent_monthly": 0.0, "depcom": "69123"}])])
+    households = pd.concat(
+        [
+            households,
+            pd.DataFrame([{"household_id": 999_999, "tenure": "owner", "rent_monthly": 0.0, "depcom": "69123"}]),
+        ]
+    )
     e = run_law_engine(persons, households, law=LAW, css=load_law_parameters().css, quiet=True)
     ghost = e[e["household_id"] == 999_999]
     assert len(ghost) == 8 and not ghost["eligible"].any() and (ghost["monthly_amount"] == 0).all()
@@ -324,8 +385,12 @@ def test_the_legal_basis_is_openfisca_frances_own_figures_and_texts_for_each_hou
     from nonrecours.law.basis import BASIS, legal_basis, references
 
     single = make_household()  # no income: RSA, housing aid
-    parent = make_household(person(), person(role="child", age=2), person(role="child", age=5))  # a lone parent of two young children
-    worker = make_household(person(activity="employed", pay_recent=1801.80, pay_earlier=1801.80))  # the minimum wage: PPA
+    parent = make_household(
+        person(), person(role="child", age=2), person(role="child", age=5)
+    )  # a lone parent of two young children
+    worker = make_household(
+        person(activity="employed", pay_recent=1801.80, pay_earlier=1801.80)
+    )  # the minimum wage: PPA
     situation = combine(single, parent, worker)
     basis = legal_basis(*situation, reference_month=MONTH)
     entitled = amounts(run(situation, calibration))
@@ -336,7 +401,9 @@ def test_the_legal_basis_is_openfisca_frances_own_figures_and_texts_for_each_hou
             figure = {f["role"]: f["value"] for f in per_benefit[benefit]["figures"]}
             assert figure["amount"] == pytest.approx(entitled.loc[hid, benefit], abs=0.01), (hid, benefit)
     single_rsa = {f["role"]: f for f in basis[int(single[1]["household_id"].iloc[0])]["rsa"]["figures"]}
-    assert single_rsa["base"]["value"] > single_rsa["amount"]["value"] > 0 and single_rsa["base"]["label"] == "RSA socle"
+    assert (
+        single_rsa["base"]["value"] > single_rsa["amount"]["value"] > 0 and single_rsa["base"]["label"] == "RSA socle"
+    )
     worker_ppa = {f["role"]: f["value"] for f in basis[int(worker[1]["household_id"].iloc[0])]["ppa"]["figures"]}
     assert worker_ppa["resources"] > 1000  # the pay the law counts (net, after its own deductions)
     assert any("legifrance.gouv.fr" in r for r in basis[int(single[1]["household_id"].iloc[0])]["rsa"]["references"])
@@ -346,8 +413,16 @@ def test_the_legal_basis_is_openfisca_frances_own_figures_and_texts_for_each_hou
 def test_the_legal_basis_names_the_laws_parameters_with_the_text_in_force_that_month():
     from nonrecours.law.basis import parameter_in_force
 
-    rsa = parameter_in_force("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-06")
+    rsa = parameter_in_force(
+        "prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-06"
+    )
     assert rsa["value"] == pytest.approx(646.52) and "RSA" in rsa["description"]
-    assert [t["title"] for t in rsa["texts"]] == ["Décret n° 2025-293 du 29 mars 2025, art. 1"] and rsa["texts"][0]["href"].startswith("https://www.legifrance.gouv.fr/")
-    before = parameter_in_force("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-03")
-    assert before["value"] < rsa["value"] and "2024" in before["texts"][0]["title"]  # the April revaluation: the text and value of the month
+    assert [t["title"] for t in rsa["texts"]] == ["Décret n° 2025-293 du 29 mars 2025, art. 1"] and rsa["texts"][0][
+        "href"
+    ].startswith("https://www.legifrance.gouv.fr/")
+    before = parameter_in_force(
+        "prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa", "2025-03"
+    )
+    assert (
+        before["value"] < rsa["value"] and "2024" in before["texts"][0]["title"]
+    )  # the April revaluation: the text and value of the month

@@ -24,9 +24,17 @@ def medium(calibration):
     profiles = []
     for q in pop.quarters:
         law = settings.law.model_copy(update={"reference_month": q.reference_month})
-        ent = entitlements_from_observed(q.individuals, q.households, law=law, css=load_law_parameters().css, quiet=True)
+        ent = entitlements_from_observed(
+            q.individuals, q.households, law=law, css=load_law_parameters().css, quiet=True
+        )
         profiles.append(build_profiles(q.individuals, q.households, ent))
-    return train_and_evaluate(profiles[0], pop.quarters[0].outcomes, TrainingConfig(), min_group_positives=30, next_quarter=(profiles[1], pop.quarters[1].outcomes))
+    return train_and_evaluate(
+        profiles[0],
+        pop.quarters[0].outcomes,
+        TrainingConfig(),
+        min_group_positives=30,
+        next_quarter=(profiles[1], pop.quarters[1].outcomes),
+    )
 
 
 def test_directions_follow_the_published_gradients(medium):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import mlflow
 import numpy as np
@@ -20,7 +20,7 @@ from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES, PROFILES
 from nonrecours.data.shift import cut_pay
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.monitoring.report import build_report
-from nonrecours.serving.scoring import score_extract
+from nonrecours.serving.scoring import ModelRanker, score_extract
 from nonrecours.training.evaluate import join_labels
 from nonrecours.training.registry import load_scorer
 
@@ -35,7 +35,9 @@ FAIRNESS = FairnessConfig(max_group_recall_gap=0.25)
 
 def _population(tmp_path_factory, seed: int):
     folder = tmp_path_factory.mktemp(f"seed{seed}")
-    result = runner.invoke(app, ["generate", "-n", "2000", "--seed", str(seed), "--out", str(folder), "--workers", "1", "-q"])
+    result = runner.invoke(
+        app, ["generate", "-n", "2000", "--seed", str(seed), "--out", str(folder), "--workers", "1", "-q"]
+    )
     assert result.exit_code == 0, result.output
     return folder
 
@@ -58,7 +60,17 @@ def scored(populations, tracking_store):
     scorer = load_scorer("models:/nonrecours/1")
     out = []
     for folder in populations:
-        s = score_extract(read_table(folder, INDIVIDUALS), read_table(folder, HOUSEHOLDS), scorer, law=LawConfig(workers=1), css=load_law_parameters().css, n_reasons=0, partition_households=5000, quiet=True)
+        s = score_extract(
+            read_table(folder, INDIVIDUALS),
+            read_table(folder, HOUSEHOLDS),
+            ModelRanker(scorer),
+            language="en",
+            law=LawConfig(workers=1),
+            css=load_law_parameters().css,
+            n_reasons=0,
+            partition_households=5000,
+            quiet=True,
+        )
         if (folder / "outcomes.parquet").exists():
             s = join_labels(s, read_table(folder, OUTCOMES))
         out.append(s)
@@ -66,7 +78,16 @@ def scored(populations, tracking_store):
 
 
 def report(reference, current):
-    return build_report(reference, current, cfg=CFG, fairness_cfg=FAIRNESS, capacity_share=CAPACITY, model="nonrecours v1", reference_name="a", current_name="b")
+    return build_report(
+        reference,
+        current,
+        cfg=CFG,
+        fairness_cfg=FAIRNESS,
+        capacity_share=CAPACITY,
+        model="nonrecours v1",
+        reference_name="a",
+        current_name="b",
+    )
 
 
 def test_another_draw_of_the_same_population_is_not_drift(scored):
@@ -81,7 +102,11 @@ def test_a_pay_cut_for_a_third_of_households_is_drift(scored):
     assert r.drift.breached and {"income_known_per_cu", "income_declared_per_cu", "pay_change"} & set(r.drift.drifted)
     assert r.verdict == "fail" and r.failures[0].startswith("drift:")
     # no outcomes for the shifted window: who the list selects is shown, nothing is gated
-    assert r.fairness["recall"].isna().all() and not r.fairness["gated"].any() and r.fairness["selection_rate"].between(0, 1).all()
+    assert (
+        r.fairness["recall"].isna().all()
+        and not r.fairness["gated"].any()
+        and r.fairness["selection_rate"].between(0, 1).all()
+    )
     assert r.gaps is None and r.evidently_quality is None and not any(f.startswith("fairness") for f in r.failures)
 
 
@@ -100,14 +125,31 @@ def test_a_scorer_that_under_flags_women_breaches_the_fairness_threshold(scored)
 def test_the_champion_passes_the_fairness_threshold_on_a_fresh_population(scored):
     r = report(scored[0], scored[1])
     assert (r.gaps["gap"] <= FAIRNESS.max_group_recall_gap).all(), r.gaps
-    assert set(r.fairness["attribute"]) == {"head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group"}
-    assert list(r.fairness.loc[r.fairness["attribute"] == "age_band", "group"]) == ["under_25", "25_29", "30_44", "45_59", "60_64", "65_plus"]  # the schema's order
+    assert set(r.fairness["attribute"]) == {
+        "head_sex",
+        "age_band",
+        "household_type",
+        "tenure",
+        "territory_type",
+        "any_disability",
+        "head_nationality_group",
+    }
+    assert list(r.fairness.loc[r.fairness["attribute"] == "age_band", "group"]) == [
+        "under_25",
+        "25_29",
+        "30_44",
+        "45_59",
+        "60_64",
+        "65_plus",
+    ]  # the schema's order
 
 
 def test_classification_quality_is_evidentlys_and_passes_for_the_champion_on_a_fresh_population(scored):
     r = report(scored[0], scored[1])
     q = r.evidently_quality
-    assert {t["name"].split(" metric")[0] for t in q.tests} == {"RocAuc", "Recall"} and all(t["passed"] for t in q.tests), q.tests
+    assert {t["name"].split(" metric")[0] for t in q.tests} == {"RocAuc", "Recall"} and all(
+        t["passed"] for t in q.tests
+    ), q.tests
     # Evidently's figures agree with the training evaluation's on the same rows
     ours = r.quality.set_index("window").loc["current"]
     assert q.current["roc_auc"] == pytest.approx(ours["roc_auc"], abs=1e-9)
@@ -124,12 +166,14 @@ def test_the_page_draws_recall_per_group_with_its_intervals(scored):
 
     from nonrecours.monitoring.report import to_html
 
-    page = to_html(report(scored[0], scored[1]))
+    page = to_html(report(scored[0], scored[1]), "en")
     found = re.search(r'<img class="figure" alt="recall per group" src="data:image/png;base64,([^"]+)"', page)
     assert found, "no recall figure in the page"
     pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(found.group(1))), format="png")
     assert pixels.shape[1] > pixels.shape[0] > 300 and pixels.std() > 0.05  # a grid of panels, drawn
-    assert 'alt="selection rate per group"' in to_html(report(scored[0], scored[2]))  # no outcomes: who is selected
+    assert 'alt="selection rate per group"' in to_html(
+        report(scored[0], scored[2]), "en"
+    )  # no outcomes: who is selected
 
 
 def test_the_report_speaks_the_configured_language_with_the_same_figures(scored):
@@ -137,7 +181,12 @@ def test_the_report_speaks_the_configured_language_with_the_same_figures(scored)
 
     r = report(scored[0], scored[1])
     fr, en = to_html(r, "fr"), to_html(r, "en")
-    assert '<html lang="fr">' in fr and "<h2>Équité</h2>" in fr and "<h2>Dérive des données</h2>" in fr and "<h2>Fairness</h2>" not in fr
+    assert (
+        '<html lang="fr">' in fr
+        and "<h2>Équité</h2>" in fr
+        and "<h2>Dérive des données</h2>" in fr
+        and "<h2>Fairness</h2>" not in fr
+    )
     assert '<html lang="en">' in en and "<h2>Fairness</h2>" in en
     assert f"{r.drift.columns} colonnes" in fr and f"{r.drift.columns} columns" in en
     figures = lambda page: re.findall(r"<td>(\d+\.\d{3})</td>", page)  # noqa: E731 - every number in the tables
@@ -158,19 +207,63 @@ def test_a_scorer_that_lost_its_ranking_fails_evidentlys_quality_tests(scored):
 def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, tracking_store, tmp_path):
     a, b, shifted = populations
     out = tmp_path / "reports"
-    ok = runner.invoke(app, ["monitor", "--reference", str(a), "--current", str(b), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    ok = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--reference",
+            str(a),
+            "--current",
+            str(b),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+        ],
+    )
     assert ok.exit_code == 0 and "PASS" in ok.output, ok.output
-    bad = runner.invoke(app, ["monitor", "--reference", str(a), "--current", str(shifted), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    bad = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--reference",
+            str(a),
+            "--current",
+            str(shifted),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+        ],
+    )
     assert bad.exit_code == 1 and "FAIL" in bad.output and "drift" in bad.output, bad.output
     pages = sorted(out.glob("report-*.html"))
     assert len(pages) == 2 and len(list(out.glob("report-*.json"))) == 2
     index = (out / "index.html").read_text()
     # in French (serving.language's default): auditors read it
-    assert all(p.name in index for p in pages) and "CONFORME" in index and "ALERTE" in index and "<td>drift</td>" in index and "Rapports de suivi" in index
+    assert (
+        all(p.name in index for p in pages)
+        and "CONFORME" in index
+        and "ALERTE" in index
+        and "<td>drift</td>" in index
+        and "Rapports de suivi" in index
+    )
     verdicts = {json.loads(p.read_text())["verdict"] for p in out.glob("report-*.json")}
     assert verdicts == {"pass", "fail"}
     html = pages[0].read_text()
-    assert 'id="drift"' in html and 'id="fairness"' in html and "id='quality'" in html and "Qualité du classement (Evidently)" in html and '<html lang="fr">' in html
+    assert (
+        'id="drift"' in html
+        and 'id="fairness"' in html
+        and "id='quality'" in html
+        and "Qualité du classement (Evidently)" in html
+        and '<html lang="fr">' in html
+    )
     run_id = mlflow.MlflowClient(tracking_store).get_model_version_by_alias("nonrecours", "champion").run_id
     logged = [f.path for f in mlflow.MlflowClient(tracking_store).list_artifacts(run_id, "monitoring")]
     assert len(logged) >= 4
@@ -182,7 +275,9 @@ def test_monitor_writes_reports_an_index_and_exits_one_on_a_breach(populations, 
     assert quality["held-out test set (training run)"]["roc_auc"] == pytest.approx(logged_auc)
 
 
-def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorded(small_population, populations, tracking_store, tmp_path):
+def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorded(
+    small_population, populations, tracking_store, tmp_path
+):
     """The demo pipeline logged every household it scored; agents record outcomes for the top of
     its worklist; a monitor of that log window shows them per group."""
     import shutil
@@ -205,10 +300,38 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     worklist = pd.read_csv(small_population / "worklist.csv").drop_duplicates("household_id").head(120)
     for i, r in enumerate(worklist.itertuples(index=False)):
         reached = i % 4 != 3
-        log.record_outcome(Outcome(int(r.household_id), r.benefit, reached, (i % 2 == 0) if reached else None, None, datetime.now(timezone.utc).date()))
+        log.record_outcome(
+            Outcome(
+                int(r.household_id),
+                r.benefit,
+                reached,
+                (i % 2 == 0) if reached else None,
+                None,
+                datetime.now(UTC).date(),
+            )
+        )
     out = tmp_path / "reports"
-    result = runner.invoke(app, ["monitor", "--reference", str(populations[0]), "--current", "log", "--decision-log", f"sqlite:///{db}",
-                                 "--secrets", str(secrets), "--out", str(out), "--tracking-uri", tracking_store, "--workers", "1", "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--reference",
+            str(populations[0]),
+            "--current",
+            "log",
+            "--decision-log",
+            f"sqlite:///{db}",
+            "--secrets",
+            str(secrets),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            tracking_store,
+            "--workers",
+            "1",
+            "-q",
+        ],
+    )
     assert result.exit_code in (0, 1), result.output
     data = json.loads(next(out.glob("report-*.json")).read_text())
     assert data["current"].startswith("decision log") and data["recall_gaps"] is None  # no truth: recall is not claimed
@@ -227,24 +350,61 @@ def test_a_decision_log_window_reports_selection_and_the_outcomes_agents_recorde
     from sqlalchemy import update
 
     with log.engine.begin() as conn:
-        conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=timezone.utc)))
+        conn.execute(update(decisions).where(decisions.c.id <= 500).values(scored_at=datetime(2026, 1, 15, tzinfo=UTC)))
     windows = tmp_path / "windows"
-    result = runner.invoke(app, ["monitor", "--reference", "log:..2026-06-01", "--current", "log:2026-06-01..", "--decision-log", f"sqlite:///{db}",
-                                 "--secrets", str(secrets), "--out", str(windows), "--tracking-uri", tracking_store, "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--reference",
+            "log:..2026-06-01",
+            "--current",
+            "log:2026-06-01..",
+            "--decision-log",
+            f"sqlite:///{db}",
+            "--secrets",
+            str(secrets),
+            "--out",
+            str(windows),
+            "--tracking-uri",
+            tracking_store,
+            "-q",
+        ],
+    )
     assert result.exit_code in (0, 1), result.output
     data = json.loads(next(windows.glob("report-*.json")).read_text())
-    assert data["reference"] == "decision log ..2026-06-01 00:00:00" and data["current"] == "decision log 2026-06-01 00:00:00.."
+    assert (
+        data["reference"] == "decision log ..2026-06-01 00:00:00"
+        and data["current"] == "decision log 2026-06-01 00:00:00.."
+    )
     assert data["drift"]["columns"] > 20
-    bad = runner.invoke(app, ["monitor", "--reference", "log:2026-13-01..", "--current", "log", "--decision-log", f"sqlite:///{db}", "--tracking-uri", tracking_store])
+    bad = runner.invoke(
+        app,
+        [
+            "monitor",
+            "--reference",
+            "log:2026-13-01..",
+            "--current",
+            "log",
+            "--decision-log",
+            f"sqlite:///{db}",
+            "--tracking-uri",
+            tracking_store,
+        ],
+    )
     assert bad.exit_code == 2 and "log:2026-13-01..: month must be in 1..12" in bad.output, bad.output
 
 
 def test_monitor_refuses_a_source_that_is_neither_a_folder_nor_the_log(tracking_store, tmp_path):
-    result = runner.invoke(app, ["monitor", "--reference", str(tmp_path / "nowhere"), "--current", "log", "--tracking-uri", tracking_store])
+    result = runner.invoke(
+        app, ["monitor", "--reference", str(tmp_path / "nowhere"), "--current", "log", "--tracking-uri", tracking_store]
+    )
     assert result.exit_code == 2 and "not a folder of raw tables" in result.output
 
 
-def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_weights(small_population, tracking_store, tmp_path):
+def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_weights(
+    small_population, tracking_store, tmp_path
+):
     from nonrecours.monitoring.notice import feature_weights
 
     result = runner.invoke(app, ["card", "--out", str(tmp_path), "--version", "1", "--tracking-uri", tracking_store])
@@ -252,7 +412,13 @@ def test_card_writes_each_versions_card_and_its_public_notice_with_the_models_we
     card = (tmp_path / "model_card_v1.md").read_text()
     text = (tmp_path / "notice_v1.md").read_text()
     assert card.startswith("# Model card") and "Excluded uses" in card
-    for heading in ("À quoi sert cet algorithme", "Données utilisées", "Principaux paramètres et leur poids", "Ce que l'algorithme ne fait pas", "Obtenir l'explication de votre propre score"):
+    for heading in (
+        "À quoi sert cet algorithme",
+        "Données utilisées",
+        "Principaux paramètres et leur poids",
+        "Ce que l'algorithme ne fait pas",
+        "Obtenir l'explication de votre propre score",
+    ):
         assert heading in text
     mlflow.set_tracking_uri(tracking_store)
     weights = feature_weights(load_scorer("models:/nonrecours/1"))
@@ -270,7 +436,7 @@ def test_two_reports_written_in_the_same_second_are_both_kept_and_listed(scored,
     from nonrecours.monitoring.report import write_report
 
     same = report(scored[0], scored[1])  # one report object: the same creation time, to the second
-    first, second = write_report(same, tmp_path), write_report(same, tmp_path)
+    first, second = write_report(same, tmp_path, "en"), write_report(same, tmp_path, "en")
     assert first[0] != second[0] and first[0].exists() and second[0].exists()
     assert len(list(tmp_path.glob("report-*.json"))) == 2
     listing = first[2].read_text()
@@ -301,15 +467,33 @@ def test_the_report_renders_in_headless_chromium_with_its_sections(scored, tmp_p
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        (pytest.fail if os.environ.get("NONRECOURS_REQUIRE_CHROMIUM") else pytest.skip)("Chromium is not installed (`apt-get install chromium`; .ci/run does it)")
-    page, _, index = write_report(report(scored[0], scored[1]), tmp_path)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--no-first-run", "--virtual-time-budget=10000"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+        (pytest.fail if os.environ.get("NONRECOURS_REQUIRE_CHROMIUM") else pytest.skip)(
+            "Chromium is not installed (`apt-get install chromium`; .ci/run does it)"
+        )
+    page, _, index = write_report(report(scored[0], scored[1]), tmp_path, "en")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--virtual-time-budget=10000",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180
+    ).stdout
     assert "<h2>Drift</h2>" in dom and "<h2>Fairness</h2>" in dom and "head_sex" in dom and "<iframe" in dom
     assert "Quality where outcomes are known" in dom and 'alt="recall per group"' in dom and dom.count("<iframe") == 2
     shot = tmp_path / "page.png"
-    subprocess.run([browser, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180)
+    subprocess.run(
+        [browser, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=180,
+    )
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # a drawn page, not a blank one
-    listing = subprocess.run([browser, *flags, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=180).stdout
+    listing = subprocess.run(
+        [browser, *flags, "--dump-dom", index.as_uri()], capture_output=True, text=True, timeout=180
+    ).stdout
     assert page.name in listing and "PASS" in listing

@@ -14,11 +14,23 @@ from nonrecours.serving.openapi import CROSS_FIELD_RULES, ERROR_SCHEMA, error_bo
     "sent, error, detail",
     [
         # BentoML, a request model's validation error: detail is a list of pydantic errors
-        ({"error": "2 validation errors for score__Input", "detail": [{"type": "missing", "loc": ["households", 0, "tenure"], "msg": "Field required"},
-                                                                       {"type": "x", "loc": ["households", 1, "members", 0, "age"], "msg": "too old"}]},
-         "2 validation errors for score__Input", "households.0.tenure: Field required; households.1.members.0.age: too old"),
+        (
+            {
+                "error": "2 validation errors for score__Input",
+                "detail": [
+                    {"type": "missing", "loc": ["households", 0, "tenure"], "msg": "Field required"},
+                    {"type": "x", "loc": ["households", 1, "members", 0, "age"], "msg": "too old"},
+                ],
+            },
+            "2 validation errors for score__Input",
+            "households.0.tenure: Field required; households.1.members.0.age: too old",
+        ),
         # BentoML, an error raised in an endpoint (InvalidArgument, NotFound): a one-element list
-        ([{"error": "household_id: no decision was logged for this household"}], "household_id: no decision was logged for this household", None),
+        (
+            [{"error": "household_id: no decision was logged for this household"}],
+            "household_id: no decision was logged for this household",
+            None,
+        ),
         ({"error": "fine already"}, "fine already", None),
     ],
 )
@@ -40,26 +52,64 @@ def test_the_document_declares_the_key_the_statuses_and_the_rules():
             "/score": {"post": {"responses": {"200": {"description": "ok"}, "400": {"$ref": "x"}}}},
             "/outcomes": {"post": {"responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"responses": {"200": {"description": "ok"}}}},
-            "/campaign": {"post": {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
-                "priorities": {"default": None, "title": "Priorities", "type": "array", "items": {"type": "number"}}}}}}}, "responses": {}}},
+            "/campaign": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "priorities": {
+                                            "default": None,
+                                            "title": "Priorities",
+                                            "type": "array",
+                                            "items": {"type": "number"},
+                                        }
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {},
+                }
+            },
         },
-        "components": {"schemas": {"InvalidArgument": {"properties": {"detail": {"type": "string"}}}, "Member": {"type": "object", "title": "Member"},
-                                   "Household": {"title": "Household", "properties": {"members": {"type": "array"}}},
-                                   "OutcomeIn": {"title": "OutcomeIn", "type": "object"}}},
+        "components": {
+            "schemas": {
+                "InvalidArgument": {"properties": {"detail": {"type": "string"}}},
+                "Member": {"type": "object", "title": "Member"},
+                "Household": {"title": "Household", "properties": {"members": {"type": "array"}}},
+                "OutcomeIn": {"title": "OutcomeIn", "type": "object"},
+            }
+        },
     }
     out = truthful_document(doc, {"/score", "/outcomes"})
     score, outcomes = out["paths"]["/score"]["post"], out["paths"]["/outcomes"]["post"]
-    assert score["security"] == [{"apiKey": []}] and out["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
-    assert {"400", "401", "413", "429", "500", "503"} <= set(score["responses"]) and "404" not in score["responses"] and "404" in outcomes["responses"]
+    assert (
+        score["security"] == [{"apiKey": []}] and out["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    )
+    assert (
+        {"400", "401", "413", "429", "500", "503"} <= set(score["responses"])
+        and "404" not in score["responses"]
+        and "404" in outcomes["responses"]
+    )
     assert all(r in outcomes["responses"]["400"]["description"] for r in CROSS_FIELD_RULES["/outcomes"])
     assert out["components"]["schemas"]["InvalidArgument"]["required"] == ["error"]
     assert out["components"]["schemas"]["Member"]["then"]["properties"]["age"]["minimum"] == 16
-    assert out["components"]["schemas"]["Household"]["properties"]["members"]["contains"]["allOf"][1]["properties"]["benefit_unit"] == {"const": 0}
+    assert out["components"]["schemas"]["Household"]["properties"]["members"]["contains"]["allOf"][1]["properties"][
+        "benefit_unit"
+    ] == {"const": 0}
     assert "security" not in out["paths"]["/readyz"]["get"] and "503" in out["paths"]["/readyz"]["get"]["responses"]
     assert "security" not in doc["paths"]["/score"]["post"]  # the input is left as it was
     # BentoML flattened the endpoint's Optional[list] to an array; its null default says otherwise
-    priorities = out["paths"]["/campaign"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["priorities"]
-    assert priorities["anyOf"] == [{"type": "array", "items": {"type": "number"}}, {"type": "null"}] and priorities["default"] is None
+    priorities = out["paths"]["/campaign"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "properties"
+    ]["priorities"]
+    assert (
+        priorities["anyOf"] == [{"type": "array", "items": {"type": "number"}}, {"type": "null"}]
+        and priorities["default"] is None
+    )
 
 
 @pytest.mark.parametrize(

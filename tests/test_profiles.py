@@ -20,7 +20,9 @@ def entitlements_for(households: pd.DataFrame, **amounts) -> pd.DataFrame:
     for hid in households["household_id"]:
         for b in BENEFITS:
             a = float(amounts.get(b, 0.0))
-            rows.append({"household_id": hid, "benefit": b, "eligible": a > 0, "monthly_amount": a, "estimated_inputs": "none"})
+            rows.append(
+                {"household_id": hid, "benefit": b, "eligible": a > 0, "monthly_amount": a, "estimated_inputs": "none"}
+            )
     return pd.DataFrame(rows)
 
 
@@ -47,7 +49,9 @@ def test_income_is_per_oecd_consumption_unit():
 
 
 def test_a_fall_in_pay_is_seen_as_a_drop():
-    ind, hh = make_observed(observed_person(known_pay_monthly=1200.0, declared_pay_last_year=24000.0, activity="employed"))
+    ind, hh = make_observed(
+        observed_person(known_pay_monthly=1200.0, declared_pay_last_year=24000.0, activity="employed")
+    )
     p = build_profiles(ind, hh, entitlements_for(hh)).iloc[0]
     assert p["pay_change"] == -0.4 and p["pay_drop"]
 
@@ -62,7 +66,18 @@ def test_receipt_of_this_benefit_is_unknown_where_the_holder_cannot_see_it():
 
 def test_profiles_never_need_a_label():
     assert "outcomes" not in inspect.signature(build_profiles).parameters
-    labels = build_labels(pd.DataFrame({"household_id": [1], "benefit": ["rsa"], "eligible": [True], "claimed": [False], "monthly_amount": [500.0], "p_claim": [0.6]}))
+    labels = build_labels(
+        pd.DataFrame(
+            {
+                "household_id": [1],
+                "benefit": ["rsa"],
+                "eligible": [True],
+                "claimed": [False],
+                "monthly_amount": [500.0],
+                "p_claim": [0.6],
+            }
+        )
+    )
     assert labels["target"].tolist() == [True] and labels["unclaimed_amount"].tolist() == [500.0]
 
 
@@ -85,7 +100,9 @@ def test_the_builder_does_not_modify_its_inputs(tables):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_row_count_and_ids_are_preserved_for_any_subset_of_households(tables, data):
-    ids = data.draw(st.sets(st.sampled_from(sorted(tables["households"]["household_id"].tolist())), min_size=1, max_size=40))
+    ids = data.draw(
+        st.sets(st.sampled_from(sorted(tables["households"]["household_id"].tolist())), min_size=1, max_size=40)
+    )
     hh = tables["households"][tables["households"]["household_id"].isin(ids)]
     ind = tables["individuals"][tables["individuals"]["household_id"].isin(ids)]
     ent = tables["entitlements"][tables["entitlements"]["household_id"].isin(ids)]

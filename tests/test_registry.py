@@ -23,7 +23,9 @@ runner = CliRunner()
 def metrics_frame(model_auc=0.9, rules_auc=0.8, model_euros=1000.0, rules_euros=900.0) -> pd.DataFrame:
     rows = []
     for method, auc, euros in (("model", model_auc, model_euros), ("rules", rules_auc, rules_euros)):
-        rows.append({"population": "candidates", "benefit": "overall", "method": method, "roc_auc": auc, "euros_at_k": euros})
+        rows.append(
+            {"population": "candidates", "benefit": "overall", "method": method, "roc_auc": auc, "euros_at_k": euros}
+        )
     return pd.DataFrame(rows)
 
 
@@ -54,13 +56,19 @@ def test_the_observable_gate_promotes_only_a_ranking_clearly_at_least_as_good_as
     promoted = decide_observed(_estimate(1200.0), incumbents)
     assert promoted.alias == CHAMPION and "the rules" in promoted.reasons[0] and "90% interval" in promoted.reasons[0]
     kept = decide_observed(_estimate(880.0, se=10.0), incumbents)
-    assert kept.alias == CHALLENGER and len(kept.reasons) == 1 and "the ranking that chose the campaign" in kept.reasons[0]
-    noisy = decide_observed(_estimate(950.0, se=200.0), incumbents)  # better on the point estimate, not beyond the noise
+    assert (
+        kept.alias == CHALLENGER and len(kept.reasons) == 1 and "the ranking that chose the campaign" in kept.reasons[0]
+    )
+    noisy = decide_observed(
+        _estimate(950.0, se=200.0), incumbents
+    )  # better on the point estimate, not beyond the noise
     assert noisy.alias == CHALLENGER and "lower bound" in noisy.reasons[0]
     none = decide_observed(Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 1), incumbents)
     assert none.alias == CHALLENGER and "covered 1 of its picks" in none.reasons[0]
     # an incumbent the campaign gives no estimate for is no bar
-    assert decide_observed(_estimate(500.0), {"the rules": Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)}).promoted
+    assert decide_observed(
+        _estimate(500.0), {"the rules": Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)}
+    ).promoted
 
 
 def test_a_model_that_misses_one_group_stays_challenger():
@@ -74,8 +82,13 @@ def store(small_population, tracking_store):
     gate that cannot be passed, so version 2 is a challenger."""
     strict = small_population / "strict.yaml"
     # the session's 5% capacity, and groups gated from 5 positives: 300 test households hold few
-    strict.write_text("fairness:\n  max_group_recall_gap: 0.0\n  min_group_positives: 5\ntraining:\n  capacity_share: 0.05\n")
-    result = runner.invoke(app, ["train", "--input", str(small_population), "--tracking-uri", tracking_store, "--config", str(strict), "-q"])
+    strict.write_text(
+        "fairness:\n  max_group_recall_gap: 0.0\n  min_group_positives: 5\ntraining:\n  capacity_share: 0.05\n"
+    )
+    result = runner.invoke(
+        app,
+        ["train", "--input", str(small_population), "--tracking-uri", tracking_store, "--config", str(strict), "-q"],
+    )
     assert result.exit_code == 0, result.output
     assert "challenger" in result.output and "exceeds the bound 0.000" in result.output
     return tracking_store
@@ -108,8 +121,19 @@ def test_the_run_logs_what_people_look_at(store):
     assert "fairness.worst_group_recall_gap" in run.data.metrics
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"profiles-train-valid", "profiles-test"}
     assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
-    names = {a.path for a in client.list_artifacts(run_id)} | {a.path for a in client.list_artifacts(run_id, "evaluation")}
-    for expected in ("model_card.md", "promotion_decision.json", "evaluation/roc.png", "evaluation/precision_recall.png", "evaluation/calibration.png", "evaluation/feature_importance.png", "evaluation/shap_summary.png", "evaluation/group_recall.csv"):
+    names = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for a in client.list_artifacts(run_id, "evaluation")
+    }
+    for expected in (
+        "model_card.md",
+        "promotion_decision.json",
+        "evaluation/roc.png",
+        "evaluation/precision_recall.png",
+        "evaluation/calibration.png",
+        "evaluation/feature_importance.png",
+        "evaluation/shap_summary.png",
+        "evaluation/group_recall.csv",
+    ):
         assert expected in names, expected
     example = json.loads(mlflow.artifacts.load_text("models:/nonrecours/1/input_example.json"))
     assert len(example["data"]) == 1  # one synthetic row (medians and modes), no household's own
@@ -120,14 +144,22 @@ def test_the_run_logs_what_people_look_at(store):
 def test_a_forced_promotion_needs_a_reason_and_is_recorded(store):
     result = runner.invoke(app, ["promote", "--version", "2", "--reason", " ", "--tracking-uri", store])
     assert result.exit_code == 2 and "reason" in result.output
-    result = runner.invoke(app, ["promote", "--version", "2", "--reason", "reviewed by the DPO on 2026-11-28", "--tracking-uri", store])
+    result = runner.invoke(
+        app, ["promote", "--version", "2", "--reason", "reviewed by the DPO on 2026-11-28", "--tracking-uri", store]
+    )
     assert result.exit_code == 0, result.output
     client = mlflow.MlflowClient(tracking_uri=store)
     assert str(client.get_model_version_by_alias("nonrecours", CHAMPION).version) == "2"
     entries = [json.loads(line) for line in promotion_log_path(RegistryConfig(), store).read_text().splitlines()]
-    log = [e for e in entries if e["model"] == "nonrecours"]  # the pipeline's rounds also log the outreach models' decisions
+    log = [
+        e for e in entries if e["model"] == "nonrecours"
+    ]  # the pipeline's rounds also log the outreach models' decisions
     assert {e["model"] for e in entries} == {"nonrecours", "nonrecours-outreach"}
-    assert [(e["version"], e["alias"], e["forced"]) for e in log][-3:] == [("1", CHAMPION, False), ("2", CHALLENGER, False), ("2", CHAMPION, True)]
+    assert [(e["version"], e["alias"], e["forced"]) for e in log][-3:] == [
+        ("1", CHAMPION, False),
+        ("2", CHALLENGER, False),
+        ("2", CHAMPION, True),
+    ]
     assert log[-1]["reason"] == "reviewed by the DPO on 2026-11-28" and log[-1]["previous_champion"] == "1"
 
 
@@ -158,7 +190,12 @@ def test_processes_opening_a_new_sqlite_store_at_once_do_not_break_its_migration
     import sys
 
     uri, go = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}", tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, uri, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, uri, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
     go.touch()
@@ -196,8 +233,20 @@ def test_a_pickled_model_in_the_registry_is_refused_before_anything_is_unpickled
     marker, model = tmp_path / "marker", tmp_path / "model"
     model.mkdir()
     (model / "model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
-    (model / "MLmodel").write_text(yaml.safe_dump({"flavors": {"lightgbm": {"data": "model.pkl", "model_class": "lightgbm.sklearn.LGBMClassifier",
-                                                                           "serialization_format": "cloudpickle"}}, "metadata": {}}))
+    (model / "MLmodel").write_text(
+        yaml.safe_dump(
+            {
+                "flavors": {
+                    "lightgbm": {
+                        "data": "model.pkl",
+                        "model_class": "lightgbm.sklearn.LGBMClassifier",
+                        "serialization_format": "cloudpickle",
+                    }
+                },
+                "metadata": {},
+            }
+        )
+    )
     uri, before = f"sqlite:///{tmp_path / 'mlflow.db'}", mlflow.get_tracking_uri()
     client = mlflow.MlflowClient(uri)
     run = client.create_run(client.create_experiment("evil"))
@@ -211,23 +260,39 @@ def test_a_pickled_model_in_the_registry_is_refused_before_anything_is_unpickled
     finally:
         mlflow.set_tracking_uri(before)
     assert not marker.exists()
-    script = f"import mlflow; mlflow.set_tracking_uri({uri!r})\ntry:\n    mlflow.lightgbm.load_model('models:/evil/1')\nexcept Exception:\n    pass"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"}  # MLflow's default: allowed
+    script = (
+        f"import mlflow; mlflow.set_tracking_uri({uri!r})\ntry:\n    "
+        "mlflow.lightgbm.load_model('models:/evil/1')\nexcept Exception:\n    pass"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k != "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    }  # MLflow's default: allowed
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300, env=env)
     assert marker.read_text() == "ran"  # the threat is real: MLflow's loader ran the attacker's code
 
 
-@pytest.mark.parametrize("spec, why", [
-    ({"flavors": {"python_function": {"loader_module": "evil_loader", "code": "code"}}}, "python_function"),
-    ({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "../../etc/passwd.lgb"}}}, "not a .lgb file"),
-    ({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.pkl"}}}, "not a .lgb file"),
-])
+@pytest.mark.parametrize(
+    "spec, why",
+    [
+        ({"flavors": {"python_function": {"loader_module": "evil_loader", "code": "code"}}}, "python_function"),
+        (
+            {"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "../../etc/passwd.lgb"}}},
+            "not a .lgb file",
+        ),
+        ({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.pkl"}}}, "not a .lgb file"),
+    ],
+)
 def test_only_a_lightgbm_booster_saved_as_text_beside_its_mlmodel_passes_the_check(spec, why):
     from nonrecours.training.registry import UnsafeModel, check_model_spec
 
     with pytest.raises(UnsafeModel, match=why):
         check_model_spec(spec, "models:/x/1")
-    assert check_model_spec({"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.lgb"}}}, "models:/x/1") == "model.lgb"
+    assert (
+        check_model_spec(
+            {"flavors": {"lightgbm": {"model_class": "lightgbm.basic.Booster", "data": "model.lgb"}}}, "models:/x/1"
+        )
+        == "model.lgb"
+    )
 
 
 def test_a_registry_that_never_answers_fails_a_model_load_within_the_configured_timeout(monkeypatch):
@@ -238,11 +303,18 @@ def test_a_registry_that_never_answers_fails_a_model_load_within_the_configured_
     import threading
     import time
 
-    from nonrecours.app.application import load_champion
+    from nonrecours.app.environment import Environment
+    from nonrecours.app.stores import Run
     from nonrecours.core.config import Settings
+    from nonrecours.training.registry import load_champion
 
-    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
-        monkeypatch.delenv(name, raising=False)  # load_champion sets them; monkeypatch puts them back afterwards
+    for name in (
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_ARTIFACT_UPLOAD_DOWNLOAD_TIMEOUT",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION",
+    ):
+        monkeypatch.delenv(name, raising=False)  # the application sets them; monkeypatch puts them back afterwards
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
@@ -251,6 +323,10 @@ def test_a_registry_that_never_answers_fails_a_model_load_within_the_configured_
     settings = Settings(registry={"request_timeout_seconds": 1.0, "request_max_retries": 0})
     start = time.monotonic()
     with pytest.raises(Exception, match="(?i)timed? ?out|timeout"):
-        load_champion(settings, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        # the application sets the registry section's limits in the process that opens the store
+        load_champion(
+            settings.registry,
+            Run(settings, Environment(), tracking=f"http://127.0.0.1:{silent.getsockname()[1]}").tracking_uri,
+        )
     assert time.monotonic() - start < 15
     silent.close()

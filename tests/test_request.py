@@ -125,26 +125,35 @@ def test_an_outcome_id_the_database_cannot_hold_is_refused_by_name(field):
     ],
 )
 def test_a_reason_states_the_households_own_value(feature, value, words):
-    assert words in phrase(feature, value, "rsa")
+    assert words in phrase(feature, value, "rsa", "en")
 
 
 def test_reasons_are_the_strongest_contributions_with_their_direction():
-    profiles = pd.DataFrame([{f: 0 for f in FEATURES}] * 2).assign(benefit="rsa", pay_change=[-0.4, 0.0], digital_exclusion=[True, False], tenure="owner", household_type="single_person", head_activity="employed", territory_type="rural", reported_event="none",
-                                                                law_estimated_inputs="none")
+    profiles = pd.DataFrame([{f: 0 for f in FEATURES}] * 2).assign(
+        benefit="rsa",
+        pay_change=[-0.4, 0.0],
+        digital_exclusion=[True, False],
+        tenure="owner",
+        household_type="single_person",
+        head_activity="employed",
+        territory_type="rural",
+        reported_event="none",
+        law_estimated_inputs="none",
+    )
     contrib = pd.DataFrame(np.zeros((2, len(FEATURES))), columns=list(FEATURES))
     contrib.loc[0, "pay_change"] = 0.9
     contrib.loc[0, "digital_exclusion"] = -1.2
     contrib.loc[0, "n_children"] = 0.1
-    said = reasons(profiles, contrib, k=2)
+    said = reasons(profiles, contrib, k=2, language="en")
     assert said[0] == [
         "no online account: corresponds with the agency on paper (lowers the score)",
         "pay fell by 40% against last year's monthly average (raises the score)",
     ]
     assert said[1] == []  # no contribution, nothing to say
     # where the law engine estimated an input, the agent is told which and what to ask for
-    said = reasons(profiles.assign(law_estimated_inputs=["rent", "pay"]), contrib, k=2)
+    said = reasons(profiles.assign(law_estimated_inputs=["rent", "pay"]), contrib, k=2, language="en")
     assert "estimated rent" in said[0][-1] and "lease" in said[0][-1]
-    assert said[1] == [estimated_text("pay")]
+    assert said[1] == [estimated_text("pay", "en")]
 
 
 def test_what_the_agency_does_not_hold_is_sent_as_null_and_read_as_na():
@@ -154,7 +163,11 @@ def test_what_the_agency_does_not_hold_is_sent_as_null_and_read_as_na():
         m["known_pay_monthly"] = None
         m["disability_rate"] = None
     individuals, table = to_tables([Household.model_validate(body)])
-    assert table["rent_monthly"].isna().all() and individuals["known_pay_monthly"].isna().all() and individuals["disability_rate"].isna().all()
+    assert (
+        table["rent_monthly"].isna().all()
+        and individuals["known_pay_monthly"].isna().all()
+        and individuals["disability_rate"].isna().all()
+    )
     del body["rent_monthly"]  # nullable fields may also be left out
     assert to_tables([Household.model_validate(body)])[1]["rent_monthly"].isna().all()
 
@@ -164,12 +177,20 @@ def test_raw_tables_round_trip_through_request_bodies(tables):
     ind = tables["individuals"][tables["individuals"]["household_id"].isin(hh["household_id"])]
     bodies = from_tables(ind, hh)
     individuals, back = to_tables([Household.model_validate(b) for b in bodies])
-    pd.testing.assert_frame_equal(back.drop(columns="household_id"), hh.drop(columns="household_id").reset_index(drop=True), check_categorical=False)
+    pd.testing.assert_frame_equal(
+        back.drop(columns="household_id"),
+        hh.drop(columns="household_id").reset_index(drop=True),
+        check_categorical=False,
+    )
     cols = [c for c in INDIVIDUALS.names if c not in ("household_id", "person_id")]
     pd.testing.assert_frame_equal(individuals[cols], ind[cols].reset_index(drop=True), check_categorical=False)
 
 
-UNICODE_DIGITS = {"fullwidth": "\uff17\uff15\uff10\uff15\uff16", "arabic-indic": "\u0667\u0665\u0660\u0665\u0666", "devanagari": "\u096d\u096b\u0966\u096b\u096c"}
+UNICODE_DIGITS = {
+    "fullwidth": "\uff17\uff15\uff10\uff15\uff16",
+    "arabic-indic": "\u0667\u0665\u0660\u0665\u0666",
+    "devanagari": "\u096d\u096b\u0966\u096b\u096c",
+}
 
 
 @pytest.mark.parametrize("script", sorted(UNICODE_DIGITS))
@@ -195,7 +216,10 @@ def test_every_pattern_checked_field_is_ascii_by_construction(script):
             validate(bad, HOUSEHOLDS)
 
 
-@pytest.mark.parametrize("where, value", [("receives_rsa", "yes"), ("receives_rsa", 1), ("contacts_last_year", "3"), ("contacts_last_year", True)])
+@pytest.mark.parametrize(
+    "where, value",
+    [("receives_rsa", "yes"), ("receives_rsa", 1), ("contacts_last_year", "3"), ("contacts_last_year", True)],
+)
 def test_no_lax_coercion_what_the_document_does_not_declare_is_refused(where, value):
     data = example()
     data[where] = value
@@ -213,27 +237,54 @@ def test_every_model_feature_and_category_has_words_in_each_language(language):
     """No reason falls back to a column description: each feature the model sees has a phrase,
     each category its word, in both catalogues."""
     from nonrecours.core.catalogue import catalogue
-    from nonrecours.core.schema import ACTIVITIES, ESTIMATED_INPUTS, HOUSEHOLD_TYPES, REPORTED_EVENTS, TENURES, TERRITORY_TYPES
+    from nonrecours.core.schema import (
+        ACTIVITIES,
+        ESTIMATED_INPUTS,
+        HOUSEHOLD_TYPES,
+        REPORTED_EVENTS,
+        TENURES,
+        TERRITORY_TYPES,
+    )
 
     t = catalogue(language)
     written = set(t.raw("reasons.phrases")) | {"pay_change", "benefit"}
     assert {f for f in FEATURES if not f.startswith("receives_")} <= written
     categories = t.raw("reasons.categories")
-    for feature, values in (("household_type", HOUSEHOLD_TYPES), ("head_activity", ACTIVITIES), ("tenure", TENURES), ("territory_type", TERRITORY_TYPES),
-                            ("reported_event", REPORTED_EVENTS), ("law_estimated_inputs", ESTIMATED_INPUTS)):
+    for feature, values in (
+        ("household_type", HOUSEHOLD_TYPES),
+        ("head_activity", ACTIVITIES),
+        ("tenure", TENURES),
+        ("territory_type", TERRITORY_TYPES),
+        ("reported_event", REPORTED_EVENTS),
+        ("law_estimated_inputs", ESTIMATED_INPUTS),
+    ):
         assert set(categories[feature]) == set(values), feature
 
 
 def test_reasons_in_french_say_the_households_own_values():
-    assert phrase("pay_change", -0.4, "rsa", "fr") == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier"
+    assert (
+        phrase("pay_change", -0.4, "rsa", "fr")
+        == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier"
+    )
     assert phrase("receives_this", 0.0, "rsa", "fr") == "ne perçoit pas : revenu de solidarité active (RSA)"
     assert phrase("tenure", "social_renter", "rsa", "fr") == "logement : locataire HLM"
     assert phrase("rent_monthly", 612.4, "rsa", "fr") == "loyer de 612\u00a0€ par mois"
     assert phrase("n_children", 2, "rsa", "fr") == "2 enfant(s) de moins de 18 ans"
-    profiles = pd.DataFrame([{f: 0 for f in FEATURES}]).assign(benefit="rsa", pay_change=-0.4, tenure="owner", household_type="single_person", head_activity="employed",
-                                                             territory_type="rural", reported_event="none", law_estimated_inputs="rent")
+    profiles = pd.DataFrame([{f: 0 for f in FEATURES}]).assign(
+        benefit="rsa",
+        pay_change=-0.4,
+        tenure="owner",
+        household_type="single_person",
+        head_activity="employed",
+        territory_type="rural",
+        reported_event="none",
+        law_estimated_inputs="rent",
+    )
     contrib = pd.DataFrame(np.zeros((1, len(FEATURES))), columns=list(FEATURES))
     contrib.loc[0, "pay_change"] = 0.9
     said = reasons(profiles, contrib, k=2, language="fr")[0]
-    assert said[0] == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier (augmente le score)"
+    assert (
+        said[0]
+        == "salaire en baisse de 40\u00a0% par rapport à la moyenne mensuelle de l'an dernier (augmente le score)"
+    )
     assert said[-1].startswith("Montant OpenFisca-France calculé avec un loyer estimé") and "bail" in said[-1]

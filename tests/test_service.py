@@ -4,27 +4,30 @@ registry and a SQLite decision log."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import json
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from bench.harness import ApiProcess
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import example_households
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
-from tests.api_process import ApiProcess
 
-TODAY = datetime.now(timezone.utc).date().isoformat()
+TODAY = datetime.now(UTC).date().isoformat()
 
 
 @pytest.fixture(scope="module")
 def api(small_population, tracking_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("api")
-    server = ApiProcess(tracking_store, f"sqlite:///{folder / 'decisions.db'}", small_population / "secrets.env", folder / "server.log")
+    server = ApiProcess(
+        tracking_store, f"sqlite:///{folder / 'decisions.db'}", small_population / "secrets.env", folder / "server.log"
+    )
     with server:
         server.wait()
         yield server
@@ -53,7 +56,9 @@ def test_probes_metrics_and_the_openapi_document_are_open(api, path):
     assert httpx.get(api.url + path, timeout=30).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-key-at-all-no"}, {"Authorization": "Basic abc"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer not-a-key-at-all-no"}, {"Authorization": "Basic abc"}]
+)
 @pytest.mark.parametrize("path", ["/score", "/campaign", "/outcomes", "/"])
 def test_everything_else_needs_an_api_key(api, path, headers):
     r = httpx.post(api.url + path, json=households(1), headers=headers, timeout=30)
@@ -79,7 +84,9 @@ def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_sto
             # up to three reasons from the model, then what the law engine estimated, if anything
             # in French (serving.language's default): agents read them
             model_said = [x for x in s["reasons"] if not x.startswith("Montant OpenFisca-France calculé avec")]
-            assert 1 <= len(model_said) <= 3 and all(re.search(r"\((augmente|diminue) le score\)$", x) for x in model_said)
+            assert 1 <= len(model_said) <= 3 and all(
+                re.search(r"\((augmente|diminue) le score\)$", x) for x in model_said
+            )
             assert len(s["reasons"]) - len(model_said) <= 1
     # The unemployed single person with no income, entitled to RSA on these data, is flagged for it.
     first = {s["benefit"]: s for s in result[0]["scores"]}
@@ -94,7 +101,14 @@ def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_sto
 
 def test_an_outcome_is_recorded_against_the_scored_household(api, auth, log):
     assert httpx.post(api.url + "/score", json=households(4242), headers=auth, timeout=120).status_code == 200
-    outcome = {"household_id": 4242, "benefit": "rsa", "contacted": True, "claimed": True, "amount_granted": 560.0, "outcome_date": TODAY}
+    outcome = {
+        "household_id": 4242,
+        "benefit": "rsa",
+        "contacted": True,
+        "claimed": True,
+        "amount_granted": 560.0,
+        "outcome_date": TODAY,
+    }
     r = httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30)
     assert r.status_code == 200, r.text
     assert r.json()["household_pseudonym"] == pseudonymise(4242, log.key)
@@ -121,10 +135,21 @@ def test_every_error_has_the_shape_the_openapi_document_declares(api, auth):
     }
     for path, (body, status) in cases.items():
         r = httpx.post(api.url + path, json=body, headers=auth, timeout=120)
-        assert r.status_code == status and str(status) in doc["paths"][path]["post"]["responses"], (path, r.status_code, r.text[:300])
+        assert r.status_code == status and str(status) in doc["paths"][path]["post"]["responses"], (
+            path,
+            r.status_code,
+            r.text[:300],
+        )
         assert isinstance(r.json(), dict) and error.is_valid(r.json()), (path, r.text[:300])
-    assert "before the decision" in httpx.post(api.url + "/outcomes", json={**outcome, "outcome_date": "2001-01-01"}, headers=auth, timeout=30).json()["error"]
-    multipart = httpx.post(api.url + "/campaign", content=b"{}", headers={**auth, "Content-Type": "multipart/form-data"}, timeout=30)
+    assert (
+        "before the decision"
+        in httpx.post(
+            api.url + "/outcomes", json={**outcome, "outcome_date": "2001-01-01"}, headers=auth, timeout=30
+        ).json()["error"]
+    )
+    multipart = httpx.post(
+        api.url + "/campaign", content=b"{}", headers={**auth, "Content-Type": "multipart/form-data"}, timeout=30
+    )
     assert multipart.status_code == 415 and error.is_valid(multipart.json())
 
 
@@ -135,8 +160,16 @@ def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded
     assert httpx.post(api.url + "/score", json=households(5151, 5152), headers=auth, timeout=120).status_code == 200
     first = log.read()
     decision = int(first.loc[first["household_pseudonym"] == pseudonymise(5151, log.key), "id"].iloc[-1])
-    outcome = {"household_id": 5151, "benefit": "rsa", "result": "opened", "amount_granted": 530.0, "outcome_date": TODAY,
-               "campaign_id": "20261120T090000-abc123", "decision_id": decision, "idempotency_key": "campaign-5151-rsa"}
+    outcome = {
+        "household_id": 5151,
+        "benefit": "rsa",
+        "result": "opened",
+        "amount_granted": 530.0,
+        "outcome_date": TODAY,
+        "campaign_id": "20261120T090000-abc123",
+        "decision_id": decision,
+        "idempotency_key": "campaign-5151-rsa",
+    }
     for _ in range(2):
         r = httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30)
         assert r.status_code == 200 and r.json()["decision_id"] == decision, r.text
@@ -145,16 +178,38 @@ def test_campaign_outcomes_name_their_decision_carry_the_sender_and_are_recorded
     assert len(mine) == 1 and mine["result"].iloc[0] == "opened" and bool(mine["claimed"].iloc[0])
     key = auth["Authorization"].removeprefix("Bearer ")
     assert mine["sender"].iloc[0].startswith("key-") and key not in mine["sender"].iloc[0]
-    batch = [{**outcome, "benefit": "ppa", "result": "declined", "amount_granted": None, "idempotency_key": "campaign-5151-ppa"},
-             {**outcome, "household_id": 5152, "benefit": "ppa", "result": "declined", "amount_granted": None, "idempotency_key": "campaign-5152-ppa"}]
+    batch = [
+        {
+            **outcome,
+            "benefit": "ppa",
+            "result": "declined",
+            "amount_granted": None,
+            "idempotency_key": "campaign-5151-ppa",
+        },
+        {
+            **outcome,
+            "household_id": 5152,
+            "benefit": "ppa",
+            "result": "declined",
+            "amount_granted": None,
+            "idempotency_key": "campaign-5152-ppa",
+        },
+    ]
     refused = httpx.post(api.url + "/outcomes/batch", json={"outcomes": batch}, headers=auth, timeout=30)
-    assert refused.status_code == 404 and "not one of this household" in refused.text  # 5152 cannot answer 5151's decision
+    assert (
+        refused.status_code == 404 and "not one of this household" in refused.text
+    )  # 5152 cannot answer 5151's decision
     assert len(log.read_outcomes()) == len(recorded)  # all or none
     batch[1].pop("decision_id")
     ok = httpx.post(api.url + "/outcomes/batch", json={"outcomes": batch}, headers=auth, timeout=30)
     assert ok.status_code == 200 and len(ok.json()) == 2, ok.text
     assert len(log.read_outcomes()) == len(recorded) + 2
-    bad = httpx.post(api.url + "/outcomes", json={**outcome, "result": "declined", "idempotency_key": "campaign-5151-x"}, headers=auth, timeout=30)
+    bad = httpx.post(
+        api.url + "/outcomes",
+        json={**outcome, "result": "declined", "idempotency_key": "campaign-5151-x"},
+        headers=auth,
+        timeout=30,
+    )
     assert bad.status_code == 400 and "amount_granted" in bad.text
 
 
@@ -164,28 +219,60 @@ def test_a_campaign_through_the_api_follows_the_agency_s_ranking_logs_every_arm_
     logged with its arm under the campaign id, and an outcome names the decision it answers."""
     body = households(9101, 9102, 9103, 9104, 9105, 9106)
     priorities = [10.0, 60.0, 50.0, 40.0, 30.0, 20.0]  # the agency's own order: 9102 first, 9101 last
-    r = httpx.post(api.url + "/campaign", json={**body, "capacity": 3, "holdout_share": 0.25, "exploration_share": 0.0, "seed": 4, "priorities": priorities},
-                   headers=auth, timeout=120)
+    r = httpx.post(
+        api.url + "/campaign",
+        json={
+            **body,
+            "capacity": 3,
+            "holdout_share": 0.25,
+            "exploration_share": 0.0,
+            "seed": 4,
+            "priorities": priorities,
+        },
+        headers=auth,
+        timeout=120,
+    )
     assert r.status_code == 200, r.text
     out = r.json()
     rows = {h["household_id"]: h for h in out["households"]}
-    top = [h["household_id"] for h in sorted(out["households"], key=lambda h: h["rank"]) if h["arm"] in ("contact", "holdout")]
+    top = [
+        h["household_id"]
+        for h in sorted(out["households"], key=lambda h: h["rank"])
+        if h["arm"] in ("contact", "holdout")
+    ]
     assert top == [9102, 9103, 9104, 9105]  # ceil(3 / 0.75) households from the top of the agency's ranking
-    assert sum(h["contacted"] for h in out["households"]) == 3 and [h["arm"] for h in out["households"]].count("holdout") == 1
+    assert (
+        sum(h["contacted"] for h in out["households"]) == 3
+        and [h["arm"] for h in out["households"]].count("holdout") == 1
+    )
     assert all(rows[h]["propensity"] == pytest.approx(0.75) for h in top)
     logged = log.read_campaign(out["campaign_id"])
     assert sorted(logged["decision_id"]) == sorted(h["decision_id"] for h in out["households"])
-    assert dict(zip(logged["household_pseudonym"], logged["arm"])) == {pseudonymise(h, log.key): rows[h]["arm"] for h in rows}
+    assert dict(zip(logged["household_pseudonym"], logged["arm"])) == {
+        pseudonymise(h, log.key): rows[h]["arm"] for h in rows
+    }
     contacted = next(h for h in out["households"] if h["contacted"])
-    outcome = {"household_id": contacted["household_id"], "benefit": "rsa", "result": "unreachable", "outcome_date": TODAY,
-               "campaign_id": out["campaign_id"], "decision_id": contacted["decision_id"], "idempotency_key": f"api-campaign-{contacted['household_id']}"}
+    outcome = {
+        "household_id": contacted["household_id"],
+        "benefit": "rsa",
+        "result": "unreachable",
+        "outcome_date": TODAY,
+        "campaign_id": out["campaign_id"],
+        "decision_id": contacted["decision_id"],
+        "idempotency_key": f"api-campaign-{contacted['household_id']}",
+    }
     assert httpx.post(api.url + "/outcomes", json=outcome, headers=auth, timeout=30).status_code == 200
     # refusals name what to fix, and nothing is logged for them
     before = len(log.read())
     twice = {**households(9201, 9201), "capacity": 1}
     r = httpx.post(api.url + "/campaign", json=twice, headers=auth, timeout=60)
     assert r.status_code == 400 and "households.1.household_id" in r.text
-    r = httpx.post(api.url + "/campaign", json={**households(9301, 9302), "capacity": 1, "priorities": [1.0]}, headers=auth, timeout=60)
+    r = httpx.post(
+        api.url + "/campaign",
+        json={**households(9301, 9302), "capacity": 1, "priorities": [1.0]},
+        headers=auth,
+        timeout=60,
+    )
     assert r.status_code == 400 and "priorities" in r.text
     assert len(log.read()) == before
 
@@ -207,14 +294,22 @@ BAD_REQUESTS = {
     "not a list": (None, {"households": {"household_id": 1}}),
     "10,000 households": (None, {"households": households(1)["households"] * 10_000}),
 }
-FIELD_IN_ERROR = {"missing field": "tenure", "mistyped field": "age", "negative income": "known_pay_monthly", "age of 250": "age", "no members": "members"}
+FIELD_IN_ERROR = {
+    "missing field": "tenure",
+    "mistyped field": "age",
+    "negative income": "known_pay_monthly",
+    "age of 250": "age",
+    "no members": "members",
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_input_gets_a_4xx_naming_the_field_and_the_service_keeps_serving(api, auth, case):
     raw, body = BAD_REQUESTS[case]
     headers = {**auth, "Content-Type": "application/json"}
-    r = httpx.post(api.url + "/score", content=raw if raw is not None else json.dumps(body), headers=headers, timeout=120)
+    r = httpx.post(
+        api.url + "/score", content=raw if raw is not None else json.dumps(body), headers=headers, timeout=120
+    )
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:500])
     if case in FIELD_IN_ERROR:
         assert FIELD_IN_ERROR[case] in r.text
@@ -227,12 +322,16 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
 
     def mean_batch() -> float:
         metrics = httpx.get(api.url + "/metrics", timeout=30).text  # one worker's metrics: whichever answers
-        count = sum(float(v) for v in re.findall(r'nonrecours_batch_households_count(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
-        total = sum(float(v) for v in re.findall(r'nonrecours_batch_households_sum(?:\{[^}]*\})? ([0-9.e+]+)', metrics))
+        count = sum(
+            float(v) for v in re.findall(r"nonrecours_batch_households_count(?:\{[^}]*\})? ([0-9.e+]+)", metrics)
+        )
+        total = sum(float(v) for v in re.findall(r"nonrecours_batch_households_sum(?:\{[^}]*\})? ([0-9.e+]+)", metrics))
         return total / count if count else 0.0
 
     means = []
-    for round_ in range(3):  # the two workers share the requests as the kernel deals them: a few rounds, each worker's metrics
+    for round_ in range(
+        3
+    ):  # the two workers share the requests as the kernel deals them: a few rounds, each worker's metrics
         with cf.ThreadPoolExecutor(8) as pool:
             assert list(pool.map(one, range(8 * round_, 8 * round_ + 8))) == [200] * 8
         means += [mean_batch() for _ in range(4)]
@@ -243,17 +342,31 @@ def test_concurrent_single_household_requests_share_one_simulation(api, auth):
 
 def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_champion_alias(small_population, tmp_path):
     config = tmp_path / "settings.yaml"
-    config.write_text("serving:\n  readiness_retry_seconds: 2\n  champion_refresh_seconds: 2\ntraining:\n  capacity_share: 0.05\n")  # the session's capacity
-    server = ApiProcess(f"sqlite:///{tmp_path / 'empty-mlflow.db'}", f"sqlite:///{tmp_path / 'd.db'}", small_population / "secrets.env", tmp_path / "server.log", config=config)
+    config.write_text(
+        "serving:\n  readiness_retry_seconds: 2\n  champion_refresh_seconds: 2\ntraining:\n  capacity_share: 0.05\n"
+    )  # the session's capacity
+    server = ApiProcess(
+        f"sqlite:///{tmp_path / 'empty-mlflow.db'}",
+        f"sqlite:///{tmp_path / 'd.db'}",
+        small_population / "secrets.env",
+        tmp_path / "server.log",
+        config=config,
+    )
     with server:
         server.wait("/livez")
         deadline, ready = time.monotonic() + 120, httpx.get(server.url + "/readyz", timeout=30)
-        while "no usable champion" not in ready.text and time.monotonic() < deadline:  # first "starting": the load runs in the background
+        while (
+            "no usable champion" not in ready.text and time.monotonic() < deadline
+        ):  # first "starting": the load runs in the background
             time.sleep(0.5)
             ready = httpx.get(server.url + "/readyz", timeout=30)
-        assert ready.status_code == 503 and ready.json()["ready"] is False and "nonrecours train" in ready.json()["reason"]
+        assert (
+            ready.status_code == 503 and ready.json()["ready"] is False and "nonrecours train" in ready.json()["reason"]
+        )
         key = api_keys(resolve(small_population / "secrets.env", {}))[0]
-        r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        r = httpx.post(
+            server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
         assert r.status_code == 503 and "no usable champion" in r.text
         assert "NOT READY: no usable model nonrecours@champion" in server.log_tail(20_000)
         # A champion appears: the service finds it without a restart.
@@ -261,40 +374,84 @@ def test_without_a_champion_the_service_is_up_but_not_ready_then_follows_the_cha
 
         from nonrecours.app.cli import app
 
-        trained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "--config", str(config), "-q"])
+        trained = CliRunner().invoke(
+            app,
+            [
+                "train",
+                "--input",
+                str(small_population),
+                "--tracking-uri",
+                server.tracking_uri,
+                "--config",
+                str(config),
+                "-q",
+            ],
+        )
         assert trained.exit_code == 0, trained.output
         server.wait("/readyz", timeout=120)
         # Each worker process looks on its own (every readiness_retry_seconds): allow one round.
         deadline, status = time.monotonic() + 60, None
         while status != 200 and time.monotonic() < deadline:
-            status = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code
+            status = httpx.post(
+                server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ).status_code
             time.sleep(0.5 if status != 200 else 0)
         assert status == 200
         # Another version becomes champion: every worker moves to it without a restart, and no
         # request fails on the way.
-        retrained = CliRunner().invoke(app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"])
+        retrained = CliRunner().invoke(
+            app, ["train", "--input", str(small_population), "--tracking-uri", server.tracking_uri, "-q"]
+        )
         assert retrained.exit_code == 0, retrained.output
-        promoted = CliRunner().invoke(app, ["promote", "--version", "2", "--reason", "test: the service follows the alias", "--tracking-uri", server.tracking_uri])
+        promoted = CliRunner().invoke(
+            app,
+            [
+                "promote",
+                "--version",
+                "2",
+                "--reason",
+                "test: the service follows the alias",
+                "--tracking-uri",
+                server.tracking_uri,
+            ],
+        )
         assert promoted.exit_code == 0, promoted.output
         deadline, seen = time.monotonic() + 60, []
         while seen[-4:] != ["2"] * 4 and time.monotonic() < deadline:
-            r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
+            r = httpx.post(
+                server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60
+            )
             assert r.status_code == 200, r.text
             seen.append(r.json()[0]["model_version"])
         assert seen[-4:] == ["2"] * 4, seen
         assert "champion changed: scoring with nonrecours version 2 (was version 1)" in server.log_tail(50_000)
-        logged = DecisionLog(connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env", {}))).read()
+        logged = DecisionLog(
+            connect(server.decision_log_url), pseudonym_key(resolve(small_population / "secrets.env", {}))
+        ).read()
         assert logged["model_version"].iloc[-1] == "2" and len(logged) == len(seen) + 1
         # A version with the right metadata but a booster that cannot score these features fails
         # its smoke test: never swapped in, version 2 keeps answering, the log says why.
         _register_incompatible(server.tracking_uri)
-        promoted = CliRunner().invoke(app, ["promote", "--version", "3", "--reason", "test: an incompatible booster", "--tracking-uri", server.tracking_uri])
+        promoted = CliRunner().invoke(
+            app,
+            [
+                "promote",
+                "--version",
+                "3",
+                "--reason",
+                "test: an incompatible booster",
+                "--tracking-uri",
+                server.tracking_uri,
+            ],
+        )
         assert promoted.exit_code == 0, promoted.output
         deadline = time.monotonic() + 180
         while "still scoring with version 2" not in server.log_tail(50_000) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert "still scoring with version 2" in server.log_tail(50_000)
-        r = httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        r = httpx.post(
+            server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
         assert r.status_code == 200 and r.json()[0]["model_version"] == "2"
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
 
@@ -308,7 +465,11 @@ def _register_incompatible(uri: str) -> None:
     client = mlflow.MlflowClient(uri)
     metadata = mlflow.models.get_model_info("models:/nonrecours/2").metadata
     rng = np.random.default_rng(0)
-    booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(rng.random((200, 3)), label=rng.random(200) < 0.5), num_boost_round=3)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1},
+        lgb.Dataset(rng.random((200, 3)), label=rng.random(200) < 0.5),
+        num_boost_round=3,
+    )
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run():
         info = mlflow.lightgbm.log_model(booster, name="model", registered_model_name="nonrecours", metadata=metadata)
@@ -322,9 +483,18 @@ def limited(small_population, tracking_store, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("limited")
     config = folder / "limits.yaml"
-    config.write_text("serving:\n  max_households_per_request: 5\n  max_body_bytes: 100000\n  batch_linger_ms: 300\n  workers: 1\n  rate_limit_per_minute: 40\n")
-    server = ApiProcess(tracking_store, f"sqlite:///{folder / 'decisions.db'}", small_population / "secrets.env", folder / "server.log", config=config,
-                        extra_env={FAULT_HOUSEHOLD: "666"})
+    config.write_text(
+        "serving:\n  max_households_per_request: 5\n  max_body_bytes: 100000\n  batch_linger_ms: 300\n  "
+        "workers: 1\n  rate_limit_per_minute: 40\n"
+    )
+    server = ApiProcess(
+        tracking_store,
+        f"sqlite:///{folder / 'decisions.db'}",
+        small_population / "secrets.env",
+        folder / "server.log",
+        config=config,
+        extra_env={FAULT_HOUSEHOLD: "666"},
+    )
     with server:
         server.wait()
         yield server
@@ -333,16 +503,22 @@ def limited(small_population, tracking_store, tmp_path_factory):
 def test_the_configured_request_limit_and_body_limit_apply_before_any_parsing(limited, auth):
     six = httpx.post(limited.url + "/score", json=households(1, 2, 3, 4, 5, 6), headers=auth, timeout=120)
     assert six.status_code == 400 and "households" in six.text  # max_households_per_request: 5, from --config
-    assert httpx.post(limited.url + "/score", json=households(1, 2, 3, 4, 5), headers=auth, timeout=120).status_code == 200
+    assert (
+        httpx.post(limited.url + "/score", json=households(1, 2, 3, 4, 5), headers=auth, timeout=120).status_code == 200
+    )
     big = b'{"households": [' + b" " * 200_000 + b"]}"
-    declared = httpx.post(limited.url + "/score", content=big, headers={**auth, "Content-Type": "application/json"}, timeout=60)
+    declared = httpx.post(
+        limited.url + "/score", content=big, headers={**auth, "Content-Type": "application/json"}, timeout=60
+    )
     assert declared.status_code == 413 and "serving.max_body_bytes" in declared.json()["error"]
 
     def chunks():  # no Content-Length: counted as it arrives
         for _ in range(50):
             yield b" " * 10_000
 
-    streamed = httpx.post(limited.url + "/score", content=chunks(), headers={**auth, "Content-Type": "application/json"}, timeout=60)
+    streamed = httpx.post(
+        limited.url + "/score", content=chunks(), headers={**auth, "Content-Type": "application/json"}, timeout=60
+    )
     assert streamed.status_code == 413
     assert httpx.get(limited.url + "/readyz", timeout=30).status_code == 200
 
@@ -352,11 +528,15 @@ def test_a_failure_inside_scoring_fails_only_the_request_at_fault(limited, auth)
     (a 300 ms linger gathers them) still get their scores."""
     bodies = [households(700 + i) for i in range(4)] + [households(666)]
     with cf.ThreadPoolExecutor(len(bodies)) as pool:
-        answers = list(pool.map(lambda b: httpx.post(limited.url + "/score", json=b, headers=auth, timeout=120), bodies))
+        answers = list(
+            pool.map(lambda b: httpx.post(limited.url + "/score", json=b, headers=auth, timeout=120), bodies)
+        )
     assert [a.status_code for a in answers[:4]] == [200] * 4 and answers[4].status_code == 500
     assert [a.json()[0]["household_id"] for a in answers[:4]] == [700, 701, 702, 703]
     metrics = httpx.get(limited.url + "/metrics", timeout=30).text
-    isolated = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("nonrecours_isolated_batches_total")]
+    isolated = [
+        float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("nonrecours_isolated_batches_total")
+    ]
     assert isolated and isolated[0] >= 1  # the fault shared a simulation with good requests, which were re-run alone
 
 
@@ -373,7 +553,7 @@ def test_one_key_past_its_rate_gets_429_with_retry_after_and_its_id_in_the_log(l
 
 
 def test_the_rate_limiter_refills_at_its_rate():
-    from nonrecours.app.service import RateLimiter
+    from nonrecours.serving.access import RateLimiter
 
     r = RateLimiter(60)  # one a second
     assert all(r.wait("k", now=0.0) == 0 for _ in range(60)) and r.wait("k", now=0.0) == pytest.approx(1.0)
@@ -420,13 +600,13 @@ class _Proxy:
 
         self.black_hole = True
         for s in self.open:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
-def test_a_hung_decision_log_database_gives_503_within_the_timeout_and_readyz_not_ready(small_population, tracking_store, postgres_url, tmp_path):
+def test_a_hung_decision_log_database_gives_503_within_the_timeout_and_readyz_not_ready(
+    small_population, tracking_store, postgres_url, tmp_path
+):
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
@@ -440,16 +620,28 @@ def test_a_hung_decision_log_database_gives_503_within_the_timeout_and_readyz_no
     via_proxy = url.set(port=proxy.port, database="nonrecours_timeout").render_as_string(hide_password=False)
     config = tmp_path / "timeout.yaml"
     config.write_text("serving:\n  decision_log_timeout_seconds: 3\n  workers: 1\n")
-    server = ApiProcess(tracking_store, via_proxy, small_population / "secrets.env", tmp_path / "server.log", config=config)
+    server = ApiProcess(
+        tracking_store, via_proxy, small_population / "secrets.env", tmp_path / "server.log", config=config
+    )
     key = api_keys(resolve(small_population / "secrets.env", {}))[0]
     with server:
         server.wait()
-        assert httpx.post(server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60).status_code == 200
+        assert (
+            httpx.post(
+                server.url + "/score", json=households(1), headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ).status_code
+            == 200
+        )
         proxy.hang()
         start = time.monotonic()
-        r = httpx.post(server.url + "/score", json=households(2), headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        r = httpx.post(
+            server.url + "/score", json=households(2), headers={"Authorization": f"Bearer {key}"}, timeout=120
+        )
         took = time.monotonic() - start
-        assert r.status_code == 503 and took < 30, (r.status_code, took)  # 3 s timeouts, not PostgreSQL's fifteen minutes
+        assert r.status_code == 503 and took < 30, (
+            r.status_code,
+            took,
+        )  # 3 s timeouts, not PostgreSQL's fifteen minutes
         ready = httpx.get(server.url + "/readyz", timeout=60)
         assert ready.status_code == 503
         assert "decision log write failed (OperationalError)" in server.log_tail(50_000)
@@ -462,7 +654,10 @@ def test_an_unchanged_household_is_answered_from_the_law_engines_earlier_answer(
     body = households(777_001, 777_002)
     first = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120).json()
     second = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120).json()
-    assert [h["law_result"] for h in first] == ["computed", "computed"] and [h["law_result"] for h in second] == ["reused", "reused"]
+    assert [h["law_result"] for h in first] == ["computed", "computed"] and [h["law_result"] for h in second] == [
+        "reused",
+        "reused",
+    ]
     assert [h["law_result_at"] for h in second] == [h["scored_at"] for h in first]
     assert [h["scores"] for h in second] == [h["scores"] for h in first]
     changed = copy.deepcopy(body)

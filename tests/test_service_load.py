@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
+from bench.harness import ApiProcess, Clients
 from nonrecours.serving.decision_log import DecisionLog, connect, pseudonymise
 from nonrecours.serving.request import from_tables
 from nonrecours.serving.secrets import api_keys, pseudonym_key, resolve
-from tests.api_process import ApiProcess, Clients
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,9 @@ def _auth(secrets_file) -> dict:
     return {"Authorization": f"Bearer {api_keys(resolve(secrets_file, {}))[0]}"}
 
 
-def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_5xx(small_population, tracking_store, secrets_file, tmp_path):
+def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_5xx(
+    small_population, tracking_store, secrets_file, tmp_path
+):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis import GenerationMode
@@ -44,8 +46,14 @@ def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_
         schema = schemathesis.openapi.from_url(server.url + "/docs.json")
         headers = _auth(secrets_file)
         seen: dict[str, list[int]] = {"/score": [], "/campaign": [], "/outcomes": []}
-        for path, mode, examples in [("/score", GenerationMode.NEGATIVE, 60), ("/score", GenerationMode.POSITIVE, 15), ("/campaign", GenerationMode.NEGATIVE, 40),
-                                     ("/campaign", GenerationMode.POSITIVE, 15), ("/outcomes", GenerationMode.NEGATIVE, 60), ("/outcomes", GenerationMode.POSITIVE, 150)]:
+        for path, mode, examples in [
+            ("/score", GenerationMode.NEGATIVE, 60),
+            ("/score", GenerationMode.POSITIVE, 15),
+            ("/campaign", GenerationMode.NEGATIVE, 40),
+            ("/campaign", GenerationMode.POSITIVE, 15),
+            ("/outcomes", GenerationMode.NEGATIVE, 60),
+            ("/outcomes", GenerationMode.POSITIVE, 150),
+        ]:
             operation = schema[path]["POST"]
 
             @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -53,13 +61,20 @@ def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_
             def check(case):
                 response = case.call(base_url=server.url, headers=headers, timeout=300)
                 seen[path].append(response.status_code)
-                assert response.status_code < 500, f"{case.as_curl_command()}\n-> {response.status_code} {response.text[:500]}"
+                assert response.status_code < 500, (
+                    f"{case.as_curl_command()}\n-> {response.status_code} {response.text[:500]}"
+                )
 
             check()
         # Requests were really judged: refused ones, and outcomes that got past validation to the
         # log (404: that household was never scored). Few generated outcomes pass the rules the
         # schema cannot say (result or contacted, a date not in the future): hence 150 of them.
-        assert 400 in seen["/score"] and 400 in seen["/campaign"] and 400 in seen["/outcomes"] and {200, 404} & set(seen["/outcomes"])
+        assert (
+            400 in seen["/score"]
+            and 400 in seen["/campaign"]
+            and 400 in seen["/outcomes"]
+            and {200, 404} & set(seen["/outcomes"])
+        )
         # the corpus beside the generated cases: Unicode digits in every pattern-checked field, an oversized body
         from nonrecours.serving.request import example_households
         from tests.test_request import UNICODE_DIGITS
@@ -68,11 +83,21 @@ def test_fuzzing_score_campaign_and_outcomes_from_the_openapi_document_gives_no_
             household = {**example_households()[0], "depcom": digits}
             r = httpx.post(server.url + "/score", json={"households": [household]}, headers=headers, timeout=300)
             assert r.status_code == 400 and "depcom" in r.json()["detail"], r.text[:300]
-            outcome = {"household_id": 1, "benefit": "rsa", "result": "declined", "outcome_date": "2026-01-02", "campaign_id": digits}
+            outcome = {
+                "household_id": 1,
+                "benefit": "rsa",
+                "result": "declined",
+                "outcome_date": "2026-01-02",
+                "campaign_id": digits,
+            }
             r = httpx.post(server.url + "/outcomes", json=outcome, headers=headers, timeout=60)
             assert r.status_code == 400 and "campaign_id" in r.json()["detail"], r.text[:300]
-        huge = b'{"households": [' + b'{"household_id": 1},' * 1_000_000 + b'{"household_id": 2}]}'  # 20 MB, over serving.max_body_bytes
-        r = httpx.post(server.url + "/score", content=huge, headers={**headers, "Content-Type": "application/json"}, timeout=120)
+        huge = (
+            b'{"households": [' + b'{"household_id": 1},' * 1_000_000 + b'{"household_id": 2}]}'
+        )  # 20 MB, over serving.max_body_bytes
+        r = httpx.post(
+            server.url + "/score", content=huge, headers={**headers, "Content-Type": "application/json"}, timeout=120
+        )
         assert r.status_code == 413 and "serving.max_body_bytes" in r.json()["error"]
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
 
@@ -94,17 +119,36 @@ def test_schemathesis_with_every_check_finds_no_failure(tracking_store, secrets_
     with server:
         server.wait()
         run = subprocess.run(
-            [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(Path(__file__).parent / "schemathesis.toml"), "run", server.url + "/docs.json",
-             "--checks", "all", "--seed", "99", "-H", f"Authorization: Bearer {key}", "--max-failures", "20", "--no-color"],
-            capture_output=True, text=True, timeout=1800, cwd=tmp_path,
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "--config-file",
+                str(Path(__file__).parent / "schemathesis.toml"),
+                "run",
+                server.url + "/docs.json",
+                "--checks",
+                "all",
+                "--seed",
+                "99",
+                "-H",
+                f"Authorization: Bearer {key}",
+                "--max-failures",
+                "20",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=tmp_path,
         )
         assert httpx.get(server.url + "/readyz", timeout=30).status_code == 200
-    summary = run.stdout[run.stdout.find("SUMMARY"):]
+    summary = run.stdout[run.stdout.find("SUMMARY") :]
     assert run.returncode == 0, run.stdout[-6000:]
     assert "passed" in summary and "failure" not in summary.split("Test cases:")[-1], summary
 
 
-def test_sixteen_clients_for_a_minute_no_errors_and_one_log_row_per_household(tracking_store, secrets_file, bodies, tmp_path):
+def test_sixteen_clients_for_a_minute_no_errors_and_one_log_row_per_household(
+    tracking_store, secrets_file, bodies, tmp_path
+):
     with _server(tmp_path, tracking_store, secrets_file) as server:
         server.wait()
         clients = Clients(server.url, _auth(secrets_file), bodies, n=16, first_id=50_000_000)
@@ -126,7 +170,9 @@ def test_a_crash_under_load_loses_no_acknowledged_decision(tracking_store, secre
     server.start()
     try:
         server.wait()
-        clients = Clients(server.url, _auth(secrets_file), bodies, n=8, first_id=60_000_000, retry_connection_errors=True)
+        clients = Clients(
+            server.url, _auth(secrets_file), bodies, n=8, first_id=60_000_000, retry_connection_errors=True
+        )
         clients.start()
         time.sleep(15)
         before = len(clients.acked)
@@ -159,7 +205,9 @@ def test_the_bento_carries_the_runtime_lock_only_and_serves_the_example(tracking
 
     root = Path(__file__).resolve().parents[1]
     env = {**__import__("os").environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
-    built = subprocess.run(["bash", str(root / "scripts" / "build_bento.sh")], capture_output=True, text=True, env=env, timeout=600)
+    built = subprocess.run(
+        ["bash", str(root / "scripts" / "build_bento.sh")], capture_output=True, text=True, env=env, timeout=600
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     tag = built.stdout.strip().splitlines()[-1]
     assert tag.startswith("nonrecours-scoring:")
@@ -171,12 +219,25 @@ def test_the_bento_carries_the_runtime_lock_only_and_serves_the_example(tracking
     shipped = zipfile.ZipFile(wheel).namelist()
     assert "nonrecours/app/bento.py" in shipped and "nonrecours/law/parameters.yaml" in shipped
     assert not any("api_process" in n or n.startswith("tests/") for n in shipped)
-    server = ApiProcess(tracking_store, f"sqlite:///{tmp_path / 'decisions.db'}", secrets_file, tmp_path / "bento.log", bento=tag,
-                        extra_env={"BENTOML_HOME": str(tmp_path / "bentoml")})
+    server = ApiProcess(
+        tracking_store,
+        f"sqlite:///{tmp_path / 'decisions.db'}",
+        secrets_file,
+        tmp_path / "bento.log",
+        bento=tag,
+        extra_env={"BENTOML_HOME": str(tmp_path / "bentoml")},
+    )
     with server:
         server.wait()
-        answer = httpx.post(server.url + "/score", json={"households": example_households()}, headers=_auth(secrets_file), timeout=300)
+        answer = httpx.post(
+            server.url + "/score", json={"households": example_households()}, headers=_auth(secrets_file), timeout=300
+        )
     assert answer.status_code == 200, answer.text[:500]
     scored = answer.json()
     assert [h["household_id"] for h in scored] == [h["household_id"] for h in example_households()]
-    assert all(h["model_name"] == "nonrecours" and len(h["scores"]) == 8 and all(0 <= s["p_unclaimed"] <= 1 for s in h["scores"]) for h in scored)
+    assert all(
+        h["model_name"] == "nonrecours"
+        and len(h["scores"]) == 8
+        and all(0 <= s["p_unclaimed"] <= 1 for s in h["scores"])
+        for h in scored
+    )

@@ -43,7 +43,9 @@ def signed_in(site, name: str, base_url: str = "http://testserver") -> TestClien
     client = TestClient(site["web"], base_url=base_url)
     form = client.get(f"{WEB_PATH}/connexion")
     token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
-    r = client.post(f"{WEB_PATH}/connexion", data={"token": token, "name": name, "password": PASSWORD}, follow_redirects=False)
+    r = client.post(
+        f"{WEB_PATH}/connexion", data={"token": token, "name": name, "password": PASSWORD}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == f"{WEB_PATH}/liste", r.text
     client.last_signin = r  # type: ignore[attr-defined]
     return client
@@ -55,14 +57,25 @@ def csrf(page_html: str) -> str:
 
 def caseload_rows(html: str) -> list[tuple[int, int, int]]:
     """(rank, decision id, household id) per row of a caseload page."""
-    return [(int(r), int(d), int(h)) for r, d, h in re.findall(r"<td>(\d+)</td>\s*<td><a href=\"/agents/foyer/(\d+)\"[^>]*>(\d+)</a>", html)]
+    return [
+        (int(r), int(d), int(h))
+        for r, d, h in re.findall(r"<td>(\d+)</td>\s*<td><a href=\"/agents/foyer/(\d+)\"[^>]*>(\d+)</a>", html)
+    ]
 
 
 def test_signing_in_sets_an_httponly_samesite_session_cookie_secure_behind_tls_whose_token_is_stored_hashed(site):
     plain = signed_in(site, "alice").last_signin.headers["set-cookie"]
-    assert f"{SESSION_COOKIE}=" in plain and "HttpOnly" in plain and "SameSite=lax" in plain and f"Path={WEB_PATH}" in plain and "Secure" not in plain
+    assert (
+        f"{SESSION_COOKIE}=" in plain
+        and "HttpOnly" in plain
+        and "SameSite=lax" in plain
+        and f"Path={WEB_PATH}" in plain
+        and "Secure" not in plain
+    )
     assert "Secure" in signed_in(site, "alice", base_url="https://testserver").last_signin.headers["set-cookie"]
-    behind_proxy = TestClient(site["web"]).get(f"{WEB_PATH}/connexion", headers={"X-Forwarded-Proto": "https"})  # TLS ended at a proxy
+    behind_proxy = TestClient(site["web"]).get(
+        f"{WEB_PATH}/connexion", headers={"X-Forwarded-Proto": "https"}
+    )  # TLS ended at a proxy
     assert "Secure" in behind_proxy.headers["set-cookie"]
     token = re.search(rf"{SESSION_COOKIE}=([^;]+)", plain).group(1)
     with site["log"].engine.connect() as conn:
@@ -75,7 +88,11 @@ def test_a_wrong_password_is_refused_and_repeated_failures_lock_the_account_agai
     for attempt in range(MAX_FAILURES + 1):
         token = re.search(r'name="token" value="([^"]+)"', client.get(f"{WEB_PATH}/connexion").text).group(1)
         password = PASSWORD if attempt == MAX_FAILURES else f"faux {attempt} ......"
-        r = client.post(f"{WEB_PATH}/connexion", data={"token": token, "name": "carol", "password": password}, follow_redirects=False)
+        r = client.post(
+            f"{WEB_PATH}/connexion",
+            data={"token": token, "name": "carol", "password": password},
+            follow_redirects=False,
+        )
         assert r.status_code == 403
     assert "compte bloqué" in r.text and SESSION_COOKIE not in r.headers.get("set-cookie", "")
 
@@ -87,7 +104,9 @@ def test_forms_without_their_token_are_refused_and_record_nothing(site):
     alice = signed_in(site, "alice")
     first = caseload_rows(alice.get(f"{WEB_PATH}/liste").text)[0]
     before = _outcomes(site)
-    r = alice.post(f"{WEB_PATH}/foyer/{first[1]}/resultat", data={"benefit": "rsa", "result": "declined", "csrf": "not-the-token"})
+    r = alice.post(
+        f"{WEB_PATH}/foyer/{first[1]}/resultat", data={"benefit": "rsa", "result": "declined", "csrf": "not-the-token"}
+    )
     assert r.status_code == 403 and len(_outcomes(site)) == len(before)
 
 
@@ -96,7 +115,11 @@ def test_the_caseload_ranks_the_campaigns_contacted_households_never_its_holdout
     rows = []
     for number in range(1, 10):
         page = alice.get(f"{WEB_PATH}/liste", params={"page": number})
-        assert page.status_code == 200 and page.headers["cache-control"] == "no-store" and "default-src 'none'" in page.headers["content-security-policy"]
+        assert (
+            page.status_code == 200
+            and page.headers["cache-control"] == "no-store"
+            and "default-src 'none'" in page.headers["content-security-policy"]
+        )
         rows += caseload_rows(page.text)
         if 'rel="next"' not in page.text:
             break
@@ -111,7 +134,9 @@ def test_the_caseload_ranks_the_campaigns_contacted_households_never_its_holdout
 def test_filters_by_benefit_territory_and_status_and_a_bad_filter_says_what_to_fix(site):
     alice = signed_in(site, "alice")
     with site["log"].engine.connect() as conn:
-        assigned = pd.DataFrame(conn.execute(select(caseload.c.decision_id, caseload.c.benefits, caseload.c.territory)).mappings().all())
+        assigned = pd.DataFrame(
+            conn.execute(select(caseload.c.decision_id, caseload.c.benefits, caseload.c.territory)).mappings().all()
+        )
     for benefit in ("rsa", "aide_logement"):
         shown = {r[1] for r in caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"benefit": benefit}).text)}
         expected = set(assigned.loc[assigned["benefits"].str.contains(f";{benefit};"), "decision_id"])
@@ -134,22 +159,46 @@ def test_an_outcome_is_written_as_post_outcomes_writes_it_with_the_agents_id_and
     page = alice.get(f"{WEB_PATH}/foyer/{decision}")
     benefit = re.search(r'name="benefit" value="([a-z_]+)"', page.text).group(1)
     token = csrf(page.text)
-    r = alice.post(f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": token, "benefit": benefit, "result": "opened", "amount": "250", "submission": "s-1-opened"},
-                   follow_redirects=False)
+    r = alice.post(
+        f"{WEB_PATH}/foyer/{decision}/resultat",
+        data={"csrf": token, "benefit": benefit, "result": "opened", "amount": "250", "submission": "s-1-opened"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == f"{WEB_PATH}/foyer/{decision}?ok=1"
     # the same submission again (a double click): recorded once
-    alice.post(f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": token, "benefit": benefit, "result": "opened", "amount": "250", "submission": "s-1-opened"})
-    alice.post(f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": token, "benefit": benefit, "result": "declined", "submission": "s-2-declined"})
+    alice.post(
+        f"{WEB_PATH}/foyer/{decision}/resultat",
+        data={"csrf": token, "benefit": benefit, "result": "opened", "amount": "250", "submission": "s-1-opened"},
+    )
+    alice.post(
+        f"{WEB_PATH}/foyer/{decision}/resultat",
+        data={"csrf": token, "benefit": benefit, "result": "declined", "submission": "s-2-declined"},
+    )
     mine = _outcomes(site)
     mine = mine[mine["decision_id"] == decision].sort_values("id")
     assert list(mine["result"]) == ["opened", "declined"]
     first = mine.iloc[0]
-    assert first["sender"] == f"agent-{site['alice'].id}" and first["amount_granted"] == 250 and first["claimed"] and first["benefit"] == benefit
-    assert first["household_pseudonym"] in site["log"].pseudonyms(household) and first["campaign_id"] == site["campaign"]["campaign_id"].iloc[0]
+    assert (
+        first["sender"] == f"agent-{site['alice'].id}"
+        and first["amount_granted"] == 250
+        and first["claimed"]
+        and first["benefit"] == benefit
+    )
+    assert (
+        first["household_pseudonym"] in site["log"].pseudonyms(household)
+        and first["campaign_id"] == site["campaign"]["campaign_id"].iloc[0]
+    )
     after = alice.get(f"{WEB_PATH}/foyer/{decision}?ok=1").text
-    assert "Résultat enregistré" in after and "Refus du foyer" in after and "Droit ouvert" in after and "250,00\u00a0€" in after
+    assert (
+        "Résultat enregistré" in after
+        and "Refus du foyer" in after
+        and "Droit ouvert" in after
+        and "250,00\u00a0€" in after
+    )
     declined = caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"status": "declined"}).text)
-    assert (rank, decision, household) in declined and all(r[1] != decision for r in caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"status": "todo"}).text))
+    assert (rank, decision, household) in declined and all(
+        r[1] != decision for r in caseload_rows(alice.get(f"{WEB_PATH}/liste", params={"status": "todo"}).text)
+    )
 
 
 def test_an_agent_of_another_team_gets_403_on_the_household_and_its_form(site):
@@ -159,30 +208,52 @@ def test_an_agent_of_another_team_gets_403_on_the_household_and_its_form(site):
     assert bob.get(f"{WEB_PATH}/foyer/{decision}").status_code == 403
     before = len(_outcomes(site))
     token = csrf(bob.get(f"{WEB_PATH}/liste").text)
-    assert bob.post(f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": token, "benefit": "rsa", "result": "declined"}).status_code == 403
+    assert (
+        bob.post(
+            f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": token, "benefit": "rsa", "result": "declined"}
+        ).status_code
+        == 403
+    )
     assert len(_outcomes(site)) == before
-    assert TestClient(site["web"]).get(f"{WEB_PATH}/foyer/{decision}", follow_redirects=False).headers["location"] == f"{WEB_PATH}/connexion"
+    assert (
+        TestClient(site["web"]).get(f"{WEB_PATH}/foyer/{decision}", follow_redirects=False).headers["location"]
+        == f"{WEB_PATH}/connexion"
+    )
 
 
-def test_a_households_page_gives_reasons_the_law_engines_legal_basis_texts_documents_and_the_notice(site, small_population):
+def test_a_households_page_gives_reasons_the_law_engines_legal_basis_texts_documents_and_the_notice(
+    site, small_population
+):
     from nonrecours.core.io import read_table
     from nonrecours.core.schema import ENTITLEMENTS
 
     alice = signed_in(site, "alice")
-    rank, decision, household = caseload_rows(alice.get(f"{WEB_PATH}/liste").text)[0]
+    _rank, decision, household = caseload_rows(alice.get(f"{WEB_PATH}/liste").text)[0]
     html = alice.get(f"{WEB_PATH}/foyer/{decision}").text
     t = catalogue("fr")
-    assert t("household.title", household=household) in html and "jamais une décision" in html and f'href="{WEB_PATH}/notice"' in html
+    assert (
+        t("household.title", household=household) in html
+        and "jamais une décision" in html
+        and f'href="{WEB_PATH}/notice"' in html
+    )
     first_benefit = re.search(r'name="benefit" value="([a-z_]+)"', html).group(1)
-    assert "Paramètres de la loi en vigueur" in html and "Décret" in html  # the text that set the amounts, in force that month
-    assert "Base légale" in html and "legifrance.gouv.fr" in html and t.raw(f"documents.{first_benefit}")[0].replace("'", "&#39;") in html
+    assert (
+        "Paramètres de la loi en vigueur" in html and "Décret" in html
+    )  # the text that set the amounts, in force that month
+    assert (
+        "Base légale" in html
+        and "legifrance.gouv.fr" in html
+        and t.raw(f"documents.{first_benefit}")[0].replace("'", "&#39;") in html
+    )
     with site["log"].engine.connect() as conn:
         basis = conn.execute(select(caseload.c.basis).where(caseload.c.decision_id == decision)).scalar_one()
     entitled = read_table(small_population, ENTITLEMENTS)
     entitled = entitled[entitled["household_id"] == household].set_index("benefit")["monthly_amount"]
     for benefit in ("rsa", "ppa", "aide_logement", "aspa", "af", "aah"):
         computed = next(f["value"] for f in basis[benefit]["figures"] if f["role"] == "amount")
-        assert computed == pytest.approx(float(entitled[benefit]), abs=0.01), benefit  # the same law engine, the same answer
+        assert computed == pytest.approx(float(entitled[benefit]), abs=0.01), (
+            benefit
+        )  # the same law engine, the same answer
     assert f"{WEB_PATH}/foyer/{decision}/resultat" in html and all(t(f"result_button.{r}") in html for r in RESULTS)
 
 
@@ -197,10 +268,16 @@ def test_the_page_logs_no_raw_household_id(site, caplog):
     alice = signed_in(site, "alice")
     rows = caseload_rows(alice.get(f"{WEB_PATH}/liste").text)
     with caplog.at_level("INFO", logger="nonrecours.web"):
-        for rank, decision, household in rows[:5]:
+        for _rank, decision, _household in rows[:5]:
             page = alice.get(f"{WEB_PATH}/foyer/{decision}")
-            alice.post(f"{WEB_PATH}/foyer/{decision}/resultat", data={"csrf": csrf(page.text), "benefit": re.search(r'name="benefit" value="([a-z_]+)"', page.text).group(1),
-                                                                       "result": "unreachable"})
+            alice.post(
+                f"{WEB_PATH}/foyer/{decision}/resultat",
+                data={
+                    "csrf": csrf(page.text),
+                    "benefit": re.search(r'name="benefit" value="([a-z_]+)"', page.text).group(1),
+                    "result": "unreachable",
+                },
+            )
         signed_in(site, "bob").get(f"{WEB_PATH}/foyer/{rows[0][1]}")
     messages = [r.getMessage() for r in caplog.records]
     assert any("recorded an outcome" in m for m in messages) and any("refused" in m for m in messages)
@@ -212,21 +289,43 @@ def test_every_message_is_in_both_catalogues_and_every_key_the_templates_use_exi
     fr, en = (keys(catalogue(lang).messages) for lang in LANGUAGES)
     assert fr == en
     templates = Path(__file__).parents[1] / "app" / "nonrecours" / "app" / "templates"
-    used = {k for f in templates.glob("*.html") for k in re.findall(r"""\bt(?:\.raw)?\(["']([a-z_.]+)["']""", f.read_text())}
+    used = {
+        k for f in templates.glob("*.html") for k in re.findall(r"""\bt(?:\.raw)?\(["']([a-z_.]+)["']""", f.read_text())
+    }
     literal, prefixes = {k for k in used if not k.endswith(".")}, {k for k in used if k.endswith(".")}
-    assert literal and literal <= fr and prefixes == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents.", "caseload."}
-    for prefix, names in (("benefit", BENEFITS), ("benefit_short", BENEFITS), ("status", STATUSES), ("result_button", RESULTS), ("documents", BENEFITS)):
+    assert (
+        literal
+        and literal <= fr
+        and prefixes
+        == {"benefit.", "benefit_short.", "status.", "result_button.", "basis_role.", "documents.", "caseload."}
+    )
+    for prefix, names in (
+        ("benefit", BENEFITS),
+        ("benefit_short", BENEFITS),
+        ("status", STATUSES),
+        ("result_button", RESULTS),
+        ("documents", BENEFITS),
+    ):
         for lang in LANGUAGES:
             assert all(catalogue(lang).raw(f"{prefix}.{n}") for n in names)
-    assert {f"caseload.{name}" for name in ("benefit", "territory", "status")} <= fr  # the filters' labels (the template's choice macro)
+    assert {
+        f"caseload.{name}" for name in ("benefit", "territory", "status")
+    } <= fr  # the filters' labels (the template's choice macro)
     # a YAML flow list splits at every comma, parentheses or not: each document is whole
-    assert all(d.count("(") == d.count(")") for lang in LANGUAGES for b in BENEFITS for d in catalogue(lang).raw(f"documents.{b}"))
+    assert all(
+        d.count("(") == d.count(")")
+        for lang in LANGUAGES
+        for b in BENEFITS
+        for d in catalogue(lang).raw(f"documents.{b}")
+    )
 
 
 def test_the_english_setting_turns_the_page_english(site):
     from starlette.applications import Starlette
 
-    english = Starlette(routes=[Mount(WEB_PATH, build_web_app(load_settings(serving__language="en"), Sources(log=lambda: site["log"])))])
+    english = Starlette(
+        routes=[Mount(WEB_PATH, build_web_app(load_settings(serving__language="en"), Sources(log=lambda: site["log"])))]
+    )
     page = TestClient(english).get(f"{WEB_PATH}/connexion")
     assert '<html lang="en">' in page.text and "Agents&#39; sign-in" in page.text
 
@@ -271,20 +370,30 @@ def test_a_decision_log_that_cannot_be_reached_gives_a_503_page_not_a_crash():
     assert form.status_code == 200  # the form needs no database
     token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
     r = client.post(f"{WEB_PATH}/connexion", data={"token": token, "name": "alice", "password": PASSWORD})
-    assert r.status_code == 503 and "journal des décisions est indisponible" in r.text and "default-src 'none'" in r.headers["content-security-policy"]
+    assert (
+        r.status_code == 503
+        and "journal des décisions est indisponible" in r.text
+        and "default-src 'none'" in r.headers["content-security-policy"]
+    )
 
 
 def test_a_body_past_the_forms_limit_is_refused_before_parsing(site):
     from nonrecours.app.web import MAX_FORM_BYTES
 
     client = TestClient(site["web"])
-    declared = client.post(f"{WEB_PATH}/connexion", content=b"name=" + b"a" * (MAX_FORM_BYTES + 1), headers={"content-type": "application/x-www-form-urlencoded"})
+    declared = client.post(
+        f"{WEB_PATH}/connexion",
+        content=b"name=" + b"a" * (MAX_FORM_BYTES + 1),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert declared.status_code == 413
 
     def chunks():  # no Content-Length: counted as it arrives
         for _ in range(10):
             yield b"a" * (MAX_FORM_BYTES // 4)
 
-    streamed = client.post(f"{WEB_PATH}/connexion", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    streamed = client.post(
+        f"{WEB_PATH}/connexion", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert streamed.status_code == 413 and "default-src 'none'" in streamed.headers["content-security-policy"]
     assert client.get(f"{WEB_PATH}/connexion").status_code == 200  # and the page still serves

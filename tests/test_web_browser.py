@@ -14,12 +14,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from bench.harness import ApiProcess
 from nonrecours.serving.decision_log import outcomes
-from tests.api_process import ApiProcess
 from tests.conftest import PASSWORD, assigned_campaign
 
 pytestmark = pytest.mark.slow
-ARTIFACTS = Path(os.environ.get("NONRECOURS_TEST_ARTIFACTS", Path(__file__).parents[1] / "build" / "test-artifacts")) / "web"
+ARTIFACTS = (
+    Path(os.environ.get("NONRECOURS_TEST_ARTIFACTS", Path(__file__).parents[1] / "build" / "test-artifacts")) / "web"
+)
 SERIOUS = {"serious", "critical"}
 
 
@@ -27,7 +29,9 @@ SERIOUS = {"serious", "critical"}
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        (pytest.fail if os.environ.get("NONRECOURS_REQUIRE_CHROMIUM") else pytest.skip)("Chromium is not installed (`apt-get install chromium`; .ci/run does it)")
+        (pytest.fail if os.environ.get("NONRECOURS_REQUIRE_CHROMIUM") else pytest.skip)(
+            "Chromium is not installed (`apt-get install chromium`; .ci/run does it)"
+        )
     return found
 
 
@@ -66,10 +70,14 @@ class Steps:
                 time.sleep(0.5)
         if check:
             found = self.axe.run(self.page).response["violations"]
-            self.violations[name] = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found if v["impact"] in SERIOUS]
+            self.violations[name] = [
+                (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found if v["impact"] in SERIOUS
+            ]
 
 
-def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_that_another_team_cannot_see(served, chromium):
+def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_that_another_team_cannot_see(
+    served, chromium
+):
     from playwright.sync_api import sync_playwright
 
     base = served["server"].url + "/agents"
@@ -94,13 +102,18 @@ def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_
             page.click("form[role=search] button[type=submit]")
             assert "benefit=aide_logement" in page.url
             rows = page.locator("tbody tr")
-            assert rows.count() > 0 and all("Aides au logement" in rows.nth(i).inner_text() for i in range(rows.count()))
+            assert rows.count() > 0 and all(
+                "Aides au logement" in rows.nth(i).inner_text() for i in range(rows.count())
+            )
             steps.shot("liste-filtree")
 
             rows.first.locator("a").click()
             assert "/agents/foyer/" in page.url
             decision = int(page.url.rsplit("/", 1)[1])
-            assert page.get_by_text("Base légale").first.is_visible() and page.get_by_text("jamais une décision").first.is_visible()
+            assert (
+                page.get_by_text("Base légale").first.is_visible()
+                and page.get_by_text("jamais une décision").first.is_visible()
+            )
             steps.shot("foyer", full_page=True)
 
             details = page.locator("details", has=page.locator("input[name=benefit][value=aide_logement]"))
@@ -114,10 +127,17 @@ def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_
             steps.shot("resultat-enregistre")
 
             with served["log"].engine.connect() as conn:
-                recorded = pd.DataFrame(conn.execute(select(outcomes).where(outcomes.c.decision_id == decision)).mappings().all())
+                recorded = pd.DataFrame(
+                    conn.execute(select(outcomes).where(outcomes.c.decision_id == decision)).mappings().all()
+                )
             assert len(recorded) == 1
             row = recorded.iloc[0]
-            assert (row["sender"], row["result"], row["benefit"], row["amount_granted"]) == (f"agent-{served['alice'].id}", "opened", "aide_logement", 250.0)
+            assert (row["sender"], row["result"], row["benefit"], row["amount_granted"]) == (
+                f"agent-{served['alice'].id}",
+                "opened",
+                "aide_logement",
+                250.0,
+            )
 
             other = browser.new_page(viewport={"width": 1280, "height": 900})
             steps_bob = Steps(other)
@@ -136,6 +156,14 @@ def test_an_agent_signs_in_filters_opens_a_household_and_records_a_right_opened_
         finally:
             browser.close()
     violations = {**steps.violations, **steps_bob.violations}
-    assert set(violations) == {"connexion", "liste", "liste-filtree", "foyer", "resultat-enregistre", "autre-equipe-403", "notice"}
+    assert set(violations) == {
+        "connexion",
+        "liste",
+        "liste-filtree",
+        "foyer",
+        "resultat-enregistre",
+        "autre-equipe-403",
+        "notice",
+    }
     assert not any(violations.values()), violations
     assert len(list(ARTIFACTS.glob("*.png"))) >= len(violations)

@@ -28,7 +28,10 @@ class Catalogue:
         node = self.messages
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"message {key!r} is not in the {self.language} catalogue (nonrecours/core/messages/{self.language}.yaml)")
+                raise KeyError(
+                    f"message {key!r} is not in the {self.language} catalogue "
+                    f"(nonrecours/core/messages/{self.language}.yaml)"
+                )
             node = node[part]
         return node
 

@@ -5,6 +5,7 @@ file where a good one was.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nonrecours.core.schema import SchemaError, Table, validate
+from nonrecours.core.errors import UserError
+from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, SchemaError, Table, validate
 
 READABLE = 0o644
 """Mode of files written: readable by all, writable by the owner."""
@@ -63,3 +65,55 @@ def read_table(folder: Path, table: Table) -> pd.DataFrame:
         return validate(pd.read_parquet(path), table)
     except SchemaError as exc:
         raise SchemaError(f"{path}: {exc}") from None
+
+
+def read_tables(folder: Path, *tables: Table, hint: str = "") -> list[pd.DataFrame]:
+    """The tables of ``folder``, validated; a missing or invalid one is a :class:`UserError`
+    (``hint``: what to run to make a missing one)."""
+    try:
+        return [read_table(folder, t) for t in tables]
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}{hint}") from None
+
+
+def read_extract(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw tables of an agency's extract: individuals and households."""
+    individuals, households = read_tables(folder, INDIVIDUALS, HOUSEHOLDS)
+    return individuals, households
+
+
+def check_members(individuals: pd.DataFrame, households: pd.DataFrame, folder: Path) -> None:
+    """Every person of ``folder``'s extract belongs to one of its households; else a :class:`UserError`
+    naming the first who does not."""
+    orphans = ~individuals["household_id"].isin(households["household_id"])
+    if orphans.any():
+        row = individuals[orphans].iloc[0]
+        raise UserError(
+            f"{Path(folder) / 'individuals.parquet'}: household_id {row['household_id']} (person_id {row['person_id']}) "
+            "is not in households.parquet"
+        )
+
+
+def write_json(obj: dict, path: Path) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+FRAME_SUFFIXES = (".csv", ".parquet")
+
+
+def frame_path(out: Path) -> Path:
+    """``out``, checked to be a file a worklist or a campaign can be written to (CSV or Parquet)."""
+    if out.suffix not in FRAME_SUFFIXES:
+        raise UserError(f"--out {out}: the worklist must end in .csv or .parquet")
+    return out
+
+
+def write_frame(table: pd.DataFrame, out: Path) -> Path:
+    """A worklist or a campaign, CSV or Parquet by extension, written to a temporary name then
+    renamed, readable by its owner only (it holds raw household ids)."""
+    with atomic_path(frame_path(out), PRIVATE) as tmp:
+        if out.suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+    return out

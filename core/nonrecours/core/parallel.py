@@ -128,5 +128,11 @@ def map_households(
         members = persons.iloc[np.concatenate(rows)] if rows else persons.iloc[:0]
         parts.append(HouseholdPartition(members, households[households["household_id"].isin(chunk)]))
     return map_partitions(
-        partial(_run_and_collect, fn), parts, scheduler=scheduler, workers=workers, description=description, quiet=quiet, start_method=start_method
+        partial(_run_and_collect, fn),
+        parts,
+        scheduler=scheduler,
+        workers=workers,
+        description=description,
+        quiet=quiet,
+        start_method=start_method,
     )

@@ -20,6 +20,8 @@ from typing import Literal
 
 import pandas as pd
 
+from nonrecours.core.errors import UserError
+
 Role = Literal["id", "feature", "protected", "observed_benefit", "law", "truth"]
 
 BENEFITS: tuple[str, ...] = (
@@ -33,6 +35,9 @@ BENEFITS: tuple[str, ...] = (
     "aah",
 )
 """Benefit codes, in the order claim decisions are drawn (earlier claims put people in contact)."""
+
+MONTHS_PER_YEAR = 12
+"""Yearly amounts (``€/year`` columns, OpenFisca's yearly variables) over monthly ones (``€/month``)."""
 
 BENEFIT_LABELS: dict[str, str] = {
     "rsa": "revenu de solidarité active (RSA)",
@@ -301,13 +306,13 @@ HOUSEHOLDS = Table(
             "reported_event",
             "category",
             "feature",
-            "Life event reported to the agency over the last three months (already reflected in "
-            "the other columns).",
+            "Life event reported to the agency over the last three months (already reflected in the other columns).",
             categories=REPORTED_EVENTS,
         ),
         *(_receives(b) for b in BENEFITS),
     ),
 )
+
 
 def _entitlement_columns(role: Role, according_to: str) -> tuple[Column, ...]:
     return (
@@ -335,21 +340,65 @@ OUTCOMES = Table(
     key=("household_id", "benefit"),
     columns=(
         *_entitlement_columns("truth", "the household's true situation"),
-        _truth("status", "category", "Where the household's claim stands this quarter (its claim history).", categories=CLAIM_STATUSES),
+        _truth(
+            "status",
+            "category",
+            "Where the household's claim stands this quarter (its claim history).",
+            categories=CLAIM_STATUSES,
+        ),
         _truth("claimed", "bool", "The household claims the benefit: paid or claim pending."),
-        _truth("paid_amount", "float64", "What the agency pays, computed on its own file (0 unless paid); may differ from the true amount, "
-               "and be paid to a household no longer entitled (an overpayment, indu).", unit="EUR/month", min=0),
-        _truth("p_claim", "float64", "Probability that an eligible household claims, given its true situation and determinants "
-               "(0 when not eligible): what the best model on the full truth could know.", unit="probability", min=0, max=1),
-        _truth("nonclaim_reason", "category", "Why an eligible household does not claim (`claims` when it does, or is not eligible).",
-               categories=NONCLAIM_REASONS),
+        _truth(
+            "paid_amount",
+            "float64",
+            "What the agency pays, computed on its own file (0 unless paid); may differ from the true amount, "
+            "and be paid to a household no longer entitled (an overpayment, indu).",
+            unit="EUR/month",
+            min=0,
+        ),
+        _truth(
+            "p_claim",
+            "float64",
+            "Probability that an eligible household claims, given its true situation and determinants "
+            "(0 when not eligible): what the best model on the full truth could know.",
+            unit="probability",
+            min=0,
+            max=1,
+        ),
+        _truth(
+            "nonclaim_reason",
+            "category",
+            "Why an eligible household does not claim (`claims` when it does, or is not eligible).",
+            categories=NONCLAIM_REASONS,
+        ),
         _truth("reached_if_contacted", "bool", "An agent's contact would reach the household this quarter."),
-        _truth("claim_if_not_contacted", "bool", "Potential outcome: an eligible household that does not claim would claim by next "
-               "quarter with no contact (False for the others)."),
-        _truth("claim_if_contacted", "bool", "Potential outcome: it would claim by next quarter if contacted (never below "
-               "`claim_if_not_contacted`: a contact never prevents a claim)."),
-        _truth("p_claim_if_not_contacted", "float64", "Probability of `claim_if_not_contacted`.", unit="probability", min=0, max=1),
-        _truth("p_claim_if_contacted", "float64", "Probability of `claim_if_contacted` (reach included).", unit="probability", min=0, max=1),
+        _truth(
+            "claim_if_not_contacted",
+            "bool",
+            "Potential outcome: an eligible household that does not claim would claim by next "
+            "quarter with no contact (False for the others).",
+        ),
+        _truth(
+            "claim_if_contacted",
+            "bool",
+            "Potential outcome: it would claim by next quarter if contacted (never below "
+            "`claim_if_not_contacted`: a contact never prevents a claim).",
+        ),
+        _truth(
+            "p_claim_if_not_contacted",
+            "float64",
+            "Probability of `claim_if_not_contacted`.",
+            unit="probability",
+            min=0,
+            max=1,
+        ),
+        _truth(
+            "p_claim_if_contacted",
+            "float64",
+            "Probability of `claim_if_contacted` (reach included).",
+            unit="probability",
+            min=0,
+            max=1,
+        ),
     ),
 )
 
@@ -358,10 +407,16 @@ ENTITLEMENTS = Table(
     key=("household_id", "benefit"),
     columns=(
         *_entitlement_columns("law", "the data given (the observed tables)"),
-        Column("estimated_inputs", "category", "law", "Inputs the law engine estimated because the agency does not hold them "
-               "(income from work: recent pay from last year's declaration, a self-employed member's turnover from the "
-               "average micro-entrepreneur's, N-2 pay from last year's; rent from the median of the zone and household size).",
-               categories=ESTIMATED_INPUTS),
+        Column(
+            "estimated_inputs",
+            "category",
+            "law",
+            "Inputs the law engine estimated because the agency does not hold them "
+            "(income from work: recent pay from last year's declaration, a self-employed member's turnover from the "
+            "average micro-entrepreneur's, N-2 pay from last year's; rent from the median of the zone and "
+            "household size).",
+            categories=ESTIMATED_INPUTS,
+        ),
     ),
 )
 
@@ -377,49 +432,238 @@ PROFILES = Table(
     key=("household_id", "benefit"),
     columns=(
         Column("household_id", "int64", "id", "Household identifier."),
-        _f("benefit", "category", "Benefit this row is about (one model for all benefits).", categories=BENEFITS, fr="Prestation concernée (un seul modèle pour toutes les prestations)"),
+        _f(
+            "benefit",
+            "category",
+            "Benefit this row is about (one model for all benefits).",
+            categories=BENEFITS,
+            fr="Prestation concernée (un seul modèle pour toutes les prestations)",
+        ),
         # law engine on observed data
-        Column("law_eligible", "bool", "law", "OpenFisca-France finds the household eligible on the observed data.", fr="Droit ouvert selon OpenFisca-France sur les données de l'organisme"),
-        Column("law_amount", "float64", "law", "OpenFisca-France monthly amount on the observed data.", unit="EUR/month", min=0, fr="Montant mensuel calculé par OpenFisca-France sur les données de l'organisme"),
-        Column("law_estimated_inputs", "category", "law", "Inputs the law engine had to estimate for this household (none, pay: income from work, rent, both).", categories=ESTIMATED_INPUTS, fr="Données estimées faute d'être connues de l'organisme (salaire récent, loyer)"),
-        _f("law_eligible_count", "int8", "Benefits OpenFisca-France finds the household eligible to on observed data.", min=0, max=8, fr="Nombre de prestations auxquelles OpenFisca-France ouvre droit sur ces données"),
+        Column(
+            "law_eligible",
+            "bool",
+            "law",
+            "OpenFisca-France finds the household eligible on the observed data.",
+            fr="Droit ouvert selon OpenFisca-France sur les données de l'organisme",
+        ),
+        Column(
+            "law_amount",
+            "float64",
+            "law",
+            "OpenFisca-France monthly amount on the observed data.",
+            unit="EUR/month",
+            min=0,
+            fr="Montant mensuel calculé par OpenFisca-France sur les données de l'organisme",
+        ),
+        Column(
+            "law_estimated_inputs",
+            "category",
+            "law",
+            "Inputs the law engine had to estimate for this household (none, pay: income from work, rent, both).",
+            categories=ESTIMATED_INPUTS,
+            fr="Données estimées faute d'être connues de l'organisme (salaire récent, loyer)",
+        ),
+        _f(
+            "law_eligible_count",
+            "int8",
+            "Benefits OpenFisca-France finds the household eligible to on observed data.",
+            min=0,
+            max=8,
+            fr="Nombre de prestations auxquelles OpenFisca-France ouvre droit sur ces données",
+        ),
         # what the agency already pays
-        _f("receives_this", "float64", "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.", nullable=True, min=0, max=1, fr="Le foyer perçoit déjà cette prestation (si l'organisme peut le voir)"),
-        *(_f(f"receives_{b}", "float64", f"Observed receipt of {b}: 1, 0, or NaN where unseen.", nullable=True, min=0, max=1, fr=f"Perçoit déjà : {BENEFIT_LABELS[b]}") for b in BENEFITS),
-        _f("benefits_received", "int8", "Benefits observed received (known ones only).", min=0, max=8, fr="Nombre de prestations perçues connues de l'organisme"),
+        _f(
+            "receives_this",
+            "float64",
+            "1 if observed receiving this benefit, 0 if observed not receiving it, NaN where the holder cannot see it.",
+            nullable=True,
+            min=0,
+            max=1,
+            fr="Le foyer perçoit déjà cette prestation (si l'organisme peut le voir)",
+        ),
+        *(
+            _f(
+                f"receives_{b}",
+                "float64",
+                f"Observed receipt of {b}: 1, 0, or NaN where unseen.",
+                nullable=True,
+                min=0,
+                max=1,
+                fr=f"Perçoit déjà : {BENEFIT_LABELS[b]}",
+            )
+            for b in BENEFITS
+        ),
+        _f(
+            "benefits_received",
+            "int8",
+            "Benefits observed received (known ones only).",
+            min=0,
+            max=8,
+            fr="Nombre de prestations perçues connues de l'organisme",
+        ),
         # composition
-        _f("household_type", "category", "Household type as known to the agency.", categories=HOUSEHOLD_TYPES, fr="Type de foyer connu de l'organisme"),
+        _f(
+            "household_type",
+            "category",
+            "Household type as known to the agency.",
+            categories=HOUSEHOLD_TYPES,
+            fr="Type de foyer connu de l'organisme",
+        ),
         _f("n_persons", "int8", "Persons in the dwelling.", min=1, max=20, fr="Nombre de personnes dans le logement"),
         _f("n_adults", "int8", "Persons aged 18 or more.", min=0, max=20, fr="Nombre de personnes de 18 ans ou plus"),
         _f("n_children", "int8", "Persons under 18.", min=0, max=20, fr="Nombre d'enfants de moins de 18 ans"),
         _f("n_under_3", "int8", "Children under 3.", min=0, max=20, fr="Nombre d'enfants de moins de 3 ans"),
-        _f("n_benefit_units", "int8", "Benefit units (familles) in the dwelling.", min=1, max=10, fr="Nombre de foyers allocataires (familles) dans le logement"),
-        _f("head_age", "int16", "Age of the reference person.", unit="years", min=0, max=120, fr="Âge de la personne de référence"),
-        _f("oldest_age", "int16", "Age of the oldest member.", unit="years", min=0, max=120, fr="Âge du membre le plus âgé"),
-        _f("head_activity", "category", "Activity of the reference person as last known.", categories=ACTIVITIES, fr="Activité de la personne de référence, dernière connue"),
-        _f("any_higher_education", "bool", "An adult holds a higher-education degree.", fr="Un adulte est diplômé de l'enseignement supérieur"),
+        _f(
+            "n_benefit_units",
+            "int8",
+            "Benefit units (familles) in the dwelling.",
+            min=1,
+            max=10,
+            fr="Nombre de foyers allocataires (familles) dans le logement",
+        ),
+        _f(
+            "head_age",
+            "int16",
+            "Age of the reference person.",
+            unit="years",
+            min=0,
+            max=120,
+            fr="Âge de la personne de référence",
+        ),
+        _f(
+            "oldest_age",
+            "int16",
+            "Age of the oldest member.",
+            unit="years",
+            min=0,
+            max=120,
+            fr="Âge du membre le plus âgé",
+        ),
+        _f(
+            "head_activity",
+            "category",
+            "Activity of the reference person as last known.",
+            categories=ACTIVITIES,
+            fr="Activité de la personne de référence, dernière connue",
+        ),
+        _f(
+            "any_higher_education",
+            "bool",
+            "An adult holds a higher-education degree.",
+            fr="Un adulte est diplômé de l'enseignement supérieur",
+        ),
         # income (per OECD consumption unit: 1 + 0.5 per other person aged 14+ + 0.3 per child)
-        _f("consumption_units", "float64", "OECD-modified equivalence scale.", min=1, fr="Nombre d'unités de consommation (échelle de l'OCDE modifiée)"),
-        _f("income_known_per_cu", "float64", "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit (NA where recent pay is not held).", unit="EUR/month", min=0, nullable=True, fr="Dernier revenu mensuel connu (salaire brut, pensions, allocations chômage) par unité de consommation"),
-        _f("income_declared_per_cu", "float64", "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.", unit="EUR/month", min=0, fr="Revenu déclaré de l'an dernier (salaire / 12, pensions, allocations chômage) par unité de consommation"),
-        _f("pay_change", "float64", "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no change; NaN: no pay last year).", nullable=True, fr="Évolution du dernier salaire connu par rapport à la moyenne mensuelle de l'an dernier"),
-        _f("pay_drop", "bool", "Latest known pay is at least 30% below last year's monthly average.", fr="Baisse du salaire d'au moins 30 % par rapport à l'an dernier"),
-        _f("pension_share", "float64", "Share of known income from pensions.", min=0, max=1, fr="Part des pensions dans les revenus connus"),
-        _f("unemployment_share", "float64", "Share of known income from unemployment benefit.", min=0, max=1, fr="Part des allocations chômage dans les revenus connus"),
+        _f(
+            "consumption_units",
+            "float64",
+            "OECD-modified equivalence scale.",
+            min=1,
+            fr="Nombre d'unités de consommation (échelle de l'OCDE modifiée)",
+        ),
+        _f(
+            "income_known_per_cu",
+            "float64",
+            "Latest known monthly gross pay + pensions + unemployment benefit, per consumption unit (NA where "
+            "recent pay is not held).",
+            unit="EUR/month",
+            min=0,
+            nullable=True,
+            fr="Dernier revenu mensuel connu (salaire brut, pensions, allocations chômage) par unité de consommation",
+        ),
+        _f(
+            "income_declared_per_cu",
+            "float64",
+            "Last year's declared pay / 12 + pensions + unemployment benefit, per consumption unit.",
+            unit="EUR/month",
+            min=0,
+            fr="Revenu déclaré de l'an dernier (salaire / 12, pensions, allocations chômage) par unité de consommation",
+        ),
+        _f(
+            "pay_change",
+            "float64",
+            "Latest known monthly pay over last year's monthly average, minus 1 (-1: all pay stopped; 0: no "
+            "change; NaN: no pay last year).",
+            nullable=True,
+            fr="Évolution du dernier salaire connu par rapport à la moyenne mensuelle de l'an dernier",
+        ),
+        _f(
+            "pay_drop",
+            "bool",
+            "Latest known pay is at least 30% below last year's monthly average.",
+            fr="Baisse du salaire d'au moins 30 % par rapport à l'an dernier",
+        ),
+        _f(
+            "pension_share",
+            "float64",
+            "Share of known income from pensions.",
+            min=0,
+            max=1,
+            fr="Part des pensions dans les revenus connus",
+        ),
+        _f(
+            "unemployment_share",
+            "float64",
+            "Share of known income from unemployment benefit.",
+            min=0,
+            max=1,
+            fr="Part des allocations chômage dans les revenus connus",
+        ),
         # housing and territory
         _f("tenure", "category", "Housing tenure.", categories=TENURES, fr="Statut d'occupation du logement"),
-        _f("rent_monthly", "float64", "Rent excluding charges (NA where the agency does not hold it).", unit="EUR/month", min=0, nullable=True, fr="Loyer mensuel hors charges"),
-        _f("rent_burden", "float64", "Rent over monthly income, known or declared (capped at 5; NA where rent is not held).", min=0, max=5, nullable=True, fr="Taux d'effort : loyer rapporté au revenu mensuel connu"),
+        _f(
+            "rent_monthly",
+            "float64",
+            "Rent excluding charges (NA where the agency does not hold it).",
+            unit="EUR/month",
+            min=0,
+            nullable=True,
+            fr="Loyer mensuel hors charges",
+        ),
+        _f(
+            "rent_burden",
+            "float64",
+            "Rent over monthly income, known or declared (capped at 5; NA where rent is not held).",
+            min=0,
+            max=5,
+            nullable=True,
+            fr="Taux d'effort : loyer rapporté au revenu mensuel connu",
+        ),
         _f("territory_type", "category", "Kind of territory.", categories=TERRITORY_TYPES, fr="Type de territoire"),
         # contact and events
         _f("digital_exclusion", "bool", "Digital-exclusion proxy.", fr="Indice d'éloignement du numérique"),
-        _f("contacts_last_year", "int16", "Contacts with social services over twelve months.", min=0, max=1000, fr="Contacts avec les services sociaux sur douze mois"),
-        _f("reported_event", "category", "Life event reported over the last three months.", categories=REPORTED_EVENTS, fr="Événement de vie signalé dans les trois derniers mois"),
+        _f(
+            "contacts_last_year",
+            "int16",
+            "Contacts with social services over twelve months.",
+            min=0,
+            max=1000,
+            fr="Contacts avec les services sociaux sur douze mois",
+        ),
+        _f(
+            "reported_event",
+            "category",
+            "Life event reported over the last three months.",
+            categories=REPORTED_EVENTS,
+            fr="Événement de vie signalé dans les trois derniers mois",
+        ),
         # protected: for fairness auditing only, never model inputs
         Column("head_sex", "category", "protected", "Sex of the reference person.", categories=SEXES),
         Column("any_disability", "bool", "protected", "A member has an MDPH-recognised disability."),
-        Column("head_nationality_group", "category", "protected", "Nationality group of the reference person.", categories=NATIONALITY_GROUPS),
-        Column("age_band", "category", "protected", "Age band of the reference person (audit grouping; age itself is a feature).", categories=AGE_BANDS),
+        Column(
+            "head_nationality_group",
+            "category",
+            "protected",
+            "Nationality group of the reference person.",
+            categories=NATIONALITY_GROUPS,
+        ),
+        Column(
+            "age_band",
+            "category",
+            "protected",
+            "Age band of the reference person (audit grouping; age itself is a feature).",
+            categories=AGE_BANDS,
+        ),
     ),
 )
 
@@ -432,7 +676,15 @@ PROTECTED: tuple[str, ...] = tuple(PROFILES.with_role("protected"))
 PER_BENEFIT = ("law_eligible", "law_amount", "receives_this")
 """Profile columns that differ by benefit (besides ``benefit``); every other one describes the household."""
 
-AUDIT_GROUPS = ("head_sex", "age_band", "household_type", "tenure", "territory_type", "any_disability", "head_nationality_group")
+AUDIT_GROUPS = (
+    "head_sex",
+    "age_band",
+    "household_type",
+    "tenure",
+    "territory_type",
+    "any_disability",
+    "head_nationality_group",
+)
 """Attributes whose groups the gate and the monitoring audit: the protected ones and three of context."""
 
 SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_monthly", "reasons")
@@ -442,7 +694,7 @@ unclaimed entitlement, the amount at stake (EUR/month), their product, and reaso
 TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """An input table does not follow the schema; the message names the column and a row."""
 
 
@@ -467,9 +719,7 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
     for col in table.columns:
         s = df[col.name]
         if not col.nullable and s.isna().any():
-            raise SchemaError(
-                f"{table.name}.{col.name}: missing value at {_example(df, s.isna(), table)}"
-            )
+            raise SchemaError(f"{table.name}.{col.name}: missing value at {_example(df, s.isna(), table)}")
         if col.categories is not None:
             bad = s.notna() & ~s.astype("object").isin(col.categories)
             if bad.any():
@@ -496,9 +746,7 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
             numeric = pd.to_numeric(s, errors="coerce")
             bad = numeric.isna() & s.notna()
             where = _example(df, bad, table) if bad.any() else "some row"
-            raise SchemaError(
-                f"{table.name}.{col.name}: cannot read as {col.dtype} at {where} ({exc})"
-            ) from None
+            raise SchemaError(f"{table.name}.{col.name}: cannot read as {col.dtype} at {where} ({exc})") from None
         if col.dtype.startswith(("int", "float")):
             as_float = typed.astype("float64")
             bad = (s.astype("float64") != as_float) & s.notna()
@@ -520,9 +768,7 @@ def validate(df: pd.DataFrame, table: Table) -> pd.DataFrame:
     result = pd.DataFrame(out, index=df.index).reset_index(drop=True)
     dup = result.duplicated(list(table.key), keep=False)
     if dup.any():
-        raise SchemaError(
-            f"{table.name}: duplicated key {list(table.key)} at {_example(result, dup, table)}"
-        )
+        raise SchemaError(f"{table.name}: duplicated key {list(table.key)} at {_example(result, dup, table)}")
     return result
 
 
@@ -570,7 +816,13 @@ the entitlement (`estimated_inputs`).
 
 def to_markdown() -> str:
     """Every table and column as Markdown: the data contract, for people."""
-    lines = ["# Data contract", "", "Generated by `nonrecours schema` from `nonrecours/core/schema.py`; do not edit by hand.", "", LAYOUT]
+    lines = [
+        "# Data contract",
+        "",
+        "Generated by `nonrecours schema` from `nonrecours/core/schema.py`; do not edit by hand.",
+        "",
+        LAYOUT,
+    ]
     for table in TABLES.values():
         lines += [f"## `{table.name}.parquet`", "", f"One row per {', '.join(table.key)}.", ""]
         lines += ["| column | type | role | unit | meaning |", "|---|---|---|---|---|"]
@@ -579,6 +831,9 @@ def to_markdown() -> str:
             rng = ""
             if c.min is not None or c.max is not None:
                 rng = f" Range: {c.min if c.min is not None else '-inf'} to {c.max if c.max is not None else '+inf'}."
-            lines.append(f"| `{c.name}` | {c.dtype}{' (nullable)' if c.nullable else ''} | {c.role} | {c.unit} | {c.description}{values}{rng} |")
+            lines.append(
+                f"| `{c.name}` | {c.dtype}{' (nullable)' if c.nullable else ''} | {c.role} | {c.unit} | "
+                f"{c.description}{values}{rng} |"
+            )
         lines.append("")
     return "\n".join(lines)

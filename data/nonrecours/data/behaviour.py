@@ -77,7 +77,9 @@ class Behaviour:
     would_claim: np.ndarray  # passes every barrier
 
 
-def barrier_logits(drivers: pd.DataFrame, amount: np.ndarray, in_contact: np.ndarray, cal: Calibration) -> dict[str, np.ndarray]:
+def barrier_logits(
+    drivers: pd.DataFrame, amount: np.ndarray, in_contact: np.ndarray, cal: Calibration
+) -> dict[str, np.ndarray]:
     """Logits of the four barriers without their intercepts (solved per benefit: :func:`solve_history`)."""
     cm, shape = cal.claim_model, cal.shapes.claims
     d = {c: drivers[c].to_numpy() for c in drivers.columns}
@@ -90,16 +92,26 @@ def barrier_logits(drivers: pd.DataFrame, amount: np.ndarray, in_contact: np.nda
         + k.woman_aspa * is_b["aspa"] * col(d["head_female"])
         + col(k.contacts * np.log1p(d["contacts_last_year"].astype(float)))
         + k.in_contact * in_contact
-        + col(k.single_mother * d["single_mother"] + k.social_renter * (d["tenure"] == "social_renter") + k.owner * (d["tenure"] == "owner"))
+        + col(
+            k.single_mother * d["single_mother"]
+            + k.social_renter * (d["tenure"] == "social_renter")
+            + k.owner * (d["tenure"] == "owner")
+        )
         + col(k.digital_exclusion * d["digital_exclusion"] + k.non_eu * d["non_eu"] + k.age_25_29 * d["age_25_29"])
         + col(pd.Series(d["territory_type"]).map(k.territory).to_numpy(dtype=float))
     )
     m = cm.manage
-    manage = np.zeros((1, len(BENEFITS))) + col(m.digital_exclusion * d["digital_exclusion"] + m.aged_75_plus * d["aged_75_plus"])
+    manage = np.zeros((1, len(BENEFITS))) + col(
+        m.digital_exclusion * d["digital_exclusion"] + m.aged_75_plus * d["aged_75_plus"]
+    )
     f = cm.fear
     irregular = np.isin(np.array(BENEFITS), IRREGULAR_INCOME_BENEFITS)[None, :]
-    fear = f.irregular_income * irregular * col(d["irregular_income"]) + f.owner_aspa * is_b["aspa"] * col(d["tenure"] == "owner")
-    want = np.where(is_b["aspa"], w.log_amount_aspa, w.log_amount) * log_amount + col(w.higher_education * d["higher_education"] + w.couple_no_child * d["couple_no_child"])
+    fear = f.irregular_income * irregular * col(d["irregular_income"]) + f.owner_aspa * is_b["aspa"] * col(
+        d["tenure"] == "owner"
+    )
+    want = np.where(is_b["aspa"], w.log_amount_aspa, w.log_amount) * log_amount + col(
+        w.higher_education * d["higher_education"] + w.couple_no_child * d["couple_no_child"]
+    )
     return {"know": know, "manage": manage, "fear": fear, "want": want}
 
 
@@ -134,7 +146,9 @@ def _solve(logit: np.ndarray, target: float, bracket: tuple[float, float], weigh
     return lo if f(lo) >= 0 else brentq(f, lo, hi)
 
 
-def solve_history(drivers: pd.DataFrame, eligible: np.ndarray, amount: np.ndarray, traits: Traits, cal: Calibration) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def solve_history(
+    drivers: pd.DataFrame, eligible: np.ndarray, amount: np.ndarray, traits: Traits, cal: Calibration
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The history quarter: claims drawn benefit by benefit in :data:`CLAIM_ORDER` (an earlier
     claim puts the household in contact), with each barrier's intercept solved over the eligible:
     "manage", "fear" and "want" to the means :func:`barrier_targets` gives, then "know" so that
@@ -179,7 +193,11 @@ class Quarter:
 
 def reach_probability(drivers: pd.DataFrame, cal: Calibration) -> np.ndarray:
     r = cal.outreach.reach
-    return expit(r.intercept + r.contacts * np.log1p(drivers["contacts_last_year"].to_numpy(dtype=float)) + r.digital_exclusion * drivers["digital_exclusion"].to_numpy(dtype=float))
+    return expit(
+        r.intercept
+        + r.contacts * np.log1p(drivers["contacts_last_year"].to_numpy(dtype=float))
+        + r.digital_exclusion * drivers["digital_exclusion"].to_numpy(dtype=float)
+    )
 
 
 def quarter_behaviour(
@@ -202,7 +220,12 @@ def quarter_behaviour(
     n, nb = eligible.shape
     p, s = beh.p, np.where(new_spell, cm.new_spell_claimed_share, 1.0)
     learn, help_, reassure = cm.learn_per_quarter, out.help_with_procedure, out.reassurance
-    u_learn, u_help, u_reassure, u_reach = rng.random((n, nb)), rng.random(n)[:, None], rng.random(n)[:, None], rng.random(n)
+    u_learn, u_help, u_reassure, u_reach = (
+        rng.random((n, nb)),
+        rng.random(n)[:, None],
+        rng.random(n)[:, None],
+        rng.random(n),
+    )
 
     open_ = eligible & ~claimed
     passes = beh.passes

@@ -32,12 +32,17 @@ def field_outcomes(campaign: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """One row per contacted household and discussed benefit: ``household_id``, ``benefit``,
     ``result`` and ``amount_granted`` (the true monthly amount where a right was opened)."""
     contacted = campaign[campaign["arm"].astype("object").isin(CONTACTED_ARMS)]
-    pairs = contacted[["household_id", "benefits"]].assign(benefit=contacted["benefits"].str.split(";")).explode("benefit")
+    pairs = (
+        contacted[["household_id", "benefits"]].assign(benefit=contacted["benefits"].str.split(";")).explode("benefit")
+    )
     pairs = pairs[pairs["benefit"].fillna("") != ""][["household_id", "benefit"]]
     t = truth.assign(benefit=truth["benefit"].astype("object")).set_index(["household_id", "benefit"])
     missing = pairs.set_index(["household_id", "benefit"]).index.difference(t.index)
     if len(missing):
-        raise ValueError(f"the truth has no row for {len(missing)} campaign household-benefit pairs, e.g. {missing[0]}: is it the same population?")
+        raise ValueError(
+            f"the truth has no row for {len(missing)} campaign household-benefit pairs, e.g. {missing[0]}: is "
+            "it the same population?"
+        )
     row = t.loc[pd.MultiIndex.from_frame(pairs)]
     eligible = row["eligible"].to_numpy(dtype=bool)
     claimed = row["claimed"].to_numpy(dtype=bool)
@@ -49,4 +54,11 @@ def field_outcomes(campaign: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         "declined",
     )
     amount = np.where(result == "opened", row["monthly_amount"].to_numpy(dtype=float), np.nan)
-    return pd.DataFrame({"household_id": pairs["household_id"].to_numpy(), "benefit": pairs["benefit"].to_numpy(), "result": result, "amount_granted": amount})
+    return pd.DataFrame(
+        {
+            "household_id": pairs["household_id"].to_numpy(),
+            "benefit": pairs["benefit"].to_numpy(),
+            "result": result,
+            "amount_granted": amount,
+        }
+    )

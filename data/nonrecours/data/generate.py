@@ -38,15 +38,13 @@ import numpy as np
 import pandas as pd
 
 from nonrecours.core.config import Settings
-from nonrecours.core.schema import BENEFITS, OUTCOMES
+from nonrecours.core.schema import BENEFITS, MONTHS_PER_YEAR, OUTCOMES
 from nonrecours.data.behaviour import Quarter, Traits, barrier_logits, behaviour, quarter_behaviour, solve_history
 from nonrecours.data.calibration import Calibration
 from nonrecours.data.summary import calibration_summary
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.law.situation import entitlements_from_observed
-
-MONTHS_PER_YEAR = 12
 
 TENURES = ("owner", "social_renter", "private_renter", "free_housing")
 """Tenure codes in the order of the shares they are drawn with."""
@@ -102,7 +100,13 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
     )
     frames = [
         pd.DataFrame(
-            {"household_id": hh["household_id"], "benefit_unit": 0, "role": "head", "age": head_age, "female": head_female}
+            {
+                "household_id": hh["household_id"],
+                "benefit_unit": 0,
+                "role": "head",
+                "age": head_age,
+                "female": head_female,
+            }
         )
     ]
     couple = np.isin(htype, ("couple_no_child", "couple_with_children"))
@@ -126,7 +130,11 @@ def draw_members(hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -
                 "household_id": hh["household_id"].to_numpy()[other],
                 "benefit_unit": 1,
                 "role": "head",
-                "age": np.clip(head_age[other] + rng.integers(m.flatmate_age_gap[0], m.flatmate_age_gap[1] + 1, other.sum()), m.adult_age, m.oldest_age),
+                "age": np.clip(
+                    head_age[other] + rng.integers(m.flatmate_age_gap[0], m.flatmate_age_gap[1] + 1, other.sum()),
+                    m.adult_age,
+                    m.oldest_age,
+                ),
                 "female": rng.random(other.sum()) < m.women_among_flatmates,
             }
         )
@@ -186,14 +194,18 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
     rate = np.where(
         working_age & (u < dis.share_80_plus),
         dis.rate_80_plus,
-        np.where(working_age & (u < dis.share_50_plus), dis.rate_50_79["low"] + dis.rate_50_79["width"] * rng.random(n), 0.0),
+        np.where(
+            working_age & (u < dis.share_50_plus), dis.rate_50_79["low"] + dis.rate_50_79["width"] * rng.random(n), 0.0
+        ),
     )
     activity[(rate > 0) & (rng.random(n) < dis.out_of_work_share) & (activity != "retired")] = "inactive"
 
     # Full-time-equivalent gross pay: the minimum wage plus a log-normal premium, then a share of
     # part-time and short contracts (population.yaml: pay).
     premium = rng.lognormal(np.log(pay_.premium_median), pay_.premium_sigma, n)
-    fte = pay_.smic_gross_monthly + premium * np.where(higher_ed, pay_.higher_education_factor, 1.0) * np.where(female, pay_.women_factor, 1.0)
+    fte = pay_.smic_gross_monthly + premium * np.where(higher_ed, pay_.higher_education_factor, 1.0) * np.where(
+        female, pay_.women_factor, 1.0
+    )
     fraction = np.select(
         [rng.random(n) < pay_.full_time_share, rng.random(n) < pay_.part_time_share_of_rest],
         [np.ones(n), rng.uniform(*pay_.part_time_fraction, n)],
@@ -206,10 +218,16 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
     # Unemployment insurance for a share of the unemployed, a share of former gross pay, capped.
     unemployed = activity == "unemployed"
     paid = unemployed & (rng.random(n) < ue.paid_share)  # drawn before the amounts: the seed's stream order
-    unemployment = np.where(paid, np.minimum(ue.replacement_rate * fte * rng.uniform(*ue.replacement_draw, n), ue.max_monthly), 0.0)
+    unemployment = np.where(
+        paid, np.minimum(ue.replacement_rate * fte * rng.uniform(*ue.replacement_draw, n), ue.max_monthly), 0.0
+    )
     # Gross pensions (population.yaml: pension); disability pensions are not modelled.
     retired = activity == "retired"
-    pension = np.where(retired, rng.lognormal(np.log(s.pension.median), s.pension.sigma, n) * np.where(female, s.pension.women_factor, 1.0), 0.0)
+    pension = np.where(
+        retired,
+        rng.lognormal(np.log(s.pension.median), s.pension.sigma, n) * np.where(female, s.pension.women_factor, 1.0),
+        0.0,
+    )
     # Micro-entrepreneurs (population.yaml: self_employed): drawn last, so that the draws above
     # keep their stream. Paid by turnover, not salary.
     se = s.self_employed
@@ -230,19 +248,27 @@ def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibra
     )
 
 
-def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
+def household_attributes(
+    hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random.Generator, cal: Calibration
+) -> pd.DataFrame:
     """Nationality group, tenure, rent, digital exclusion and contacts, from composition and income."""
     n = len(hh)
-    income = (persons["pay"] + persons["pension_monthly"] + persons["unemployment"]).groupby(persons["household_id"]).sum()
+    income = (
+        (persons["pay"] + persons["pension_monthly"] + persons["unemployment"]).groupby(persons["household_id"]).sum()
+    )
     size = persons.groupby("household_id").size()
-    cu = load_law_parameters().equivalence_scale.units(persons["household_id"])  # every member as 14+: only ranks households here
+    cu = load_law_parameters().equivalence_scale.units(
+        persons["household_id"]
+    )  # every member as 14+: only ranks households here
     rank = (income / cu).reindex(hh["household_id"]).rank(pct=True).to_numpy()
     head_age = hh["head_age"].to_numpy()
     htype = hh["household_type"].to_numpy()
     h, dx, c = cal.shapes.housing, cal.shapes.digital_exclusion, cal.shapes.contacts
 
     owner = _by_age(head_age, h.owner_by_head_age) * (h.owner_rank_base + rank)
-    social = h.social_share * (1 - rank) ** h.social_rank_exponent + np.where(htype == "single_parent", h.social_single_parent_extra, 0.0)
+    social = h.social_share * (1 - rank) ** h.social_rank_exponent + np.where(
+        htype == "single_parent", h.social_single_parent_extra, 0.0
+    )
     free = np.full(n, h.free_housing_share)
     private = np.clip(1 - owner - social - free, h.private_floor, None)
     w = np.stack([owner, social, private, free], axis=1)
@@ -252,11 +278,16 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
 
     # Rent excluding charges: surface (m²) times a price per m² by territory (population.yaml: housing).
     noise = rng.normal(0.0, h.surface_noise["sd"], n).clip(*h.surface_noise["clip"])
-    surface = h.surface_first_person + h.surface_per_other_person * (size.reindex(hh["household_id"]).to_numpy() - 1) + noise
+    surface = (
+        h.surface_first_person + h.surface_per_other_person * (size.reindex(hh["household_id"]).to_numpy() - 1) + noise
+    )
     per_m2 = hh["territory_type"].map(h.rent_per_m2).to_numpy()
     rent = np.select(
         [tenure == "private_renter", tenure == "social_renter"],
-        [surface * per_m2 * rng.lognormal(0, h.private_rent_sigma, n), surface * h.social_rent_per_m2 * rng.lognormal(0, h.social_rent_sigma, n)],
+        [
+            surface * per_m2 * rng.lognormal(0, h.private_rent_sigma, n),
+            surface * h.social_rent_per_m2 * rng.lognormal(0, h.social_rent_sigma, n),
+        ],
         0.0,
     )
     # Digital exclusion: INSEE's shares by age (calibration.yaml), more often rural and low-income.
@@ -266,7 +297,9 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
         + dx.low_income_extra * (1 - rank)
     )
     nationality = _choice(rng, cal.shapes.nationality_share, n)
-    contacts = rng.poisson(c.base + c.low_income * (1 - rank) ** 2 + np.where(htype == "single_parent", c.single_parent, 0.0))
+    contacts = rng.poisson(
+        c.base + c.low_income * (1 - rank) ** 2 + np.where(htype == "single_parent", c.single_parent, 0.0)
+    )
     return hh.assign(
         tenure=tenure,
         rent_monthly=np.round(rent, 2),
@@ -277,7 +310,9 @@ def household_attributes(hh: pd.DataFrame, persons: pd.DataFrame, rng: np.random
     )
 
 
-def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+def draw_events(
+    persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Recent events: pay and activity today (``*_recent``), the event and whether it was reported
     (``job_event``, ``event_reported``; :func:`observe` turns these into what the agency knows),
     which members still live there (``in_truth``) and which the agency lists (``in_observed``)."""
@@ -297,7 +332,9 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
     pay_recent[new_job] = (persons["fte"].to_numpy() * rng.uniform(*ev.new_job_pay_fraction, n))[new_job]
     pay_recent[irregular] = (pay * rng.lognormal(0, ev.irregular_pay_sigma, n))[irregular]
     unemp_recent = unemp.copy()
-    unemp_recent[job_loss] = np.where(rng.random(n) < ev.job_loss_paid_share, np.minimum(ue.replacement_rate * pay, ue.max_monthly), 0.0)[job_loss]
+    unemp_recent[job_loss] = np.where(
+        rng.random(n) < ev.job_loss_paid_share, np.minimum(ue.replacement_rate * pay, ue.max_monthly), 0.0
+    )[job_loss]
     unemp_recent[new_job] = 0.0
     activity_recent = activity.copy()
     activity_recent[job_loss] = "unemployed"
@@ -309,7 +346,9 @@ def draw_events(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generato
     hh_ids = hh["household_id"].to_numpy()
     is_couple = htype.isin(["couple_no_child", "couple_with_children"]).to_numpy()
     separation = is_couple & (rng.random(len(hh)) < ev.separation)
-    birth = is_couple & ~separation & (head_age.to_numpy() <= ev.birth_up_to_head_age) & (rng.random(len(hh)) < ev.birth)
+    birth = (
+        is_couple & ~separation & (head_age.to_numpy() <= ev.birth_up_to_head_age) & (rng.random(len(hh)) < ev.birth)
+    )
     person_event = pd.Series(job_loss | new_job, index=persons.index)
     reported_person = rng.random(n) < reported_share
     reported_hh = rng.random(len(hh)) < reported_share
@@ -385,7 +424,9 @@ def _household_type(persons: pd.DataFrame, hh_ids: np.ndarray) -> np.ndarray:
     )
 
 
-def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
+def draw_truth_only(
+    persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, cal: Calibration
+) -> pd.DataFrame:
     """What no agency table holds: Livret A savings, nationality code and residence-permit
     seniority; and, drawn once (the same tax returns for every quarter of the year), last calendar
     year's declared pay and the pay and turnover of year N-2."""
@@ -393,14 +434,22 @@ def draw_truth_only(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Gene
     n = len(persons)
     adult = (persons["role"] != "child").to_numpy()
     rank = persons["household_id"].map(hh.set_index("household_id")["income_rank"]).to_numpy(dtype=float)
-    older = np.where(persons["age"].to_numpy() >= cal.shapes.digital_exclusion.older_from_age, t.savings_older_factor, 1.0)
+    older = np.where(
+        persons["age"].to_numpy() >= cal.shapes.digital_exclusion.older_from_age, t.savings_older_factor, 1.0
+    )
     holds = adult & (rng.random(n) < t.savings_holding_share)
     balance = rng.lognormal(np.log(t.savings_median * (1 + t.savings_rank_factor * rank) * older), t.savings_sigma)
     group = persons["household_id"].map(hh.set_index("household_id")["nationality_group"]).to_numpy()
-    declared = persons["pay"].to_numpy() * MONTHS_PER_YEAR * np.clip(rng.normal(1, pay_.declaration_noise_sd, n), *pay_.declaration_noise_clip)
+    declared = (
+        persons["pay"].to_numpy()
+        * MONTHS_PER_YEAR
+        * np.clip(rng.normal(1, pay_.declaration_noise_sd, n), *pay_.declaration_noise_clip)
+    )
     se = cal.shapes.self_employed
     pay_n2 = persons["pay"].to_numpy() * np.clip(rng.normal(1, pay_.n2_drift_sd, n), *pay_.n2_drift_clip)
-    turnover_n2 = np.minimum(persons["turnover"].to_numpy() * rng.lognormal(0, se.n2_drift_sigma, n), se.turnover_max_monthly)
+    turnover_n2 = np.minimum(
+        persons["turnover"].to_numpy() * rng.lognormal(0, se.n2_drift_sigma, n), se.turnover_max_monthly
+    )
     return persons.assign(
         savings=np.round(np.where(holds, balance, 0.0), 2),
         nationality=pd.Series(group).map(t.nationality_codes).to_numpy(),
@@ -476,10 +525,16 @@ AGED = 75
 
 def wide(entitlements: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
     """One entitlement column as (households x benefits), households in ``ids`` order."""
-    return entitlements.pivot(index="household_id", columns="benefit", values=column).reindex(index=ids, columns=list(BENEFITS)).to_numpy()
+    return (
+        entitlements.pivot(index="household_id", columns="benefit", values=column)
+        .reindex(index=ids, columns=list(BENEFITS))
+        .to_numpy()
+    )
 
 
-def observe(persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def observe(
+    persons: pd.DataFrame, hh: pd.DataFrame, files: np.ndarray, settings: Settings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The agency's extract, given the claim files it holds (``files``: households x benefits,
     open last quarter). What it holds depends on the household's status: recent pay and a
     self-employed member's turnover only where it pays RSA or PPA (quarterly declarations), the
@@ -539,7 +594,12 @@ def with_receipt(households: pd.DataFrame, paid: np.ndarray, settings: Settings)
     """The extract with ``receives_*`` from this quarter's payments, for the benefits the holder
     sees (NA for the others)."""
     seen = set(settings.scenario.observed_benefits)
-    receipt = {f"receives_{b}": pd.array(paid[:, j], dtype="boolean") if b in seen else pd.array([pd.NA] * len(households), dtype="boolean") for j, b in enumerate(BENEFITS)}
+    receipt = {
+        f"receives_{b}": pd.array(paid[:, j], dtype="boolean")
+        if b in seen
+        else pd.array([pd.NA] * len(households), dtype="boolean")
+        for j, b in enumerate(BENEFITS)
+    }
     return households.assign(**receipt)
 
 
@@ -669,21 +729,48 @@ class Population:
         return self.current.summary
 
 
-def next_persons(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration) -> tuple[pd.DataFrame, pd.DataFrame]:
+def next_persons(
+    persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generator, reported_share: float, cal: Calibration
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Three months on: today's situation becomes the earlier one, new events happen, and the
     agency catches up on a share of what it had not been told."""
     stay = persons[persons["in_truth"]].copy()
-    stay["pay"], stay["unemployment"], stay["activity"] = stay["pay_recent"], stay["unemployment_recent"], stay["activity_recent"]
+    stay["pay"], stay["unemployment"], stay["activity"] = (
+        stay["pay_recent"],
+        stay["unemployment_recent"],
+        stay["activity_recent"],
+    )
     was_listed = stay["in_observed"].to_numpy()
     gone = persons[~persons["in_truth"] & persons["in_observed"]].copy()
     hh = hh.assign(household_type=_household_type(stay, hh["household_id"].to_numpy()))
-    keep = [c for c in persons.columns if c not in ("activity_recent", "pay_recent", "unemployment_recent", "in_truth", "in_observed", "job_event", "event_reported", "irregular")]
+    keep = [
+        c
+        for c in persons.columns
+        if c
+        not in (
+            "activity_recent",
+            "pay_recent",
+            "unemployment_recent",
+            "in_truth",
+            "in_observed",
+            "job_event",
+            "event_reported",
+            "irregular",
+        )
+    ]
     moved, hh = draw_events(stay[keep].reset_index(drop=True), hh, rng, reported_share, cal)
     old = moved["person_id"].isin(stay["person_id"]).to_numpy()
-    listed = pd.Series(was_listed, index=stay["person_id"].to_numpy()).reindex(moved["person_id"]).fillna(True).to_numpy(dtype=bool)
+    listed = (
+        pd.Series(was_listed, index=stay["person_id"].to_numpy())
+        .reindex(moved["person_id"])
+        .fillna(True)
+        .to_numpy(dtype=bool)
+    )
     caught_up = rng.random(len(moved)) < reported_share
     moved["in_observed"] = moved["in_observed"].to_numpy() & (~old | listed | caught_up)
-    gone = gone.assign(in_observed=rng.random(len(gone)) >= reported_share, event_reported=False, job_event="none", irregular=False)
+    gone = gone.assign(
+        in_observed=rng.random(len(gone)) >= reported_share, event_reported=False, job_event="none", irregular=False
+    )
     persons = pd.concat([moved, gone[moved.columns]], ignore_index=True)
     return persons.sort_values(["household_id", "benefit_unit", "person_id"], kind="stable").reset_index(drop=True), hh
 
@@ -691,7 +778,9 @@ def next_persons(persons: pd.DataFrame, hh: pd.DataFrame, rng: np.random.Generat
 def _fill_newborns(persons: pd.DataFrame) -> pd.DataFrame:
     """Newborns have no savings, no permit, no declared pay or N-2 income, and their household's
     nationality."""
-    code = persons["household_id"].map(persons.dropna(subset=["nationality"]).groupby("household_id")["nationality"].first())
+    code = persons["household_id"].map(
+        persons.dropna(subset=["nationality"]).groupby("household_id")["nationality"].first()
+    )
     return persons.assign(
         savings=persons["savings"].fillna(0.0),
         permit_years=persons["permit_years"].fillna(0.0),
@@ -702,7 +791,16 @@ def _fill_newborns(persons: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def generate(n_households: int, seed: int, settings: Settings, cal: Calibration, *, quarters: int | None = None, scheduler: str | None = None, quiet: bool = False) -> Population:
+def generate(
+    n_households: int,
+    seed: int,
+    settings: Settings,
+    cal: Calibration,
+    *,
+    quarters: int | None = None,
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> Population:
     """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (default
     ``scenario.quarters``; the first at ``law.reference_month``), after a history quarter three
     months before it in which the claims now on file were made. Deterministic for a given seed
@@ -726,46 +824,115 @@ def generate(n_households: int, seed: int, settings: Settings, cal: Calibration,
 
     def engine(situation_, month: str, what: str) -> pd.DataFrame:
         cfg = law.model_copy(update={"reference_month": month})
-        return run_law_engine(*situation_, law=cfg, css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: {what} {month}")
+        return run_law_engine(
+            *situation_, law=cfg, css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: {what} {month}"
+        )
 
     # The history quarter: the situation three months before the first, as households declared
     # it when they claimed. Its claims are the agency's files.
     history_month = shift_month(law.reference_month, -step)
-    before = persons.assign(activity_recent=persons["activity"], pay_recent=persons["pay"], unemployment_recent=persons["unemployment"], in_truth=True, in_observed=True, event_reported=False, irregular=False)
-    declared = engine(situation(before, hh.assign(recent_event=False), declared=True), history_month, "declared situation")
+    before = persons.assign(
+        activity_recent=persons["activity"],
+        pay_recent=persons["pay"],
+        unemployment_recent=persons["unemployment"],
+        in_truth=True,
+        in_observed=True,
+        event_reported=False,
+        irregular=False,
+    )
+    declared = engine(
+        situation(before, hh.assign(recent_event=False), declared=True), history_month, "declared situation"
+    )
     drivers = drivers_of(before, hh.assign(recent_event=False), cal)
-    eligible_before, amount_before = wide(declared, "eligible", ids).astype(bool), wide(declared, "monthly_amount", ids).astype(float)
+    eligible_before, amount_before = (
+        wide(declared, "eligible", ids).astype(bool),
+        wide(declared, "monthly_amount", ids).astype(float),
+    )
     intercepts, claimed_before = solve_history(drivers, eligible_before, amount_before, traits, cal)
-    claims = Claims(status=np.where(claimed_before, "paid", "none").astype(object), paid_amount=np.where(claimed_before, amount_before, 0.0))
-    history = quarter_behaviour(behaviour(barrier_logits(drivers, amount_before, _in_contact(claims), cal), intercepts, traits),
-                                eligible=eligible_before, claimed=claims.claimed, new_spell=np.zeros_like(eligible_before), drivers=drivers, rng=rng, cal=cal)
+    claims = Claims(
+        status=np.where(claimed_before, "paid", "none").astype(object),
+        paid_amount=np.where(claimed_before, amount_before, 0.0),
+    )
+    history = quarter_behaviour(
+        behaviour(barrier_logits(drivers, amount_before, _in_contact(claims), cal), intercepts, traits),
+        eligible=eligible_before,
+        claimed=claims.claimed,
+        new_spell=np.zeros_like(eligible_before),
+        drivers=drivers,
+        rng=rng,
+        cal=cal,
+    )
     spontaneous, eligible_last = history.claim_if_not_contacted, eligible_before
 
     out = []
     for i in range(quarters):
         month = shift_month(law.reference_month, i * step)
-        persons, hh = (draw_events(persons, hh, rng, share, cal) if i == 0 else next_persons(persons, hh, rng, share, cal))
+        persons, hh = (
+            draw_events(persons, hh, rng, share, cal) if i == 0 else next_persons(persons, hh, rng, share, cal)
+        )
         persons = _fill_newborns(persons)
         truth = engine(situation(persons, hh), month, "true situation")
         files = claims.claimed
         individuals, households = observe(persons, hh, files, settings)
-        agency = entitlements_from_observed(individuals, households, law=law.model_copy(update={"reference_month": month}), css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: agency's file {month}")
-        true_eligible, true_amount = wide(truth, "eligible", ids).astype(bool), wide(truth, "monthly_amount", ids).astype(float)
+        agency = entitlements_from_observed(
+            individuals,
+            households,
+            law=law.model_copy(update={"reference_month": month}),
+            css=css,
+            scheduler=scheduler,
+            quiet=quiet,
+            description=f"law engine: agency's file {month}",
+        )
+        true_eligible, true_amount = (
+            wide(truth, "eligible", ids).astype(bool),
+            wide(truth, "monthly_amount", ids).astype(float),
+        )
         drivers = drivers_of(persons, hh, cal)
         logits = barrier_logits(drivers, true_amount, _in_contact(claims), cal)
         beh = behaviour(logits, intercepts, traits)
         new_spell = true_eligible & ~eligible_last
-        spell_filed = new_spell & beh.would_claim & (rng.random(new_spell.shape) < cal.claim_model.new_spell_claimed_share)
-        claims = next_claims(claims, filed=spontaneous | spell_filed, true_eligible=true_eligible, true_amount=true_amount,
-                             agency_eligible=wide(agency, "eligible", ids).astype(bool), agency_amount=wide(agency, "monthly_amount", ids).astype(float), rng=rng, cal=cal)
-        q = quarter_behaviour(beh, eligible=true_eligible, claimed=claims.claimed, new_spell=new_spell, drivers=drivers, rng=rng, cal=cal)
+        spell_filed = (
+            new_spell & beh.would_claim & (rng.random(new_spell.shape) < cal.claim_model.new_spell_claimed_share)
+        )
+        claims = next_claims(
+            claims,
+            filed=spontaneous | spell_filed,
+            true_eligible=true_eligible,
+            true_amount=true_amount,
+            agency_eligible=wide(agency, "eligible", ids).astype(bool),
+            agency_amount=wide(agency, "monthly_amount", ids).astype(float),
+            rng=rng,
+            cal=cal,
+        )
+        q = quarter_behaviour(
+            beh, eligible=true_eligible, claimed=claims.claimed, new_spell=new_spell, drivers=drivers, rng=rng, cal=cal
+        )
         outcomes = outcomes_table(ids, truth, claims, q)
         households = with_receipt(households, claims.paid, settings)
         summary = calibration_summary(
-            outcomes=outcomes, agency=agency, households=households, true_persons=persons[persons["in_truth"]],
-            drivers=drivers, hh=hh, cal=cal, n_households=n_households, seed=seed, reference_month=month, quarter=i,
+            outcomes=outcomes,
+            agency=agency,
+            households=households,
+            true_persons=persons[persons["in_truth"]],
+            drivers=drivers,
+            hh=hh,
+            cal=cal,
+            n_households=n_households,
+            seed=seed,
+            reference_month=month,
+            quarter=i,
         )
-        out.append(QuarterData(reference_month=month, individuals=individuals, households=households, outcomes=outcomes, agency=agency, files=files, summary=summary))
+        out.append(
+            QuarterData(
+                reference_month=month,
+                individuals=individuals,
+                households=households,
+                outcomes=outcomes,
+                agency=agency,
+                files=files,
+                summary=summary,
+            )
+        )
         spontaneous, eligible_last = q.claim_if_not_contacted, true_eligible
     return Population(quarters=tuple(out))
 

@@ -44,10 +44,14 @@ def poverty_rate(true_persons: pd.DataFrame, outcomes: pd.DataFrame) -> float:
     60% of the median (INSEE's monetary poverty line); benefits count only where claimed."""
     hid = true_persons["household_id"]
     market = (
-        NET_PAY * true_persons["pay_recent"]
-        + NET_PENSION * true_persons["pension_monthly"]
-        + NET_UNEMPLOYMENT * true_persons["unemployment_recent"]
-    ).groupby(hid).sum()
+        (
+            NET_PAY * true_persons["pay_recent"]
+            + NET_PENSION * true_persons["pension_monthly"]
+            + NET_UNEMPLOYMENT * true_persons["unemployment_recent"]
+        )
+        .groupby(hid)
+        .sum()
+    )
     paid = outcomes[outcomes["benefit"].isin(CASH_BENEFITS) & (outcomes["status"] == "paid")]
     benefits = paid.groupby("household_id")["paid_amount"].sum().reindex(market.index, fill_value=0)
     units = load_law_parameters().equivalence_scale.units(hid, true_persons["age"])
@@ -88,21 +92,41 @@ def overpayments(outcomes: pd.DataFrame) -> dict:
     rows = {}
     for name, g in [("overall", paid), *((str(b), x) for b, x in paid.groupby("benefit", observed=True))]:
         entitled = g["eligible"].to_numpy(dtype=bool)
-        wrong = (g["paid_amount"] - g["monthly_amount"]).abs().to_numpy() > OTHER_AMOUNT * g["monthly_amount"].to_numpy()
-        rows[name] = {"paid": int(len(g)), "not_entitled_share": _share(~entitled, np.ones(len(g), dtype=bool)), "other_amount_share": _share(wrong, entitled)}
+        wrong = (g["paid_amount"] - g["monthly_amount"]).abs().to_numpy() > OTHER_AMOUNT * g[
+            "monthly_amount"
+        ].to_numpy()
+        rows[name] = {
+            "paid": len(g),
+            "not_entitled_share": _share(~entitled, np.ones(len(g), dtype=bool)),
+            "other_amount_share": _share(wrong, entitled),
+        }
     counts = outcomes["status"].astype("object").value_counts()
-    return {"by_benefit": rows, "pending": int(counts.get("pending", 0)), "refused": int(counts.get("refused", 0)),
-            "published": None, "note": "no published share of paid households no longer entitled: simulated, not calibrated (assumption)"}
+    return {
+        "by_benefit": rows,
+        "pending": int(counts.get("pending", 0)),
+        "refused": int(counts.get("refused", 0)),
+        "published": None,
+        "note": "no published share of paid households no longer entitled: simulated, not calibrated (assumption)",
+    }
 
 
 def agreement(agency: pd.DataFrame, outcomes: pd.DataFrame) -> dict[str, dict]:
     """Per benefit: how often the law engine on the agency's extract agrees with true eligibility."""
-    both = agency.merge(outcomes[["household_id", "benefit", "eligible"]], on=["household_id", "benefit"], suffixes=("_observed", "_true"), validate="1:1")
+    both = agency.merge(
+        outcomes[["household_id", "benefit", "eligible"]],
+        on=["household_id", "benefit"],
+        suffixes=("_observed", "_true"),
+        validate="1:1",
+    )
     out = {}
     for b, g in both.groupby("benefit", observed=True):
         o, t = g["eligible_observed"].to_numpy(dtype=bool), g["eligible_true"].to_numpy(dtype=bool)
-        out[str(b)] = {"agreement": round(float((o == t).mean()), DIGITS), "missed": int((t & ~o).sum()), "spurious": int((o & ~t).sum()),
-                       "estimated_share": round(float((g["estimated_inputs"].astype("object") != "none").mean()), DIGITS)}
+        out[str(b)] = {
+            "agreement": round(float((o == t).mean()), DIGITS),
+            "missed": int((t & ~o).sum()),
+            "spurious": int((o & ~t).sum()),
+            "estimated_share": round(float((g["estimated_inputs"].astype("object") != "none").mean()), DIGITS),
+        }
     return out
 
 
@@ -113,15 +137,20 @@ def outreach_effects(outcomes: pd.DataFrame, cal: Calibration) -> dict:
     no, yes = open_["claim_if_not_contacted"].mean(), open_["claim_if_contacted"].mean()
     b = cal.outreach_benchmarks
     return {
-        "households": int(len(open_)),
+        "households": len(open_),
         "claim_without_contact": round(float(no), DIGITS) if len(open_) else None,
         "claim_if_contacted": round(float(yes), DIGITS) if len(open_) else None,
         "effect_points": round(float(100 * (yes - no)), 2) if len(open_) else None,
         "reached_share": round(float(open_["reached_if_contacted"].mean()), DIGITS) if len(open_) else None,
         "published": {
-            "benefits_data_trust": {k: b["benefits_data_trust"][k] for k in ("no_outreach", "letter", "letter_and_help")},
+            "benefits_data_trust": {
+                k: b["benefits_data_trust"][k] for k in ("no_outreach", "letter", "letter_and_help")
+            },
             "caf_gironde_claimed_after_contact": b["caf_gironde_2017"]["claimed_after_contact"],
-            "rendez_vous_des_droits": {"effect_points": b["rendez_vous_des_droits"]["effect_points"], "attended": b["rendez_vous_des_droits"]["invited_attended"]},
+            "rendez_vous_des_droits": {
+                "effect_points": b["rendez_vous_des_droits"]["effect_points"],
+                "attended": b["rendez_vous_des_droits"]["invited_attended"],
+            },
         },
         "sources": {k: v["source"] for k, v in b.items()},
     }
@@ -131,8 +160,13 @@ def reasons(outcomes: pd.DataFrame, cal: Calibration) -> dict:
     """Why eligible households do not claim, against the main reason DREES's 2021 survey found."""
     open_ = outcomes[outcomes["eligible"] & ~outcomes["claimed"]]
     shares = open_["nonclaim_reason"].astype("object").value_counts(normalize=True)
-    return {"simulated": {r: round(float(shares.get(r, 0.0)), DIGITS) for r in ("information", "complexity", "fear", "refusal", "transitory")},
-            "published": dict(cal.stated_reasons)}
+    return {
+        "simulated": {
+            r: round(float(shares.get(r, 0.0)), DIGITS)
+            for r in ("information", "complexity", "fear", "refusal", "transitory")
+        },
+        "published": dict(cal.stated_reasons),
+    }
 
 
 def calibration_summary(
@@ -159,7 +193,7 @@ def calibration_summary(
         g = by_b.get(b)
         ntu = None if g is None or g.empty else round(float(1 - g["claimed"].mean()), DIGITS)
         benefits[b] = {
-            "eligible_households": 0 if g is None else int(len(g)),
+            "eligible_households": 0 if g is None else len(g),
             "eligible_share": round(0 if g is None else len(g) / n_households, DIGITS),
             "mean_monthly_amount": None if g is None or g.empty else round(float(g["monthly_amount"].mean()), 2),
             "ntu": ntu,
@@ -184,11 +218,25 @@ def calibration_summary(
             "couple_no_child": _ntu(c, ttype == "couple_no_child"),
             "single_mother": _ntu(c, d["single_mother"].astype(bool)),
         }
-        gradients["rsa_age"] = {"25_29": _ntu(c, d["age_25_29"].astype(bool)), "other": _ntu(c, ~d["age_25_29"].astype(bool))}
-        gradients["rsa_education"] = {"higher": _ntu(c, d["higher_education"].astype(bool)), "other": _ntu(c, ~d["higher_education"].astype(bool))}
-        gradients["rsa_territory"] = {t: _ntu(c, d["territory_type"] == t) for t in ("paris_agglo", "large_urban", "small_urban", "rural")}
-        gradients["rsa_digital_exclusion"] = {"excluded": _ntu(c, d["digital_exclusion"].astype(bool)), "other": _ntu(c, ~d["digital_exclusion"].astype(bool))}
-        gradients["rsa_recent_event"] = {"event": _ntu(c, d["recent_event"].astype(bool)), "none": _ntu(c, ~d["recent_event"].astype(bool))}
+        gradients["rsa_age"] = {
+            "25_29": _ntu(c, d["age_25_29"].astype(bool)),
+            "other": _ntu(c, ~d["age_25_29"].astype(bool)),
+        }
+        gradients["rsa_education"] = {
+            "higher": _ntu(c, d["higher_education"].astype(bool)),
+            "other": _ntu(c, ~d["higher_education"].astype(bool)),
+        }
+        gradients["rsa_territory"] = {
+            t: _ntu(c, d["territory_type"] == t) for t in ("paris_agglo", "large_urban", "small_urban", "rural")
+        }
+        gradients["rsa_digital_exclusion"] = {
+            "excluded": _ntu(c, d["digital_exclusion"].astype(bool)),
+            "other": _ntu(c, ~d["digital_exclusion"].astype(bool)),
+        }
+        gradients["rsa_recent_event"] = {
+            "event": _ntu(c, d["recent_event"].astype(bool)),
+            "none": _ntu(c, ~d["recent_event"].astype(bool)),
+        }
     aspa = by_b.get("aspa")
     if aspa is not None and not aspa.empty:
         low, mid, high = ASPA_AMOUNT_BINS
@@ -205,7 +253,10 @@ def calibration_summary(
             "renter": _ntu(c, d["tenure"].isin(["social_renter", "private_renter"])),
             "owner": _ntu(c, d["tenure"] == "owner"),
         }
-        gradients["aspa_sex"] = {"women": _ntu(c, d["head_female"].astype(bool)), "men": _ntu(c, ~d["head_female"].astype(bool))}
+        gradients["aspa_sex"] = {
+            "women": _ntu(c, d["head_female"].astype(bool)),
+            "men": _ntu(c, ~d["head_female"].astype(bool)),
+        }
 
     shares = households["household_type"].astype("object").value_counts(normalize=True)
     return {
@@ -214,7 +265,7 @@ def calibration_summary(
         "quarter": quarter,
         "households": n_households,
         "persons_observed": int(households["n_persons"].sum()),
-        "persons_true": int(len(true_persons)),
+        "persons_true": len(true_persons),
         "household_type_share": {t: round(float(shares.get(t, 0.0)), DIGITS) for t in cal.household_type_share},
         "household_type_share_target": dict(cal.household_type_share),
         "tenure_share": {k: round(float(v), DIGITS) for k, v in hh["tenure"].value_counts(normalize=True).items()},
@@ -230,8 +281,16 @@ def calibration_summary(
         "agreement": agreement(agency, outcomes),
         "outreach": outreach_effects(outcomes, cal),
         "reasons": reasons(outcomes, cal),
-        "assumptions": sorted(b for b, a in cal.ntu_is_assumption.items() if a)
-        + ["claim_model", "outreach", "overpayments", "css_cover_value", "rent_estimate", "territory_share", "population_shapes"],
+        "assumptions": [
+            *sorted(b for b, a in cal.ntu_is_assumption.items() if a),
+            "claim_model",
+            "outreach",
+            "overpayments",
+            "css_cover_value",
+            "rent_estimate",
+            "territory_share",
+            "population_shapes",
+        ],
     }
 
 
@@ -241,32 +300,64 @@ def calibration_tables(summary: dict) -> dict[str, pd.DataFrame]:
     agree, over, auc = summary["agreement"], summary["overpayments"]["by_benefit"], summary["claim_auc"]
     rows = []
     for b, v in summary["benefits"].items():
-        rows.append({
-            "benefit": b,
-            "eligible": f"{v['eligible_households']:,} ({v['eligible_share']:.1%})",
-            "non-take-up": v["ntu"],
-            "published": f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else ""),
-            "truth claim AUC": auc.get(b),
-            "observed = true eligibility": agree.get(b, {}).get("agreement"),
-            "paid, no longer entitled": over.get(b, {}).get("not_entitled_share"),
-            "paid another amount": over.get(b, {}).get("other_amount_share"),
-        })
+        rows.append(
+            {
+                "benefit": b,
+                "eligible": f"{v['eligible_households']:,} ({v['eligible_share']:.1%})",
+                "non-take-up": v["ntu"],
+                "published": f"{v['ntu_target']:.2f}" + (" (assumption)" if v["target_is_assumption"] else ""),
+                "truth claim AUC": auc.get(b),
+                "observed = true eligibility": agree.get(b, {}).get("agreement"),
+                "paid, no longer entitled": over.get(b, {}).get("not_entitled_share"),
+                "paid another amount": over.get(b, {}).get("other_amount_share"),
+            }
+        )
     ntu = pd.DataFrame(rows)
     published = summary.get("aspa_published", {})
-    aspa = pd.DataFrame([{"monthly amount": k, "non-take-up": v, "published (DREES n°97)": published.get(k, "-")} for k, v in summary["gradients"].get("aspa_amount", {}).items()])
+    aspa = pd.DataFrame(
+        [
+            {"monthly amount": k, "non-take-up": v, "published (DREES n°97)": published.get(k, "-")}
+            for k, v in summary["gradients"].get("aspa_amount", {}).items()
+        ]
+    )
     o = summary["outreach"]
     p = o["published"]
-    outreach = pd.DataFrame([
-        {"eligible, not claiming": "claims by next quarter, no contact", "simulated": o["claim_without_contact"], "published": f"{p['benefits_data_trust']['no_outreach']:.2f} (Benefits Data Trust, no outreach)"},
-        {"eligible, not claiming": "claims by next quarter, contacted", "simulated": o["claim_if_contacted"],
-         "published": f"{p['caf_gironde_claimed_after_contact']:.2f} (CAF Gironde); {p['benefits_data_trust']['letter']:.2f} letter, {p['benefits_data_trust']['letter_and_help']:.2f} letter and help (BDT)"},
-        {"eligible, not claiming": "effect of a contact (points)", "simulated": o["effect_points"], "published": f"{p['rendez_vous_des_droits']['effect_points']} (Rendez-vous des droits)"},
-        {"eligible, not claiming": "reached by a contact", "simulated": o["reached_share"], "published": f"{p['rendez_vous_des_droits']['attended']:.2f} attended (Rendez-vous des droits)"},
-    ])
+    outreach = pd.DataFrame(
+        [
+            {
+                "eligible, not claiming": "claims by next quarter, no contact",
+                "simulated": o["claim_without_contact"],
+                "published": f"{p['benefits_data_trust']['no_outreach']:.2f} (Benefits Data Trust, no outreach)",
+            },
+            {
+                "eligible, not claiming": "claims by next quarter, contacted",
+                "simulated": o["claim_if_contacted"],
+                "published": f"{p['caf_gironde_claimed_after_contact']:.2f} (CAF Gironde); "
+                f"{p['benefits_data_trust']['letter']:.2f} letter, "
+                f"{p['benefits_data_trust']['letter_and_help']:.2f} letter and help (BDT)",
+            },
+            {
+                "eligible, not claiming": "effect of a contact (points)",
+                "simulated": o["effect_points"],
+                "published": f"{p['rendez_vous_des_droits']['effect_points']} (Rendez-vous des droits)",
+            },
+            {
+                "eligible, not claiming": "reached by a contact",
+                "simulated": o["reached_share"],
+                "published": f"{p['rendez_vous_des_droits']['attended']:.2f} attended (Rendez-vous des droits)",
+            },
+        ]
+    )
     r = summary["reasons"]
-    reasons_ = pd.DataFrame([{"first barrier failed": k, "simulated": v, "stated (DREES 2021)": r["published"].get(k, "-")} for k, v in r["simulated"].items()])
+    reasons_ = pd.DataFrame(
+        [
+            {"first barrier failed": k, "simulated": v, "stated (DREES 2021)": r["published"].get(k, "-")}
+            for k, v in r["simulated"].items()
+        ]
+    )
     return {
-        f"Non-take-up and the agency's file, {summary['reference_month']} ({summary['households']:,} households, seed {summary['seed']})": ntu,
+        f"Non-take-up and the agency's file, {summary['reference_month']} ({summary['households']:,} "
+        f"households, seed {summary['seed']})": ntu,
         "ASPA non-take-up by monthly amount": aspa,
         f"Response to outreach ({o['households']:,} eligible households not claiming)": outreach,
         "Why eligible households do not claim": reasons_,

@@ -36,7 +36,9 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
     age = ind["age"].astype(int)
     adult = age >= ADULT_AGE
     # NA where the agency holds no quarterly declaration; a self-employed member's turnover counts as declared
-    pay_known = ind["known_pay_monthly"].astype("Float64").astype(float) + ind["known_turnover_monthly"].astype("Float64").astype(float)
+    pay_known = ind["known_pay_monthly"].astype("Float64").astype(float) + ind["known_turnover_monthly"].astype(
+        "Float64"
+    ).astype(float)
     known = pay_known + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     declared = ind["declared_pay_last_year"] / 12 + ind["pension_monthly"] + ind["unemployment_benefit_monthly"]
     g = pd.DataFrame(
@@ -52,7 +54,8 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
             "pension": ind["pension_monthly"],
             "unemployment": ind["unemployment_benefit_monthly"],
             "higher": ind["higher_education"].fillna(False).astype(bool),
-            "disabled": ind["disability_rate"].astype("Float64").fillna(0).astype(float) > 0,  # as recorded: NA is no record
+            "disabled": ind["disability_rate"].astype("Float64").fillna(0).astype(float)
+            > 0,  # as recorded: NA is no record
             "age": age,
             "unit": ind["benefit_unit"],
         }
@@ -74,7 +77,11 @@ def household_summary(individuals: pd.DataFrame) -> pd.DataFrame:
     # Known income is unknown as soon as one member's recent pay is: NA, never 0.
     s["known"] = g["known"].sum(min_count=1).where(g["known"].count() == g["known"].size())
     s["pay_known"] = g["pay_known"].sum(min_count=1).where(g["pay_known"].count() == g["pay_known"].size())
-    heads = ind[(ind["role"] == "head") & (ind["benefit_unit"] == 0)].drop_duplicates("household_id").set_index("household_id")
+    heads = (
+        ind[(ind["role"] == "head") & (ind["benefit_unit"] == 0)]
+        .drop_duplicates("household_id")
+        .set_index("household_id")
+    )
     s["consumption_units"] = load_law_parameters().equivalence_scale.units(hid, age).reindex(s.index)
     s["head_age"] = heads["age"].reindex(s.index)
     s["head_activity"] = heads["activity"].reindex(s.index)
@@ -97,7 +104,21 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
     base = pd.DataFrame(index=hh.index)
     for c in ("household_type", "tenure", "territory_type", "reported_event"):
         base[c] = hh[c]
-    for c in ("n_persons", "n_adults", "n_children", "n_under_3", "n_benefit_units", "oldest_age", "head_age", "head_activity", "any_higher_education", "consumption_units", "head_sex", "any_disability", "head_nationality_group"):
+    for c in (
+        "n_persons",
+        "n_adults",
+        "n_children",
+        "n_under_3",
+        "n_benefit_units",
+        "oldest_age",
+        "head_age",
+        "head_activity",
+        "any_higher_education",
+        "consumption_units",
+        "head_sex",
+        "any_disability",
+        "head_nationality_group",
+    ):
         base[c] = s[c]
     cu = s["consumption_units"]
     base["income_known_per_cu"] = s["known"] / cu
@@ -125,13 +146,25 @@ def build_profiles(individuals: pd.DataFrame, households: pd.DataFrame, entitlem
     ent = entitlements[entitlements["household_id"].isin(hh.index)]
     eligible_count = ent.groupby("household_id")["eligible"].sum()
     base["law_eligible_count"] = eligible_count.reindex(hh.index).fillna(0).astype(int)
-    base["law_estimated_inputs"] = ent.drop_duplicates("household_id").set_index("household_id")["estimated_inputs"].astype("object").reindex(hh.index).fillna("none")
-    long = ent[["household_id", "benefit", "eligible", "monthly_amount"]].rename(columns={"eligible": "law_eligible", "monthly_amount": "law_amount"})
+    base["law_estimated_inputs"] = (
+        ent.drop_duplicates("household_id")
+        .set_index("household_id")["estimated_inputs"]
+        .astype("object")
+        .reindex(hh.index)
+        .fillna("none")
+    )
+    long = ent[["household_id", "benefit", "eligible", "monthly_amount"]].rename(
+        columns={"eligible": "law_eligible", "monthly_amount": "law_amount"}
+    )
     long = long.astype({"benefit": "object"})
     out = long.merge(base.reset_index(), on="household_id", how="inner", validate="m:1")
     rec = receives.reset_index().melt(id_vars="household_id", var_name="benefit", value_name="receives_this")
     out = out.merge(rec, on=["household_id", "benefit"], how="left", validate="1:1")
-    out = out.sort_values(["household_id", "benefit"], key=lambda c: c.map({b: i for i, b in enumerate(BENEFITS)}) if c.name == "benefit" else c, kind="stable")
+    out = out.sort_values(
+        ["household_id", "benefit"],
+        key=lambda c: c.map({b: i for i, b in enumerate(BENEFITS)}) if c.name == "benefit" else c,
+        kind="stable",
+    )
     return validate(out, PROFILES)
 
 

@@ -16,11 +16,28 @@ import pandas as pd
 from nonrecours.law.openfisca import _AMOUNT_VARIABLES, build_simulation, tax_benefit_system
 
 BASIS: dict[str, dict[str, str]] = {
-    "rsa": {"resources": "rsa_base_ressources", "base": "rsa_socle", "base_single_parent": "rsa_socle_majore", "amount": "rsa", "law": "rsa_montant",
-            "housing": "rsa_forfait_logement", "law_single_parent": "rsa_majore_eligibilite"},
-    "ppa": {"resources": "ppa_base_ressources", "base": "ppa_montant_forfaitaire_familial_non_majore", "base_single_parent": "ppa_montant_forfaitaire_familial_majore",
-            "amount": "ppa", "law": "ppa_eligibilite", "housing": "ppa_forfait_logement"},
-    "aide_logement": {"resources": "aide_logement_base_ressources", "base": "aide_logement_montant_brut", "amount": "aide_logement"},
+    "rsa": {
+        "resources": "rsa_base_ressources",
+        "base": "rsa_socle",
+        "base_single_parent": "rsa_socle_majore",
+        "amount": "rsa",
+        "law": "rsa_montant",
+        "housing": "rsa_forfait_logement",
+        "law_single_parent": "rsa_majore_eligibilite",
+    },
+    "ppa": {
+        "resources": "ppa_base_ressources",
+        "base": "ppa_montant_forfaitaire_familial_non_majore",
+        "base_single_parent": "ppa_montant_forfaitaire_familial_majore",
+        "amount": "ppa",
+        "law": "ppa_eligibilite",
+        "housing": "ppa_forfait_logement",
+    },
+    "aide_logement": {
+        "resources": "aide_logement_base_ressources",
+        "base": "aide_logement_montant_brut",
+        "amount": "aide_logement",
+    },
     "css_free": {"resources": "css_cmu_base_ressources", "eligibility": "cmu_c"},
     "css_contrib": {"resources": "css_cmu_base_ressources", "base": "css_participation_forfaitaire"},
     "aspa": {"amount": "aspa"},
@@ -36,8 +53,10 @@ SHOWN = ("resources", "base", "base_single_parent", "housing", "amount", "eligib
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "rsa": ("prestations_sociales.solidarite_insertion.minima_sociaux.rsa.rsa_m.montant_de_base_du_rsa",),
     "ppa": ("prestations_sociales.solidarite_insertion.minima_sociaux.ppa.pa_m.montant_de_base",),
-    "aspa": ("prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.personnes_seules",
-             "prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.couples"),
+    "aspa": (
+        "prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.personnes_seules",
+        "prestations_sociales.solidarite_insertion.minimum_vieillesse.aspa.montant_maximum_annuel.couples",
+    ),
     "af": ("prestations_sociales.prestations_familiales.bmaf.bmaf",),
     "aah": ("prestations_sociales.prestations_etat_de_sante.invalidite.aah.montant",),
 }
@@ -55,8 +74,17 @@ def parameter_in_force(path: str, month: str) -> dict:
     dated = node.metadata.get("reference") or {}
     in_force = [v for k, v in sorted(dated.items()) if str(k) <= day][-1:] if isinstance(dated, dict) else [dated]
     texts = [t for v in in_force for t in (v if isinstance(v, list) else [v])]
-    return {"parameter": path, "description": node.description, "value": float(node(day)),
-            "texts": [{"title": str(t.get("title", "")), "href": t.get("href")} if isinstance(t, dict) else {"title": str(t), "href": None} for t in texts]}
+    return {
+        "parameter": path,
+        "description": node.description,
+        "value": float(node(day)),
+        "texts": [
+            {"title": str(t.get("title", "")), "href": t.get("href")}
+            if isinstance(t, dict)
+            else {"title": str(t), "href": None}
+            for t in texts
+        ],
+    }
 
 
 def references(variable: str) -> list[str]:
@@ -90,9 +118,20 @@ def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_mo
     out: dict[int, dict[str, dict]] = {}
     for i, hid in enumerate(ids):
         out[int(hid)] = {
-            b: {"figures": [{"role": role, "variable": v, "label": tbs.variables[v].label, "value": round(float(values[v].iloc[i]), 2)}
-                            for role, v in spec.items() if role in SHOWN],
-                "references": cited[b], "parameters": laws[b]}
+            b: {
+                "figures": [
+                    {
+                        "role": role,
+                        "variable": v,
+                        "label": tbs.variables[v].label,
+                        "value": round(float(values[v].iloc[i]), 2),
+                    }
+                    for role, v in spec.items()
+                    if role in SHOWN
+                ],
+                "references": cited[b],
+                "parameters": laws[b],
+            }
             for b, spec in BASIS.items()
         }
     return out

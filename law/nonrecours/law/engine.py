@@ -9,7 +9,7 @@ same mapping in :mod:`nonrecours.law.openfisca`.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache, partial
+from functools import cache, partial
 from importlib import metadata, resources
 
 import numpy as np
@@ -31,14 +31,16 @@ LAW_SOURCES = ("openfisca.py", "situation.py", "parameters.py", "parameters.yaml
 into entitlements: a change to any of them may change an answer."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def law_version(reference_month: str) -> str:
     """A fingerprint of everything the law engine's answer depends on besides a household's
     inputs: the reference month, OpenFisca-France's and OpenFisca-Core's versions, and this
     package's mapping and parameters (their text). Two runs with one fingerprint give the same
     entitlements for the same inputs, so a stored answer may be reused (see
     :func:`nonrecours.serving.decision_log.input_digests`)."""
-    h = hashlib.sha256(f"{reference_month}|{metadata.version('openfisca-france')}|{metadata.version('openfisca-core')}".encode())
+    h = hashlib.sha256(
+        f"{reference_month}|{metadata.version('openfisca-france')}|{metadata.version('openfisca-core')}".encode()
+    )
     for name in LAW_SOURCES:
         h.update(resources.files("nonrecours.law").joinpath(name).read_bytes())
     return h.hexdigest()

@@ -32,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from nonrecours.core.schema import BENEFITS
+from nonrecours.core.schema import BENEFITS, MONTHS_PER_YEAR
 from nonrecours.law.parameters import CssValuation
 
 SITUATION_PERSON_COLUMNS = (
@@ -65,7 +65,6 @@ BIRTH_MONTHS_BEFORE = 6
 EPOCH_YEAR = 1970
 """numpy's datetime64 counts years from here."""
 
-MONTHS_PER_YEAR = 12
 RECENT_MONTHS = 4
 """RSA and PPA average resources over the three months before the month paid (CASF R262-7), so
 "recent" is that month and the three before it."""
@@ -157,9 +156,7 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
     rate = persons["disability_rate"].to_numpy(dtype=float)
     activity = persons["activity"].astype("object").map(_ACTIVITY).to_numpy(dtype=str)
     tenure = households["tenure"].astype("object").map(_TENURE).to_numpy(dtype=str)
-    units_per_household = households.index.to_series().map(
-        persons.groupby("household_id")["benefit_unit"].nunique()
-    )
+    units_per_household = households.index.to_series().map(persons.groupby("household_id")["benefit_unit"].nunique())
     coloc = (units_per_household > 1).to_numpy()
     depcom = households["depcom"].astype(str).to_numpy()
     rent = households["rent_monthly"].to_numpy(dtype=float)
@@ -200,7 +197,9 @@ def build_simulation(persons: pd.DataFrame, households: pd.DataFrame, reference_
             sim.set_input("duree_possession_titre_sejour", month, persons["permit_years"].to_numpy(dtype=float))
     # A yearly tax box, in whole euros (OpenFisca's type for it).
     for year, column in ((ref.year - 2, "turnover_n2"), (ref.year - 1, "turnover"), (ref.year, "turnover")):
-        sim.set_input("mbic_imps", str(year), np.round(persons[column].to_numpy(dtype=float) * MONTHS_PER_YEAR).astype(int))
+        sim.set_input(
+            "mbic_imps", str(year), np.round(persons[column].to_numpy(dtype=float) * MONTHS_PER_YEAR).astype(int)
+        )
     return sim, persons, households, unit_id
 
 

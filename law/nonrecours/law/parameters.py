@@ -71,7 +71,11 @@ class RentEstimate:
         """Estimated rent per row; 0 for a tenure that pays none (owners, housed free)."""
         size = np.clip(persons.to_numpy(dtype=int), 1, len(self.surface_m2_by_persons)) - 1
         surface = np.asarray(self.surface_m2_by_persons)[size]
-        per_m2 = np.where(tenure.to_numpy() == "social_renter", self.social_eur_per_m2, territory.astype("object").map(self.private_eur_per_m2).to_numpy(dtype=float))
+        per_m2 = np.where(
+            tenure.to_numpy() == "social_renter",
+            self.social_eur_per_m2,
+            territory.astype("object").map(self.private_eur_per_m2).to_numpy(dtype=float),
+        )
         renting = tenure.isin(["social_renter", "private_renter"]).to_numpy()
         return pd.Series(np.where(renting, np.round(surface * per_m2, 2), 0.0), index=tenure.index)
 

@@ -29,11 +29,10 @@ import numpy as np
 import pandas as pd
 
 from nonrecours.core.config import LawConfig
-from nonrecours.core.schema import ENTITLEMENTS, ESTIMATED_INPUTS
+from nonrecours.core.schema import ENTITLEMENTS, ESTIMATED_INPUTS, MONTHS_PER_YEAR
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import CssValuation, LawParameters, load_law_parameters
 
-MONTHS_PER_YEAR = 12
 PAY_ESTIMATE_ACTIVITIES = ("employed", "unemployed")
 """Without a recent declaration, a member's recent pay counts as estimated when last year they
 were paid or they are in the labour market (retirees and children are not expected to earn)."""
@@ -49,11 +48,15 @@ def _nullable(column: pd.Series) -> np.ndarray:
 
 def estimated_inputs(pay: pd.Series, rent: pd.Series) -> pd.Series:
     """The ``ESTIMATED_INPUTS`` code from two boolean series (indexed alike)."""
-    code = np.select([pay.to_numpy() & rent.to_numpy(), pay.to_numpy(), rent.to_numpy()], ["pay_rent", "pay", "rent"], "none")
+    code = np.select(
+        [pay.to_numpy() & rent.to_numpy(), pay.to_numpy(), rent.to_numpy()], ["pay_rent", "pay", "rent"], "none"
+    )
     return pd.Series(pd.Categorical(code, categories=list(ESTIMATED_INPUTS)), index=pay.index)
 
 
-def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, params: LawParameters) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def observed_situation(
+    individuals: pd.DataFrame, households: pd.DataFrame, params: LawParameters
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """What the agency knows, in the law engine's terms, and per household which inputs were
     estimated (an ``ESTIMATED_INPUTS`` series indexed by ``household_id``).
 
@@ -97,11 +100,20 @@ def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, para
         | (n2_missing & (declared_monthly > 0))
     )
     hid = households["household_id"]
-    pay_estimated = pd.Series(pay_guessed).groupby(persons["household_id"].to_numpy()).any().reindex(hid.to_numpy(), fill_value=False)
+    pay_estimated = (
+        pd.Series(pay_guessed)
+        .groupby(persons["household_id"].to_numpy())
+        .any()
+        .reindex(hid.to_numpy(), fill_value=False)
+    )
     rent = _nullable(households["rent_monthly"])
     rent_missing = np.isnan(rent)
     size = individuals.groupby("household_id").size().reindex(hid.to_numpy(), fill_value=1)
-    guess = params.rent_estimate.rent(households["tenure"].astype("object").reset_index(drop=True), households["territory_type"].reset_index(drop=True), size.reset_index(drop=True))
+    guess = params.rent_estimate.rent(
+        households["tenure"].astype("object").reset_index(drop=True),
+        households["territory_type"].reset_index(drop=True),
+        size.reset_index(drop=True),
+    )
     hh = pd.DataFrame(
         {
             "household_id": hid.to_numpy(),
@@ -111,7 +123,11 @@ def observed_situation(individuals: pd.DataFrame, households: pd.DataFrame, para
         }
     )
     estimated = estimated_inputs(pay_estimated.reset_index(drop=True), pd.Series(rent_missing & (guess.to_numpy() > 0)))
-    return persons, hh, pd.Series(estimated.to_numpy(), index=pd.Index(hid.to_numpy(), name="household_id"), name="estimated_inputs")
+    return (
+        persons,
+        hh,
+        pd.Series(estimated.to_numpy(), index=pd.Index(hid.to_numpy(), name="household_id"), name="estimated_inputs"),
+    )
 
 
 def entitlements_from_observed(
@@ -128,6 +144,10 @@ def entitlements_from_observed(
     ``ENTITLEMENTS`` form (with which inputs were estimated)."""
     params = load_law_parameters()
     persons, hh, estimated = observed_situation(individuals, households, params)
-    out = run_law_engine(persons, hh, law=law, css=css or params.css, scheduler=scheduler, quiet=quiet, description=description)
-    out["estimated_inputs"] = pd.Categorical(out["household_id"].map(estimated).astype("object").fillna("none"), categories=list(ESTIMATED_INPUTS))
+    out = run_law_engine(
+        persons, hh, law=law, css=css or params.css, scheduler=scheduler, quiet=quiet, description=description
+    )
+    out["estimated_inputs"] = pd.Categorical(
+        out["household_id"].map(estimated).astype("object").fillna("none"), categories=list(ESTIMATED_INPUTS)
+    )
     return out[ENTITLEMENTS.names]

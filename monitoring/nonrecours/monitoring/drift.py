@@ -33,8 +33,12 @@ def household_frame(scored: pd.DataFrame) -> pd.DataFrame:
 
 def definition(frame: pd.DataFrame) -> DataDefinition:
     """Column types from the schema: categories and flags categorical, everything else numerical."""
-    categorical = [c for c in frame.columns if c in PROFILES.names and PROFILES.column(c).dtype in ("category", "bool", "boolean")]
-    return DataDefinition(numerical_columns=[c for c in frame.columns if c not in categorical], categorical_columns=categorical)
+    categorical = [
+        c for c in frame.columns if c in PROFILES.names and PROFILES.column(c).dtype in ("category", "bool", "boolean")
+    ]
+    return DataDefinition(
+        numerical_columns=[c for c in frame.columns if c not in categorical], categorical_columns=categorical
+    )
 
 
 @dataclass
@@ -56,7 +60,8 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, *, max_drift_sh
     ref, cur = ref[seen], cur[seen]
     dd = definition(ref)
     snapshot = Report([DataDriftPreset()]).run(
-        current_data=Dataset.from_pandas(cur, data_definition=dd), reference_data=Dataset.from_pandas(ref, data_definition=dd)
+        current_data=Dataset.from_pandas(cur, data_definition=dd),
+        reference_data=Dataset.from_pandas(ref, data_definition=dd),
     )
     share, drifted = 0.0, []
     for m in snapshot.dict()["metrics"]:

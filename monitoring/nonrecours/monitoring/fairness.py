@@ -31,7 +31,9 @@ def flagged(scored: pd.DataFrame, capacity_share: float) -> np.ndarray:
     return outreach_list(scored["expected_unclaimed_monthly"].to_numpy(dtype=float), capacity_share)
 
 
-def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives: int, bootstrap: int, seed: int = 0) -> pd.DataFrame:
+def fairness_table(
+    scored: pd.DataFrame, *, capacity_share: float, min_positives: int, bootstrap: int, seed: int = 0
+) -> pd.DataFrame:
     """One row per (attribute, group): rows, positives, the metrics, their 90% bootstrap interval
     and ``gated`` (enough positives to count against the threshold). ``scored`` needs
     ``p_unclaimed``, ``expected_unclaimed_monthly``, the audited columns and, for everything but
@@ -50,7 +52,11 @@ def fairness_table(scored: pd.DataFrame, *, capacity_share: float, min_positives
         yy, pp, ff = (y[idx] if known else pred[idx]), p[idx], pred[idx]
         out = {k: row[k] for k in ("attribute", "group", "rows", "positives")}
         for m, fn in GROUP_METRICS.items():
-            lo, hi = bootstrap_interval(fn, yy, ff, draws=bootstrap, rng=rng) if known or m == "selection_rate" else (np.nan, np.nan)
+            lo, hi = (
+                bootstrap_interval(fn, yy, ff, draws=bootstrap, rng=rng)
+                if known or m == "selection_rate"
+                else (np.nan, np.nan)
+            )
             out[m], out[f"{m}_low"], out[f"{m}_high"] = row[m], lo, hi
         out["calibration_gap"] = float(pp.mean() - yy.mean()) if known else np.nan
         out["gated"] = known and out["positives"] >= min_positives
@@ -75,9 +81,28 @@ def follow_up_table(scored: pd.DataFrame, *, bootstrap: int, seed: int = 0) -> p
             reached = g[g["contacted"].astype(bool)]
             known = reached["claimed"].dropna().astype(bool).to_numpy()
             lo, hi = bootstrap_interval(np.mean, known, draws=bootstrap, rng=rng)
-            rows.append({
-                "attribute": attribute, "group": group, "outcomes": len(g), "reached_share": len(reached) / len(g),
-                "results_known": len(known), "claimed_share": float(known.mean()) if len(known) else np.nan,
-                "claimed_low": lo, "claimed_high": hi,
-            })
-    return pd.DataFrame(rows, columns=["attribute", "group", "outcomes", "reached_share", "results_known", "claimed_share", "claimed_low", "claimed_high"])
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "group": group,
+                    "outcomes": len(g),
+                    "reached_share": len(reached) / len(g),
+                    "results_known": len(known),
+                    "claimed_share": float(known.mean()) if len(known) else np.nan,
+                    "claimed_low": lo,
+                    "claimed_high": hi,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "attribute",
+            "group",
+            "outcomes",
+            "reached_share",
+            "results_known",
+            "claimed_share",
+            "claimed_low",
+            "claimed_high",
+        ],
+    )

@@ -25,9 +25,13 @@ def feature_weights(scorer: Scorer) -> pd.DataFrame:
     return frame.sort_values("share", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def notice(*, name: str, version: str, run_id: str, scorer: Scorer, capacity_share: float, top: int = MAIN_PARAMETERS) -> str:
+def notice(
+    *, name: str, version: str, run_id: str, scorer: Scorer, capacity_share: float, top: int = MAIN_PARAMETERS
+) -> str:
     weights = feature_weights(scorer).head(top)
-    lines = "\n".join(f"| {PROFILES.column(r.feature).fr} | `{r.feature}` | {r.share:.1%} |" for r in weights.itertuples(index=False))
+    lines = "\n".join(
+        f"| {PROFILES.column(r.feature).fr} | `{r.feature}` | {r.share:.1%} |" for r in weights.itertuples(index=False)
+    )
     benefits = ", ".join(BENEFIT_LABELS.values())
     return f"""# Notice explicative de l'algorithme « {name} » (version {version})
 
@@ -79,3 +83,11 @@ pour son score (ils sont conservés avec chaque score dans le journal des décis
 pseudonyme), et la version du modèle. La demande se fait par écrit auprès du service social ou
 du délégué à la protection des données de l'organisme.
 """
+
+
+def notice_html(name: str, version: str, run_id: str, scorer: Scorer, *, capacity_share: float) -> str:
+    """:func:`notice` as HTML for the agents' page (CommonMark with tables; raw HTML in it is not kept)."""
+    from markdown_it import MarkdownIt
+
+    text = notice(name=name, version=version, run_id=run_id, scorer=scorer, capacity_share=capacity_share)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)

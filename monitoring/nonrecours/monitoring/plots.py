@@ -24,7 +24,7 @@ def group_figure(table: pd.DataFrame, metric: str, title: str, threshold_gap: fl
     rows = -(-len(attributes) // cols)
     fig = Figure(figsize=(4 * cols, 3.4 * rows), constrained_layout=True)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
-    for ax in axes[len(attributes):]:
+    for ax in axes[len(attributes) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     for ax, attribute in zip(axes, attributes):

@@ -25,8 +25,11 @@ from nonrecours.monitoring.fairness import flagged
 LIST, SCORE = "outreach_list", "score"
 # (classification, Evidently's metric type) -> our name, for the figures we quote and gate on.
 HEADLINE = {
-    (LIST, "Recall"): "recall", (LIST, "Precision"): "precision", (LIST, "Accuracy"): "accuracy",
-    (SCORE, "RocAuc"): "roc_auc", (SCORE, "LogLoss"): "log_loss",
+    (LIST, "Recall"): "recall",
+    (LIST, "Precision"): "precision",
+    (LIST, "Accuracy"): "accuracy",
+    (SCORE, "RocAuc"): "roc_auc",
+    (SCORE, "LogLoss"): "log_loss",
 }
 
 
@@ -63,7 +66,12 @@ def _definition() -> DataDefinition:
     )
 
 
-def _run(current: pd.DataFrame, reference: pd.DataFrame | None, list_preset: ClassificationPreset, score_preset: ClassificationPreset):
+def _run(
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    list_preset: ClassificationPreset,
+    score_preset: ClassificationPreset,
+):
     cur = Dataset.from_pandas(current, data_definition=_definition())
     ref = None if reference is None else Dataset.from_pandas(reference, data_definition=_definition())
     return Report([list_preset, score_preset], include_tests=False).run(current_data=cur, reference_data=ref)
@@ -82,7 +90,9 @@ def _headline(snapshot) -> dict[str, float]:
     return out
 
 
-def quality_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float) -> QualityResult:
+def quality_report(
+    reference: pd.DataFrame, current: pd.DataFrame, *, cfg: MonitoringConfig, capacity_share: float
+) -> QualityResult:
     """Evidently's classification preset on the current window; with a reference truth, tests
     that ROC AUC and recall on the list stay within ``cfg.max_roc_auc_drop`` and
     ``cfg.max_recall_drop`` of the reference's."""
@@ -99,7 +109,12 @@ def quality_report(reference: pd.DataFrame, current: pd.DataFrame, *, cfg: Monit
         ClassificationPreset(classification_name=SCORE, rocauc_tests=[gte(baseline["roc_auc"] - cfg.max_roc_auc_drop)]),
     )
     tests = [
-        {"view": t["metric_config"]["params"]["classification_name"], "name": t["name"], "description": t["description"], "passed": str(t["status"]).endswith("SUCCESS")}
+        {
+            "view": t["metric_config"]["params"]["classification_name"],
+            "name": t["name"],
+            "description": t["description"],
+            "passed": str(t["status"]).endswith("SUCCESS"),
+        }
         for t in snapshot.dict()["tests"]
     ]
     return QualityResult(snapshot, _headline(snapshot), baseline, tests)

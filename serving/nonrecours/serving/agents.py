@@ -18,10 +18,11 @@ the browser keeps in a cookie; the table keeps its SHA-256, the session's CSRF t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, or_, select, update
@@ -74,7 +75,7 @@ def _dummy_hash() -> str:
 
 
 def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def create_table(engine: Engine) -> None:
@@ -96,25 +97,31 @@ def add_agent(engine: Engine, name: str, team: str, password: str, *, now: datet
             raise ValueError(f"an agent named {name!r} already exists")
         new_id = conn.execute(
             insert(agents).returning(agents.c.id),
-            {"name": name, "team": team, "password_hash": _hasher().hash(password), "created_at": now or datetime.now(timezone.utc), "failed_signins": 0},
+            {
+                "name": name,
+                "team": team,
+                "password_hash": _hasher().hash(password),
+                "created_at": now or datetime.now(UTC),
+                "failed_signins": 0,
+            },
         ).scalar_one()
     return Agent(int(new_id), name, team)
 
 
-def sign_in(engine: Engine, name: str, password: str, *, now: datetime | None = None, max_failures: int, lockout: timedelta) -> Agent | None:
+def sign_in(
+    engine: Engine, name: str, password: str, *, now: datetime | None = None, max_failures: int, lockout: timedelta
+) -> Agent | None:
     """The agent if ``password`` is theirs, else None (a wrong name or password alike). Raises
     :class:`LockedOut` while the account is locked, whatever the password. The table must exist
     (:func:`create_table`, done by adding an agent): no DDL check on every sign-in."""
     from argon2.exceptions import VerificationError
 
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     with engine.begin() as conn:
         row = conn.execute(select(agents).where(agents.c.name == name.strip())).first()
         if row is None:
-            try:
+            with contextlib.suppress(VerificationError):
                 _hasher().verify(_dummy_hash(), password)
-            except VerificationError:
-                pass
             return None
         if row.locked_until is not None and _utc(row.locked_until) > now:
             raise LockedOut(_utc(row.locked_until))
@@ -123,7 +130,11 @@ def sign_in(engine: Engine, name: str, password: str, *, now: datetime | None = 
         except VerificationError:
             failures = row.failed_signins + 1
             locked = now + lockout if failures >= max_failures else None
-            conn.execute(update(agents).where(agents.c.id == row.id).values(failed_signins=0 if locked else failures, locked_until=locked))
+            conn.execute(
+                update(agents)
+                .where(agents.c.id == row.id)
+                .values(failed_signins=0 if locked else failures, locked_until=locked)
+            )
             return None
         values: dict = {"failed_signins": 0, "locked_until": None}
         if _hasher().check_needs_rehash(row.password_hash):
@@ -135,7 +146,10 @@ def sign_in(engine: Engine, name: str, password: str, *, now: datetime | None = 
 def list_agents(engine: Engine) -> list[Agent]:
     create_table(engine)
     with engine.connect() as conn:
-        return [Agent(int(r.id), r.name, r.team) for r in conn.execute(select(agents.c.id, agents.c.name, agents.c.team).order_by(agents.c.name))]
+        return [
+            Agent(int(r.id), r.name, r.team)
+            for r in conn.execute(select(agents.c.id, agents.c.name, agents.c.team).order_by(agents.c.name))
+        ]
 
 
 sessions = Table(
@@ -162,20 +176,33 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def open_session(engine: Engine, agent: Agent, *, lifetime: timedelta, now: datetime | None = None) -> tuple[str, Session]:
+def open_session(
+    engine: Engine, agent: Agent, *, lifetime: timedelta, now: datetime | None = None
+) -> tuple[str, Session]:
     """A new session for a signed-in agent: the cookie's token (only its hash is stored) and the
     session, whose ``csrf`` token every form of the page carries."""
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     token, csrf = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
     with engine.begin() as conn:
-        conn.execute(insert(sessions), {"token_hash": _token_hash(token), "agent_id": agent.id, "csrf": csrf, "created_at": now, "expires_at": now + lifetime})
+        conn.execute(
+            insert(sessions),
+            {
+                "token_hash": _token_hash(token),
+                "agent_id": agent.id,
+                "csrf": csrf,
+                "created_at": now,
+                "expires_at": now + lifetime,
+            },
+        )
     return token, Session(agent, csrf, now + lifetime)
 
 
 def session_of(engine: Engine, token: str, *, now: datetime | None = None) -> Session | None:
     """The live session a cookie's token opens, or None (unknown, expired or signed out)."""
-    now = _utc(now or datetime.now(timezone.utc))
-    query = select(sessions.c.csrf, sessions.c.expires_at, agents.c.id, agents.c.name, agents.c.team).join(agents, agents.c.id == sessions.c.agent_id)
+    now = _utc(now or datetime.now(UTC))
+    query = select(sessions.c.csrf, sessions.c.expires_at, agents.c.id, agents.c.name, agents.c.team).join(
+        agents, agents.c.id == sessions.c.agent_id
+    )
     with engine.connect() as conn:
         row = conn.execute(query.where(sessions.c.token_hash == _token_hash(token))).first()
     if row is None or _utc(row.expires_at) <= now:
@@ -185,6 +212,8 @@ def session_of(engine: Engine, token: str, *, now: datetime | None = None) -> Se
 
 def close_session(engine: Engine, token: str, *, now: datetime | None = None) -> None:
     """Sign out: the session's row goes, and with it every expired one."""
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     with engine.begin() as conn:
-        conn.execute(delete(sessions).where(or_(sessions.c.token_hash == _token_hash(token), sessions.c.expires_at <= now)))
+        conn.execute(
+            delete(sessions).where(or_(sessions.c.token_hash == _token_hash(token), sessions.c.expires_at <= now))
+        )

@@ -78,8 +78,12 @@ class Batcher:
             deadline = loop.time() + self.linger_seconds
             while size < self.max_batch:
                 try:
-                    job = self._queue.get_nowait() if loop.time() >= deadline else await asyncio.wait_for(self._queue.get(), deadline - loop.time())
-                except (asyncio.QueueEmpty, asyncio.TimeoutError):
+                    job = (
+                        self._queue.get_nowait()
+                        if loop.time() >= deadline
+                        else await asyncio.wait_for(self._queue.get(), deadline - loop.time())
+                    )
+                except (TimeoutError, asyncio.QueueEmpty):
                     break
                 if size + len(job.items) > self.max_batch:
                     carry = job  # starts the next batch
@@ -88,7 +92,7 @@ class Batcher:
                 size += len(job.items)
             items = [x for job in batch for x in job.items]
             self._waiting -= size
-            self.batches = [*self.batches[1 - RECENT_BATCHES:], size]
+            self.batches = [*self.batches[1 - RECENT_BATCHES :], size]
             try:
                 results = await self._call(items)
             except Exception as exc:  # noqa: BLE001 - one request at fault must not fail the others

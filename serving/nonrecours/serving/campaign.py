@@ -24,23 +24,35 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
+from nonrecours.core.config import CampaignConfig, SettingsError, section
 from nonrecours.core.schema import CAMPAIGN_ARMS, CONTACTED_ARMS
 
 ID_DIGEST_CHARS = 6
 PROPENSITY_DIGITS = 4
-CAMPAIGN_COLUMNS = ("campaign_id", "household_id", "arm", "contacted", "rank", "stratum", "propensity", "expected_monthly", "benefits")
+CAMPAIGN_COLUMNS = (
+    "campaign_id",
+    "household_id",
+    "arm",
+    "contacted",
+    "rank",
+    "stratum",
+    "propensity",
+    "expected_monthly",
+    "benefits",
+)
 
 
 @dataclass(frozen=True)
 class CampaignPlan:
     """What the campaign asks for. ``capacity``: contacts the team can make; ``holdout_share``:
     share of the top set aside, never contacted; ``exploration_share``: share of the contacts
-    spent at random below the cut; ``strata``: rank strata the holdout is drawn within."""
+    spent at random below the cut; ``strata``: rank strata the holdout is drawn within. The shares
+    and strata are the ``campaign`` settings' and are checked as those are."""
 
     capacity: int
     holdout_share: float
@@ -50,13 +62,15 @@ class CampaignPlan:
 
     def __post_init__(self) -> None:
         if self.capacity < 1:
-            raise ValueError(f"capacity must be at least 1 contact, got {self.capacity}")
-        if not 0 <= self.holdout_share < 1:
-            raise ValueError(f"holdout share must be in [0, 1), got {self.holdout_share}")
-        if not 0 <= self.exploration_share < 1:
-            raise ValueError(f"exploration share must be in [0, 1), got {self.exploration_share}")
-        if self.strata < 1:
-            raise ValueError(f"strata must be at least 1, got {self.strata}")
+            raise SettingsError(f"capacity must be at least 1 contact, got {self.capacity}")
+        section(
+            "campaign", holdout_share=self.holdout_share, exploration_share=self.exploration_share, strata=self.strata
+        )
+
+    @classmethod
+    def of(cls, design: CampaignConfig, *, capacity: int, seed: int) -> CampaignPlan:
+        """The plan of a campaign of ``capacity`` contacts designed by the ``campaign`` settings."""
+        return cls(capacity, design.holdout_share, design.exploration_share, design.strata, seed)
 
 
 def campaign_id(at: datetime, seed: int) -> str:
@@ -70,30 +84,38 @@ def discussed_benefits(scored: pd.DataFrame) -> pd.Series:
     receiving, but CSS without contribution for an RSA recipient (granted by default). Ordered by
     expected amount, highest first; a ``;``-joined string."""
     seen = scored["receives_this"].astype("Float64").fillna(0).to_numpy(dtype=float) >= 1
-    automatic = (scored["benefit"].astype("object").to_numpy() == "css_free") & (scored["receives_rsa"].astype("Float64").fillna(0).to_numpy(dtype=float) >= 1)
+    automatic = (scored["benefit"].astype("object").to_numpy() == "css_free") & (
+        scored["receives_rsa"].astype("Float64").fillna(0).to_numpy(dtype=float) >= 1
+    )
     rows = scored.loc[~seen & ~automatic, ["household_id", "benefit", "expected_unclaimed_monthly"]]
-    rows = rows.assign(benefit=rows["benefit"].astype("object")).sort_values(["household_id", "expected_unclaimed_monthly"], ascending=[True, False], kind="stable")
+    rows = rows.assign(benefit=rows["benefit"].astype("object")).sort_values(
+        ["household_id", "expected_unclaimed_monthly"], ascending=[True, False], kind="stable"
+    )
     return rows.groupby("household_id")["benefit"].agg(";".join)
 
 
 def _law_open(scored: pd.DataFrame) -> pd.Series:
     """Per household: the law engine finds it eligible to a benefit it is not seen receiving."""
     seen = scored["receives_this"].astype("Float64").fillna(0).to_numpy(dtype=float) >= 1
-    return pd.Series(scored["law_eligible"].to_numpy(dtype=bool) & ~seen).groupby(scored["household_id"].to_numpy()).any()
+    return (
+        pd.Series(scored["law_eligible"].to_numpy(dtype=bool) & ~seen).groupby(scored["household_id"].to_numpy()).any()
+    )
 
 
-def plan_campaign(scored: pd.DataFrame, plan: CampaignPlan, *, value: str = "expected_unclaimed_monthly", at: datetime | None = None) -> pd.DataFrame:
+def plan_campaign(
+    scored: pd.DataFrame, plan: CampaignPlan, *, value: str = "expected_unclaimed_monthly", at: datetime | None = None
+) -> pd.DataFrame:
     """The campaign's households (``CAMPAIGN_COLUMNS``), ranked by the household's total ``value``
     (the worklist's ranking by default; a column of ``scored``). Households neither in the top
     nor in the exploration pool are not in it."""
     if value not in scored.columns:
         raise ValueError(f"scored rows have no column {value!r} to rank by")
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     rng = np.random.default_rng(plan.seed)
     total = scored.groupby("household_id")[value].sum().sort_values(ascending=False, kind="stable")
     ids = total.index.to_numpy()
     n = len(ids)
-    explore_n = int(round(plan.exploration_share * plan.capacity))
+    explore_n = round(plan.exploration_share * plan.capacity)
     top_n = min(n, int(np.ceil((plan.capacity - explore_n) / (1 - plan.holdout_share))))
     top = ids[:top_n]
 
@@ -104,7 +126,9 @@ def plan_campaign(scored: pd.DataFrame, plan: CampaignPlan, *, value: str = "exp
     wanted = max(top_n - (plan.capacity - explore_n), 0)
     exact = wanted * sizes / max(top_n, 1)
     quota = np.floor(exact).astype(int)
-    extra = np.argsort(-(exact - quota) + rng.random(plan.strata) * np.finfo(float).eps, kind="stable")[: wanted - quota.sum()]
+    extra = np.argsort(-(exact - quota) + rng.random(plan.strata) * np.finfo(float).eps, kind="stable")[
+        : wanted - quota.sum()
+    ]
     quota[extra] += 1
     holdout = np.zeros(top_n, dtype=bool)
     for s in range(plan.strata):
@@ -139,4 +163,10 @@ def plan_campaign(scored: pd.DataFrame, plan: CampaignPlan, *, value: str = "exp
 def campaign_summary(campaign: pd.DataFrame) -> pd.DataFrame:
     """Households and expected amount per arm (what ``nonrecours campaign`` prints)."""
     g = campaign.groupby("arm", observed=False)
-    return pd.DataFrame({"households": g.size(), "propensity": g["propensity"].first().round(PROPENSITY_DIGITS), "expected_monthly": g["expected_monthly"].sum().round(0)}).reset_index()
+    return pd.DataFrame(
+        {
+            "households": g.size(),
+            "propensity": g["propensity"].first().round(PROPENSITY_DIGITS),
+            "expected_monthly": g["expected_monthly"].sum().round(0),
+        }
+    ).reset_index()

@@ -22,7 +22,7 @@ import hmac
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from nonrecours.core.config import ServingConfig
+from nonrecours.core.errors import UserError
 from nonrecours.core.schema import (
     BENEFITS,
     ENTITLEMENTS,
@@ -59,6 +61,7 @@ from nonrecours.core.schema import (
     SCORE_COLUMNS,
     validate,
 )
+from nonrecours.serving.secrets import pseudonym_key, retired_keys
 
 metadata = MetaData()
 KEY_ID_LENGTH = 12
@@ -134,7 +137,8 @@ purges = Table(
     Column("outcomes", Integer, nullable=False),
     Column("assignments", Integer, nullable=False),
     Column("purged_by", String(100), nullable=False),
-    comment="Audit trail of retention: every purge of the decision log, with what it removed (rows older than `before`).",
+    comment="Audit trail of retention: every purge of the decision log, with what it removed (rows older than "
+    "`before`).",
 )
 LOG_TABLES = ("decisions", "outcomes", "campaign_assignments", "audit_attributes", "purges")
 
@@ -204,32 +208,45 @@ def input_digests(individuals: pd.DataFrame, households: pd.DataFrame, *, key: b
         raise ValueError("no pseudonymisation key given")
     member_cols = [c for c in INDIVIDUALS.names if c not in INPUT_IDS and c in individuals.columns]
     household_cols = [c for c in HOUSEHOLDS.names if c not in INPUT_IDS and c in households.columns]
-    members = pd.DataFrame({"household_id": individuals["household_id"].to_numpy(), "text": _row_texts(individuals, member_cols).to_numpy()})
-    grouped = members.sort_values(["household_id", "text"], kind="stable").groupby("household_id")["text"].agg(_MEMBER.join)
+    members = pd.DataFrame(
+        {
+            "household_id": individuals["household_id"].to_numpy(),
+            "text": _row_texts(individuals, member_cols).to_numpy(),
+        }
+    )
+    grouped = (
+        members.sort_values(["household_id", "text"], kind="stable").groupby("household_id")["text"].agg(_MEMBER.join)
+    )
     own = pd.Series(_row_texts(households, household_cols).to_numpy(), index=households["household_id"].to_numpy())
     whole = law_version + _MEMBER + own + _MEMBER + _MEMBER + grouped.reindex(own.index).fillna("")
     return whole.map(lambda t: hmac.new(key, t.encode(), hashlib.sha256).hexdigest()).rename("input_digest")
 
 
-DEFAULT_TIMEOUT_SECONDS = 10.0
-"""Connect and statement timeout on PostgreSQL when the caller gives none (``serving.decision_log_timeout_seconds``)."""
 MS_PER_SECOND = 1_000
 SQLITE_BUSY_MS = 30_000
 """How long a SQLite writer waits for another's lock (a local file: no network to time out)."""
 
 
-def connect(url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
+def connect(url: str, *, timeout_seconds: float | None = None) -> Engine:
     """An engine with the tables created. SQLite gets WAL mode with full sync, so readers never
     block the writer and a committed write survives a crash; a writer waits up to
     ``SQLITE_BUSY_MS`` for another's lock. PostgreSQL gets a connect and a
     statement timeout, so an unreachable or stuck server fails a write within ``timeout_seconds``
     instead of blocking. Parameters are never put in SQLAlchemy's error messages (they hold
-    pseudonyms and personal data)."""
+    pseudonyms and personal data). ``timeout_seconds``: ``serving.decision_log_timeout_seconds``
+    unless given."""
+    if timeout_seconds is None:
+        timeout_seconds = ServingConfig().decision_log_timeout_seconds
     dialect = url.split(":", 1)[0].split("+", 1)[0]
     args: dict = {}
     if dialect == "postgresql":
-        args = {"connect_timeout": max(1, int(timeout_seconds)), "options": f"-c statement_timeout={int(timeout_seconds * MS_PER_SECOND)}"}
-    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=args, pool_timeout=timeout_seconds)
+        args = {
+            "connect_timeout": max(1, int(timeout_seconds)),
+            "options": f"-c statement_timeout={int(timeout_seconds * MS_PER_SECOND)}",
+        }
+    engine = create_engine(
+        url, pool_pre_ping=True, hide_parameters=True, connect_args=args, pool_timeout=timeout_seconds
+    )
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -263,13 +280,18 @@ def _add_missing_columns(engine: Engine) -> None:
 
     present = {t: {c["name"] for c in inspect(engine).get_columns(t)} for t in ADDED_COLUMNS}
     wanted = [(t, c) for t, cols in ADDED_COLUMNS.items() for c in cols if c not in present[t]]
-    statements = [f"ALTER TABLE {t} ADD COLUMN {c} {metadata.tables[t].c[c].type.compile(engine.dialect)}" for t, c in wanted]
+    statements = [
+        f"ALTER TABLE {t} ADD COLUMN {c} {metadata.tables[t].c[c].type.compile(engine.dialect)}" for t, c in wanted
+    ]
     try:
         with engine.begin() as conn:
             for statement in statements:
                 conn.exec_driver_sql(statement)
     except Exception as exc:  # noqa: BLE001 - re-raised with what to do
-        raise RuntimeError(f"the decision log predates columns {wanted}; as the tables' owner run: {'; '.join(statements)} ({type(exc).__name__})") from None
+        raise RuntimeError(
+            f"the decision log predates columns {wanted}; as the tables' owner run: {'; '.join(statements)} "
+            f"({type(exc).__name__})"
+        ) from None
 
 
 APPEND_ONLY_LOCK = 7_310_001
@@ -285,8 +307,11 @@ APPEND_ONLY_DDL = (
       RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused';
     END $$""",
     *(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in APPEND_ONLY_TABLES),
-    *(f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION nonrecours_append_only()"
-      for t in APPEND_ONLY_TABLES),
+    *(
+        f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION "
+        "nonrecours_append_only()"
+        for t in APPEND_ONLY_TABLES
+    ),
 )
 """On PostgreSQL the database itself refuses to change or delete a row of the log (triggers),
 except the deletions of a purge; they are installed once (a role that does not own the tables,
@@ -374,11 +399,28 @@ class Outcome:
     sender: str | None = None
 
     @classmethod
-    def from_result(cls, household_id: int | str, benefit: str, result: str, outcome_date: date, *, amount_granted: float | None = None, **links) -> Outcome:
+    def from_result(
+        cls,
+        household_id: int | str,
+        benefit: str,
+        result: str,
+        outcome_date: date,
+        *,
+        amount_granted: float | None = None,
+        **links,
+    ) -> Outcome:
         if result not in OUTREACH_RESULTS:
             raise ValueError(f"result {result!r} is not one of {list(OUTREACH_RESULTS)}")
-        return cls(household_id, benefit, contacted=result != "unreachable", claimed=result == "opened",
-                   amount_granted=amount_granted if result == "opened" else None, outcome_date=outcome_date, result=result, **links)
+        return cls(
+            household_id,
+            benefit,
+            contacted=result != "unreachable",
+            claimed=result == "opened",
+            amount_granted=amount_granted if result == "opened" else None,
+            outcome_date=outcome_date,
+            result=result,
+            **links,
+        )
 
 
 @dataclass(frozen=True)
@@ -414,19 +456,40 @@ class DecisionLog:
         self.key_ids = tuple(key_id(k) for k in self.keys)
         self.key_id = self.key_ids[0]
 
+    @classmethod
+    def open(cls, url: str, secrets: Mapping[str, str], *, timeout_seconds: float | None = None) -> DecisionLog:
+        """The log at ``url``, pseudonymising with the secrets' key (and matching under the retired
+        ones); a refused URL or key is a :class:`UserError`."""
+
+        try:
+            return cls(
+                connect(url, timeout_seconds=timeout_seconds), pseudonym_key(dict(secrets)), retired_keys(dict(secrets))
+            )
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
     def pseudonyms(self, household_id: int | str) -> list[str]:
         """The household's pseudonym under the current key, then under each retired one."""
         return [pseudonymise(household_id, k) for k in self.keys]
 
-    def rows(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str | Mapping, at: datetime | None = None, ids: Sequence | None = None,
-             digests: Mapping | None = None) -> list[dict]:
+    def rows(
+        self,
+        scored: pd.DataFrame,
+        *,
+        model_name: str,
+        model_version: str,
+        source: str | Mapping,
+        at: datetime | None = None,
+        ids: Sequence | None = None,
+        digests: Mapping | None = None,
+    ) -> list[dict]:
         """Decision-log rows, one per household, from scoring's long output (one row per
         household and benefit). The household's id is ``household_id``, or ``ids[household_id]``
         when the rows are numbered by position. Each row's ``audit`` (the protected attributes,
         when ``scored`` has them) goes to ``audit_attributes``, not ``decisions``. ``digests``
         (by ``household_id``, see :func:`input_digests`) lets a later request with the same
         inputs reuse the law engine's answer. ``source`` is one for all, or one per ``household_id``."""
-        at = at or datetime.now(timezone.utc)
+        at = at or datetime.now(UTC)
         out: dict[object, dict] = {}
         cols = [c for c in (*HOUSEHOLD_LEVEL, *PER_BENEFIT, *SCORES) if c in scored.columns]
         missing = sorted((set(HOUSEHOLD_LEVEL) | set(SCORES)) - set(cols))
@@ -434,7 +497,9 @@ class DecisionLog:
             raise ValueError(f"scored rows lack column(s) {missing}")
         audited = [c for c in PROTECTED if c in scored.columns]
         columns = [_plain_column(scored[c]) for c in (*cols, *audited)]
-        for hid, benefit, *values in zip(scored["household_id"].tolist(), scored["benefit"].astype("object").tolist(), *columns):
+        for hid, benefit, *values in zip(
+            scored["household_id"].tolist(), scored["benefit"].astype("object").tolist(), *columns
+        ):
             record = dict(zip((*cols, *audited), values))
             row = out.get(hid)
             if row is None:
@@ -456,25 +521,44 @@ class DecisionLog:
     @staticmethod
     def _insert(conn, rows: list[dict]) -> list[int]:
         """Insert decision rows and their audit attributes; the new decision ids, in order."""
-        ids = conn.execute(
-            insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True), [{k: v for k, v in r.items() if k != "audit"} for r in rows]
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
+                [{k: v for k, v in r.items() if k != "audit"} for r in rows],
+            )
+            .scalars()
+            .all()
+        )
         audit = [{"decision_id": i, **r["audit"]} for i, r in zip(ids, rows) if r.get("audit")]
         if audit:
             conn.execute(insert(audit_attributes), audit)
         return [int(i) for i in ids]
 
-    def record_scored(self, scored: pd.DataFrame, *, model_name: str, model_version: str, source: str | Mapping, at: datetime | None = None, ids: Sequence | None = None,
-                      digests: Mapping | None = None, chunk: int = COMMIT_CHUNK) -> int:
+    def record_scored(
+        self,
+        scored: pd.DataFrame,
+        *,
+        model_name: str,
+        model_version: str,
+        source: str | Mapping,
+        at: datetime | None = None,
+        ids: Sequence | None = None,
+        digests: Mapping | None = None,
+        chunk: int = COMMIT_CHUNK,
+    ) -> int:
         """Append one row per household in ``scored`` (see :meth:`rows`); returns the number of
         households logged. Chunks of ``chunk`` households are committed one after the other."""
-        rows = self.rows(scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids, digests=digests)
+        rows = self.rows(
+            scored, model_name=model_name, model_version=model_version, source=source, at=at, ids=ids, digests=digests
+        )
         for start in range(0, len(rows), chunk):
             with self.engine.begin() as conn:
                 self._insert(conn, rows[start : start + chunk])
         return len(rows)
 
-    def reusable_entitlements(self, household_ids: Sequence, digests: Sequence[str], *, since: datetime) -> tuple[pd.DataFrame, dict[int, tuple[int, datetime]]]:
+    def reusable_entitlements(
+        self, household_ids: Sequence, digests: Sequence[str], *, since: datetime
+    ) -> tuple[pd.DataFrame, dict[int, tuple[int, datetime]]]:
         """The law engine's stored answers for households whose inputs have not changed: for
         position ``i``, the latest decision since ``since`` that ran the law engine (not itself a
         reuse) on household ``household_ids[i]`` (under any key) with input digest ``digests[i]``.
@@ -484,9 +568,20 @@ class DecisionLog:
         found: dict[int, tuple] = {}
         if wanted:
             query = (
-                select(decisions.c.id, decisions.c.household_pseudonym, decisions.c.input_digest, decisions.c.scored_at, decisions.c.features, decisions.c.scores)
-                .where(decisions.c.household_pseudonym.in_({p for p, _ in wanted}), decisions.c.input_digest.in_(set(digests)),
-                       decisions.c.scored_at >= _utc(since), decisions.c.source != REUSED_SOURCE)
+                select(
+                    decisions.c.id,
+                    decisions.c.household_pseudonym,
+                    decisions.c.input_digest,
+                    decisions.c.scored_at,
+                    decisions.c.features,
+                    decisions.c.scores,
+                )
+                .where(
+                    decisions.c.household_pseudonym.in_({p for p, _ in wanted}),
+                    decisions.c.input_digest.in_(set(digests)),
+                    decisions.c.scored_at >= _utc(since),
+                    decisions.c.source != REUSED_SOURCE,
+                )
                 .order_by(decisions.c.id.desc())
             )
             with self.engine.connect() as conn:
@@ -494,9 +589,15 @@ class DecisionLog:
                     found.setdefault(wanted.get((row.household_pseudonym, row.input_digest), -1), row)
         found.pop(-1, None)
         records = [
-            {"household_id": i, "benefit": b, "eligible": bool(row.scores[b]["law_eligible"]), "monthly_amount": float(row.scores[b]["law_amount"]),
-             "estimated_inputs": row.features["law_estimated_inputs"]}
-            for i, row in sorted(found.items()) for b in BENEFITS
+            {
+                "household_id": i,
+                "benefit": b,
+                "eligible": bool(row.scores[b]["law_eligible"]),
+                "monthly_amount": float(row.scores[b]["law_amount"]),
+                "estimated_inputs": row.features["law_estimated_inputs"],
+            }
+            for i, row in sorted(found.items())
+            for b in BENEFITS
         ]
         table = validate(pd.DataFrame(records, columns=ENTITLEMENTS.names), ENTITLEMENTS)
         return table, {i: (int(row.id), _utc(row.scored_at)) for i, row in found.items()}
@@ -515,21 +616,32 @@ class DecisionLog:
 
     def record_outcomes(self, batch: Sequence[Outcome], *, at: datetime | None = None) -> list[OutcomeReceipt]:
         """:meth:`record_outcome` for many, in one transaction: all are recorded or none."""
-        at = at or datetime.now(timezone.utc)
+        at = at or datetime.now(UTC)
         receipts = []
         with self.engine.begin() as conn:
             for o in batch:
                 mine = self.pseudonyms(o.household_id)
                 if o.idempotency_key is not None:
-                    seen = conn.execute(select(outcomes.c.decision_id, outcomes.c.household_pseudonym, outcomes.c.recorded_at).where(outcomes.c.idempotency_key == o.idempotency_key)).first()
+                    seen = conn.execute(
+                        select(outcomes.c.decision_id, outcomes.c.household_pseudonym, outcomes.c.recorded_at).where(
+                            outcomes.c.idempotency_key == o.idempotency_key
+                        )
+                    ).first()
                     if seen is not None:
                         if seen.household_pseudonym not in mine:
-                            raise ValueError(f"idempotency_key {o.idempotency_key!r} was already used for another household")
-                        receipts.append(OutcomeReceipt(seen.household_pseudonym, int(seen.decision_id), seen.recorded_at))
+                            raise ValueError(
+                                f"idempotency_key {o.idempotency_key!r} was already used for another household"
+                            )
+                        receipts.append(
+                            OutcomeReceipt(seen.household_pseudonym, int(seen.decision_id), seen.recorded_at)
+                        )
                         continue
                 decision_id, pseudonym, scored_at = self._decision_of(conn, o, mine)
                 if o.outcome_date < _utc(scored_at).date() - TIMEZONE_SLACK:
-                    raise ValueError(f"outcome_date: {o.outcome_date} is before the decision it answers (decision {decision_id}, scored {_utc(scored_at).date()})")
+                    raise ValueError(
+                        f"outcome_date: {o.outcome_date} is before the decision it answers (decision "
+                        f"{decision_id}, scored {_utc(scored_at).date()})"
+                    )
                 conn.execute(
                     insert(outcomes).values(
                         decision_id=decision_id,
@@ -557,21 +669,42 @@ class DecisionLog:
         if o.decision_id is not None:
             found = conn.execute(query.where(decisions.c.id == o.decision_id)).first()
             if found is None or found.household_pseudonym not in pseudonyms:
-                raise LookupError(f"household_id: decision {o.decision_id} is not one of this household's")  # no raw id: messages reach logs
+                raise LookupError(
+                    f"household_id: decision {o.decision_id} is not one of this household's"
+                )  # no raw id: messages reach logs
         else:
-            found = conn.execute(query.where(decisions.c.household_pseudonym.in_(pseudonyms)).order_by(decisions.c.id.desc()).limit(1)).first()
+            found = conn.execute(
+                query.where(decisions.c.household_pseudonym.in_(pseudonyms)).order_by(decisions.c.id.desc()).limit(1)
+            ).first()
             if found is None:
-                raise LookupError("household_id: no decision was logged for this household; an outcome must follow a score")
+                raise LookupError(
+                    "household_id: no decision was logged for this household; an outcome must follow a score"
+                )
         return int(found.id), found.household_pseudonym, found.scored_at
 
-    def record_campaign(self, scored: pd.DataFrame, campaign: pd.DataFrame, *, model_name: str, model_version: str, at: datetime | None = None,
-                        ids: Sequence | None = None) -> pd.Series:
+    def record_campaign(
+        self,
+        scored: pd.DataFrame,
+        campaign: pd.DataFrame,
+        *,
+        model_name: str,
+        model_version: str,
+        at: datetime | None = None,
+        ids: Sequence | None = None,
+    ) -> pd.Series:
         """Log a campaign: one decision per campaign household (its scores, ``source``
         ``campaign``) and its assignment (arm, stratum, propensity, benefits to check), committed
         together. Returns the decision id per ``household_id``. With ``ids``, ``household_id``
         is a position and ``ids[household_id]`` the household's id (as in :meth:`rows`)."""
-        at = at or datetime.now(timezone.utc)
-        rows = self.rows(scored[scored["household_id"].isin(campaign["household_id"])], model_name=model_name, model_version=model_version, source="campaign", at=at, ids=ids)
+        at = at or datetime.now(UTC)
+        rows = self.rows(
+            scored[scored["household_id"].isin(campaign["household_id"])],
+            model_name=model_name,
+            model_version=model_version,
+            source="campaign",
+            at=at,
+            ids=ids,
+        )
         c = campaign.set_index("household_id")
         external = c.index if ids is None else [ids[h] for h in c.index]
         ordered = [rows[i] for i in _order(rows, external, self.key)]
@@ -580,8 +713,17 @@ class DecisionLog:
             conn.execute(
                 insert(assignments),
                 [
-                    {"campaign_id": str(a.campaign_id), "decision_id": decided[hid], "household_pseudonym": row["household_pseudonym"], "key_id": self.key_id,
-                     "arm": str(a.arm), "stratum": int(a.stratum), "propensity": float(a.propensity), "benefits": str(a.benefits), "assigned_at": at}
+                    {
+                        "campaign_id": str(a.campaign_id),
+                        "decision_id": decided[hid],
+                        "household_pseudonym": row["household_pseudonym"],
+                        "key_id": self.key_id,
+                        "arm": str(a.arm),
+                        "stratum": int(a.stratum),
+                        "propensity": float(a.propensity),
+                        "benefits": str(a.benefits),
+                        "assigned_at": at,
+                    }
                     for hid, row, a in zip(c.index, ordered, c.itertuples())
                 ],
             )
@@ -617,12 +759,20 @@ class DecisionLog:
             names = [c.name for c in decisions.columns]
         else:
             protected = [audit_attributes.c[c] for c in PROTECTED]
-            query = self._window(select(decisions, *protected).outerjoin(audit_attributes, audit_attributes.c.decision_id == decisions.c.id).order_by(decisions.c.id), since, until)
+            query = self._window(
+                select(decisions, *protected)
+                .outerjoin(audit_attributes, audit_attributes.c.decision_id == decisions.c.id)
+                .order_by(decisions.c.id),
+                since,
+                until,
+            )
             names = [c.name for c in decisions.columns] + list(PROTECTED)
         with self.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=names)
         if audit:
-            frame["audit"] = [dict(zip(PROTECTED, values)) for values in zip(*(frame[c] for c in PROTECTED))] if len(frame) else []
+            frame["audit"] = (
+                [dict(zip(PROTECTED, values)) for values in zip(*(frame[c] for c in PROTECTED))] if len(frame) else []
+            )
             frame = frame.drop(columns=list(PROTECTED))
         return frame
 
@@ -650,20 +800,31 @@ def purge(engine: Engine, before: datetime, *, by: str) -> PurgeReceipt:
             counts[name] = conn.execute(delete(table).where(table.c.decision_id.in_(old))).rowcount
         counts["decisions"] = conn.execute(delete(decisions).where(decisions.c.scored_at < before)).rowcount
         receipt = PurgeReceipt(before, counts["decisions"], counts["outcomes"], counts["assignments"])
-        conn.execute(insert(purges).values(purged_at=datetime.now(timezone.utc), before=before, decisions=receipt.decisions, outcomes=receipt.outcomes,
-                                           assignments=receipt.assignments, purged_by=by))
+        conn.execute(
+            insert(purges).values(
+                purged_at=datetime.now(UTC),
+                before=before,
+                decisions=receipt.decisions,
+                outcomes=receipt.outcomes,
+                assignments=receipt.assignments,
+                purged_by=by,
+            )
+        )
     return receipt
 
 
 def read_purges(engine: Engine) -> pd.DataFrame:
     """The purge audit trail, oldest first."""
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(select(purges).order_by(purges.c.id)).mappings().all(), columns=[c.name for c in purges.columns])
+        return pd.DataFrame(
+            conn.execute(select(purges).order_by(purges.c.id)).mappings().all(),
+            columns=[c.name for c in purges.columns],
+        )
 
 
 def _utc(t: datetime) -> datetime:
     """A time as UTC (SQLite gives back naive times, which the log wrote in UTC)."""
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _order(rows: list[dict], household_ids, key: bytes) -> list[int]:
@@ -703,8 +864,12 @@ def profiles_from_log(logged: pd.DataFrame, recorded: pd.DataFrame | None = None
     out = pd.concat([profiles, extra], axis=1)
     if recorded is None:
         return out
-    follow = recorded.rename(columns={"decision_id": "household_id"})[["household_id", "benefit", "contacted", "claimed", "amount_granted"]]
-    out = out.merge(follow.astype({"benefit": "object"}), on=["household_id", "benefit"], how="left", validate="one_to_one")
+    follow = recorded.rename(columns={"decision_id": "household_id"})[
+        ["household_id", "benefit", "contacted", "claimed", "amount_granted"]
+    ]
+    out = out.merge(
+        follow.astype({"benefit": "object"}), on=["household_id", "benefit"], how="left", validate="one_to_one"
+    )
     for c in ("contacted", "claimed"):
         out[c] = out[c].astype("boolean")
     out["benefit"] = out["benefit"].astype(profiles["benefit"].dtype)

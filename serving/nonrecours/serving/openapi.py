@@ -22,14 +22,23 @@ ERROR_SCHEMA = {
     "required": ["error"],
     "properties": {
         "error": {"type": "string", "description": "What went wrong, naming the field at fault where there is one."},
-        "detail": {"type": "string", "description": "For a refused body: each error as `path.to.field: message`, separated by `; `."},
+        "detail": {
+            "type": "string",
+            "description": "For a refused body: each error as `path.to.field: message`, separated by `; `.",
+        },
         "hint": {"type": "string", "description": "What to do about it."},
     },
 }
 READY_SCHEMA = {
     "type": "object",
     "required": ["ready", "reason"],
-    "properties": {"ready": {"type": "boolean"}, "reason": {"type": "string", "description": "Why not: no usable champion, the decision log unreachable, still loading."}},
+    "properties": {
+        "ready": {"type": "boolean"},
+        "reason": {
+            "type": "string",
+            "description": "Why not: no usable champion, the decision log unreachable, still loading.",
+        },
+    },
 }
 ERRORS = {
     "400": "Bad request: the body breaks the schema or a rule below; `error` and `detail` name the field.",
@@ -39,7 +48,8 @@ ERRORS = {
     "413": "Request body over `serving.max_body_bytes`, refused before it is parsed.",
     "429": "Over `serving.rate_limit_per_minute` for this API key; `Retry-After` says when to try again.",
     "500": "An unexpected error for this request alone (the others of its batch are answered); see the server log.",
-    "503": "Not ready (no usable champion yet, or the decision log unreachable), or too many households waiting: try again later.",
+    "503": "Not ready (no usable champion yet, or the decision log unreachable), or too many households "
+    "waiting: try again later.",
 }
 CROSS_FIELD_RULES = {
     "/score": [
@@ -60,17 +70,32 @@ CROSS_FIELD_RULES = {
 CROSS_FIELD_RULES["/outcomes/batch"] = [*CROSS_FIELD_RULES["/outcomes"], "all outcomes are recorded, or none"]
 QUOTED_CHARS = 1_000
 """Characters of a body that is not JSON kept as its error message."""
-HEAD_AGE_RULE = {"if": {"properties": {"role": {"const": "head"}}, "required": ["role"]}, "then": {"properties": {"age": {"minimum": MIN_HEAD_AGE}}}}
+HEAD_AGE_RULE = {
+    "if": {"properties": {"role": {"const": "head"}}, "required": ["role"]},
+    "then": {"properties": {"age": {"minimum": MIN_HEAD_AGE}}},
+}
 """A head of benefit unit is 16 or older."""
-HEAD_IN_UNIT_ZERO = {"allOf": [{"$ref": "#/components/schemas/Member"},
-                               {"properties": {"role": {"const": "head"}, "benefit_unit": {"const": 0}}, "required": ["role", "benefit_unit"]}]}
+HEAD_IN_UNIT_ZERO = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Member"},
+        {"properties": {"role": {"const": "head"}, "benefit_unit": {"const": 0}}, "required": ["role", "benefit_unit"]},
+    ]
+}
 """Benefit unit 0 holds the household's reference person."""
 OUTCOME_FORMS = {
     "oneOf": [
-        {"required": ["result"], "properties": {"result": {"type": "string"}, "contacted": {"type": "null"}, "claimed": {"type": "null"}},
-         "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}}, "then": {"properties": {"result": {"const": "opened"}}}},
-        {"required": ["contacted"], "properties": {"contacted": {"type": "boolean"}, "result": {"type": "null"}},
-         "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}}, "then": {"properties": {"claimed": {"not": {"const": False}}}}},
+        {
+            "required": ["result"],
+            "properties": {"result": {"type": "string"}, "contacted": {"type": "null"}, "claimed": {"type": "null"}},
+            "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}},
+            "then": {"properties": {"result": {"const": "opened"}}},
+        },
+        {
+            "required": ["contacted"],
+            "properties": {"contacted": {"type": "boolean"}, "result": {"type": "null"}},
+            "if": {"required": ["amount_granted"], "properties": {"amount_granted": {"type": "number"}}},
+            "then": {"properties": {"claimed": {"not": {"const": False}}}},
+        },
     ]
 }
 """An outcome gives ``result`` (a campaign's) or ``contacted`` (the older form), never both; an
@@ -128,7 +153,11 @@ def truthful_document(doc: dict, protected: set[str]) -> dict:
     for name in ("InvalidArgument", "NotFound", "InternalServerError"):
         if name in schemas:
             schemas[name] = {**ERROR_SCHEMA, "title": name}
-    components.setdefault("securitySchemes", {})["apiKey"] = {"type": "http", "scheme": "bearer", "description": "An API key of NONRECOURS_API_KEYS."}
+    components.setdefault("securitySchemes", {})["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key of NONRECOURS_API_KEYS.",
+    }
     for schema in _schemas(doc):
         _declare_rules(schema)
     for path, item in doc.get("paths", {}).items():
@@ -141,7 +170,12 @@ def truthful_document(doc: dict, protected: set[str]) -> dict:
 def _declare_rules(schema: dict) -> None:
     """What one object schema should say and BentoML's does not."""
     for field in schema.get("properties", {}).values():
-        if isinstance(field, dict) and "default" in field and field["default"] is None and field.get("type") not in (None, "null"):
+        if (
+            isinstance(field, dict)
+            and "default" in field
+            and field["default"] is None
+            and field.get("type") not in (None, "null")
+        ):
             # BentoML flattens an endpoint's Optional[...] argument to its type; its default (null) says it takes null too
             inner = {k: v for k, v in field.items() if k not in ("default", "title", "description")}
             for k in inner:
@@ -170,4 +204,7 @@ def _document_statuses(path: str, operation: dict, protected: bool) -> None:
         described = ERRORS[status]
         if status == "400" and path in CROSS_FIELD_RULES:
             described += " Rules beyond the schema: " + "; ".join(CROSS_FIELD_RULES[path]) + "."
-        responses[status] = {"description": described, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        responses[status] = {
+            "description": described,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }

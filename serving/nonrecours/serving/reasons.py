@@ -21,9 +21,6 @@ SAME_PAY = 0.05
 """A change of pay smaller than 5% reads as "about the same"."""
 NO_PAY_ANY_MORE = 0.99
 """A fall of 99% or more reads as "no pay any more"."""
-DEFAULT_LANGUAGE = "en"
-"""The language of :func:`phrase` and :func:`reasons` when none is given (the tests'); the
-service, the worklist and the page pass ``serving.language`` (French by default)."""
 
 
 def _missing(v: object) -> bool:
@@ -34,13 +31,18 @@ def _words(language: str):
     return catalogue(language)
 
 
-def estimated_text(inputs: str, language: str = DEFAULT_LANGUAGE) -> str | None:
+def estimated_text(inputs: str, language: str) -> str | None:
     """What the agent is told when the law engine had to estimate an input the agency does not
     hold (``pay``, ``rent``, ``pay_rent``), and what to ask the household for; None for ``none``."""
     t = _words(language)
     if inputs not in t.raw("reasons.estimated"):
         return None
-    return t(f"reasons.estimated.{inputs}", pay_estimate=t("reasons.pay_estimate"), rent_estimate=t("reasons.rent_estimate"), ask_pay=t("reasons.ask_pay"))
+    return t(
+        f"reasons.estimated.{inputs}",
+        pay_estimate=t("reasons.pay_estimate"),
+        rent_estimate=t("reasons.rent_estimate"),
+        ask_pay=t("reasons.ask_pay"),
+    )
 
 
 def _receives(v: object, benefit: str, language: str) -> str:
@@ -60,10 +62,13 @@ def _pay_change(v: object, language: str) -> str:
         return t("reasons.pay_change.same")
     if change <= -NO_PAY_ANY_MORE:
         return t("reasons.pay_change.gone")
-    return t("reasons.pay_change.fell" if change < 0 else "reasons.pay_change.rose", pct=_words(language).percent(abs(change)))
+    return t(
+        "reasons.pay_change.fell" if change < 0 else "reasons.pay_change.rose",
+        pct=_words(language).percent(abs(change)),
+    )
 
 
-def phrase(feature: str, value: object, benefit: str, language: str = DEFAULT_LANGUAGE) -> str:
+def phrase(feature: str, value: object, benefit: str, language: str) -> str:
     """One feature's value in words, for a row about ``benefit``, from the language's catalogue
     (``reasons.phrases``); the schema's description (French label) where none is written."""
     if feature == "pay_change":
@@ -92,7 +97,7 @@ def phrase(feature: str, value: object, benefit: str, language: str = DEFAULT_LA
     return t(f"{key}.text", **fields)
 
 
-def reasons(profiles: pd.DataFrame, contributions: pd.DataFrame, k: int, language: str = DEFAULT_LANGUAGE) -> list[list[str]]:
+def reasons(profiles: pd.DataFrame, contributions: pd.DataFrame, k: int, language: str) -> list[list[str]]:
     """Per profile row, the ``k`` features with the largest contribution (either sign), in words,
     each marked with the way it moved the score; then, where the law engine estimated an input,
     which one and what to ask the household for (:func:`estimated_text`)."""
@@ -111,9 +116,19 @@ def reasons(profiles: pd.DataFrame, contributions: pd.DataFrame, k: int, languag
             if c == 0:
                 break
             if FEATURES[j] == "benefit":  # the benefit's own base rate
-                items.append(t("reasons.often_unclaimed" if c > 0 else "reasons.usually_claimed", label=t(f"benefit.{benefit[i]}")))
+                items.append(
+                    t(
+                        "reasons.often_unclaimed" if c > 0 else "reasons.usually_claimed",
+                        label=t(f"benefit.{benefit[i]}"),
+                    )
+                )
             else:
-                items.append(t("reasons.raises" if c > 0 else "reasons.lowers", text=phrase(FEATURES[j], values[j][i], benefit[i], language)))
+                items.append(
+                    t(
+                        "reasons.raises" if c > 0 else "reasons.lowers",
+                        text=phrase(FEATURES[j], values[j][i], benefit[i], language),
+                    )
+                )
         if asks[estimated[i]]:
             items.append(asks[estimated[i]])
         out.append(items)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from nonrecours.core.config import bounds
 from nonrecours.core.schema import (
     BENEFITS,
     CAMPAIGN_ARMS,
@@ -74,12 +75,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _model(name: str, table: Table, skip: set[str], doc: str, base: type[BaseModel] = _Strict, **extra: Any) -> type[BaseModel]:
+def _model(
+    name: str, table: Table, skip: set[str], doc: str, base: type[BaseModel] = _Strict, **extra: Any
+) -> type[BaseModel]:
     fields = {c.name: _field(c) for c in table.columns if c.name not in skip}
     return create_model(name, __base__=base, __doc__=doc, **fields, **extra)
 
 
-Member = _model("Member", INDIVIDUALS, _MEMBER_SKIP, "One person of the household, as the agency knows them (the individuals table).")
+Member = _model(
+    "Member",
+    INDIVIDUALS,
+    _MEMBER_SKIP,
+    "One person of the household, as the agency knows them (the individuals table).",
+)
 
 
 class _HouseholdChecks(_Strict):
@@ -92,12 +100,17 @@ class _HouseholdChecks(_Strict):
         for i, m in enumerate(members):
             units.setdefault(m.benefit_unit, []).append(m.role)
             if m.role == "head" and m.age < MIN_HEAD_AGE:
-                raise ValueError(f"members.{i}.age: the head of benefit unit {m.benefit_unit} is {m.age}; a head is {MIN_HEAD_AGE} or older (an emancipated minor at the youngest)")
+                raise ValueError(
+                    f"members.{i}.age: the head of benefit unit {m.benefit_unit} is {m.age}; a head is "
+                    f"{MIN_HEAD_AGE} or older (an emancipated minor at the youngest)"
+                )
         if 0 not in units:
             raise ValueError("members: benefit unit 0 must hold the household's reference person (role 'head')")
         for unit, roles in sorted(units.items()):
             if roles.count("head") != 1:
-                raise ValueError(f"members: benefit unit {unit} must have exactly one 'head', has {roles.count('head')}")
+                raise ValueError(
+                    f"members: benefit unit {unit} must have exactly one 'head', has {roles.count('head')}"
+                )
             if roles.count("partner") > 1:
                 raise ValueError(f"members: benefit unit {unit} has {roles.count('partner')} partners; at most one")
         return self
@@ -109,15 +122,25 @@ Household = _model(
     _HOUSEHOLD_DERIVED,
     "One household with its members, as the agency knows it (a households row and its individuals rows).",
     base=_HouseholdChecks,
-    members=(list[Member], Field(min_length=1, max_length=MAX_MEMBERS, description="Everyone living in the dwelling (at least one).")),  # type: ignore[valid-type]
+    members=(
+        list[Member],
+        Field(min_length=1, max_length=MAX_MEMBERS, description="Everyone living in the dwelling (at least one)."),
+    ),  # type: ignore[valid-type]
 )
 
 
 class BenefitScore(BaseModel):
     benefit: Literal[BENEFITS]  # type: ignore[valid-type]
-    p_unclaimed: float = Field(description="Probability that the household is entitled to this benefit and does not claim it.")
-    estimated_monthly_amount: float = Field(description="Monthly amount at stake, EUR: OpenFisca-France's on the data given, else the benefit's typical amount.")
-    expected_unclaimed_monthly: float = Field(description="p_unclaimed x estimated_monthly_amount, EUR/month: the ranking key.")
+    p_unclaimed: float = Field(
+        description="Probability that the household is entitled to this benefit and does not claim it."
+    )
+    estimated_monthly_amount: float = Field(
+        description="Monthly amount at stake, EUR: OpenFisca-France's on the data given, else the benefit's "
+        "typical amount."
+    )
+    expected_unclaimed_monthly: float = Field(
+        description="p_unclaimed x estimated_monthly_amount, EUR/month: the ranking key."
+    )
     law_eligible: bool = Field(description="OpenFisca-France finds the household eligible on the data given.")
     reasons: list[str] = Field(description="What moved this score most, in words, strongest first.")
 
@@ -128,11 +151,15 @@ class HouseholdScore(BaseModel):
     model_version: str
     scored_at: dt.datetime
     law_result: Literal["computed", "reused"] = Field(
-        description="computed: OpenFisca-France ran on this request. reused: the household's inputs are the same as in an earlier decision "
-        "(batch or API, within serving.reuse_law_results_days, same law engine and reference month), whose law-engine answer was taken; "
+        description="computed: OpenFisca-France ran on this request. reused: the household's inputs are the "
+        "same as in an earlier decision "
+        "(batch or API, within serving.reuse_law_results_days, same law engine and reference month), whose "
+        "law-engine answer was taken; "
         "the model and the reasons ran now."
     )
-    law_result_at: dt.datetime = Field(description="When OpenFisca-France computed the entitlements this score rests on.")
+    law_result_at: dt.datetime = Field(
+        description="When OpenFisca-France computed the entitlements this score rests on."
+    )
     scores: list[BenefitScore] = Field(description="One per benefit, highest expected unclaimed amount first.")
 
 
@@ -141,17 +168,45 @@ class OutcomeIn(_Strict):
     campaign's outcome gives ``result`` (``contacted`` and ``claimed`` follow from it); the older
     form gives ``contacted`` and ``claimed``."""
 
-    household_id: int = Field(ge=0, le=MAX_ID, strict=True, description="The household id sent to /score (or listed in the campaign).")
+    household_id: int = Field(
+        ge=0, le=MAX_ID, strict=True, description="The household id sent to /score (or listed in the campaign)."
+    )
     benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
-    result: Optional[Literal[OUTREACH_RESULTS]] = Field(default=None, description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
-                                                        "not_entitled (after checking); declined; already_receiving.")
-    contacted: Optional[bool] = Field(default=None, strict=True, description="The household was reached (without result).")
-    claimed: Optional[bool] = Field(default=None, strict=True, description="A claim was made (null: not known yet; without result).")
-    amount_granted: Optional[float] = Field(default=None, ge=0, le=100_000, allow_inf_nan=False, strict=True, description="Monthly amount granted, EUR (null: not known yet).")
+    result: Literal[OUTREACH_RESULTS] | None = Field(
+        default=None,
+        description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
+        "not_entitled (after checking); declined; already_receiving.",
+    )
+    contacted: bool | None = Field(default=None, strict=True, description="The household was reached (without result).")
+    claimed: bool | None = Field(
+        default=None, strict=True, description="A claim was made (null: not known yet; without result)."
+    )
+    amount_granted: float | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        allow_inf_nan=False,
+        strict=True,
+        description="Monthly amount granted, EUR (null: not known yet).",
+    )
     outcome_date: dt.date = Field(description="Date of the outcome (YYYY-MM-DD), not in the future.")
-    campaign_id: Optional[str] = Field(default=None, max_length=40, pattern=r"^[A-Za-z0-9T:._-]+$", description="The campaign the contact belongs to.")
-    decision_id: Optional[int] = Field(default=None, ge=1, le=MAX_ID, strict=True, description="The decision-log entry the outcome answers (the campaign file's decision_id); default: the household's latest.")
-    idempotency_key: Optional[str] = Field(default=None, min_length=8, max_length=100, description="A key of the sender's choosing: a retried post with the same key is recorded once.")
+    campaign_id: str | None = Field(
+        default=None, max_length=40, pattern=r"^[A-Za-z0-9T:._-]+$", description="The campaign the contact belongs to."
+    )
+    decision_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        strict=True,
+        description="The decision-log entry the outcome answers (the campaign file's decision_id); default: "
+        "the household's latest.",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=100,
+        description="A key of the sender's choosing: a retried post with the same key is recorded once.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -159,7 +214,9 @@ class OutcomeIn(_Strict):
             raise ValueError("result: give result (a campaign's outcome) or contacted")
         if self.result is not None and (self.contacted is not None or self.claimed is not None):
             raise ValueError("result: give result or contacted/claimed, not both")
-        if self.amount_granted is not None and (self.claimed is False or (self.result is not None and self.result != "opened")):
+        if self.amount_granted is not None and (
+            self.claimed is False or (self.result is not None and self.result != "opened")
+        ):
             raise ValueError("amount_granted: an amount was granted but no right was opened")
         if self.outcome_date > dt.date.today() + dt.timedelta(days=1):
             raise ValueError(f"outcome_date: {self.outcome_date} is in the future")
@@ -169,10 +226,30 @@ class OutcomeIn(_Strict):
         """The decision log's :class:`~nonrecours.serving.decision_log.Outcome`."""
         from nonrecours.serving.decision_log import Outcome
 
-        links = dict(campaign_id=self.campaign_id, decision_id=self.decision_id, idempotency_key=self.idempotency_key, sender=sender)
+        links = dict(
+            campaign_id=self.campaign_id,
+            decision_id=self.decision_id,
+            idempotency_key=self.idempotency_key,
+            sender=sender,
+        )
         if self.result is not None:
-            return Outcome.from_result(self.household_id, self.benefit, self.result, self.outcome_date, amount_granted=self.amount_granted, **links)
-        return Outcome(self.household_id, self.benefit, bool(self.contacted), self.claimed, self.amount_granted, self.outcome_date, **links)
+            return Outcome.from_result(
+                self.household_id,
+                self.benefit,
+                self.result,
+                self.outcome_date,
+                amount_granted=self.amount_granted,
+                **links,
+            )
+        return Outcome(
+            self.household_id,
+            self.benefit,
+            bool(self.contacted),
+            self.claimed,
+            self.amount_granted,
+            self.outcome_date,
+            **links,
+        )
 
 
 class OutcomeBatchIn(_Strict):
@@ -183,12 +260,16 @@ class OutcomeBatchIn(_Strict):
 
 class CampaignHousehold(BaseModel):
     household_id: int
-    arm: Literal[CAMPAIGN_ARMS] = Field(description="contact (top of the ranking), holdout (top, set aside at random, not contacted), "  # type: ignore[valid-type]
-                                                    "explore (below the cut, contacted at random), pool (below the cut, not drawn).")
+    arm: Literal[CAMPAIGN_ARMS] = Field(
+        description="contact (top of the ranking), holdout (top, set aside at random, not contacted), "  # type: ignore[valid-type]
+        "explore (below the cut, contacted at random), pool (below the cut, not drawn)."
+    )
     contacted: bool = Field(description="Agents contact this household (arm contact or explore).")
     rank: int = Field(description="Rank in the campaign's ranking (1: first).")
     stratum: int = Field(description="Rank stratum the holdout was drawn in (the pool's own stratum last).")
-    propensity: float = Field(description="Probability this household was to be contacted: weights for learning and evaluation.")
+    propensity: float = Field(
+        description="Probability this household was to be contacted: weights for learning and evaluation."
+    )
     expected_monthly: float = Field(description="The ranking's value for the household (EUR a month).")
     benefits: list[str] = Field(description="Benefits to check on contact, highest expected amount first.")
     decision_id: int = Field(description="The decision-log entry: name it in the outcome (POST /outcomes).")
@@ -199,7 +280,10 @@ class CampaignOut(BaseModel):
     model_name: str
     model_version: str
     capacity: int
-    households: list[CampaignHousehold] = Field(description="The campaign's households, by rank: the top (contact, holdout) and the law-open pool below the cut (explore, pool).")
+    households: list[CampaignHousehold] = Field(
+        description="The campaign's households, by rank: the top (contact, holdout) and the law-open pool "
+        "below the cut (explore, pool)."
+    )
 
 
 def duplicate_id(ids: list[int]) -> tuple[int, int] | None:
@@ -214,7 +298,9 @@ def duplicate_id(ids: list[int]) -> tuple[int, int] | None:
 
 class OutcomeAck(BaseModel):
     household_pseudonym: str
-    decision_id: int = Field(description="The decision-log entry the outcome is linked to (the one named, else the household's latest).")
+    decision_id: int = Field(
+        description="The decision-log entry the outcome is linked to (the one named, else the household's latest)."
+    )
     recorded_at: dt.datetime
 
 
@@ -265,3 +351,41 @@ def example_households() -> list[dict]:
     from pathlib import Path
 
     return json.loads((Path(__file__).parent / "examples" / "households.json").read_text())["households"]
+
+
+MAX_PRIORITY = 1e9
+"""Largest ranking value ``POST /campaign`` accepts per household (any finite scale below it)."""
+
+
+def score_arguments(limit: int) -> dict[str, Any]:
+    """The arguments of ``POST /score`` (a route's annotations, as objects so that BentoML sees the
+    limits): at most ``limit`` households (``serving.max_households_per_request``)."""
+    return {
+        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
+        "return": list[HouseholdScore],
+    }
+
+
+def _share(name: str) -> Any:
+    """A campaign share: documented with the setting's range and checked by the settings (so that a
+    refused share reads as it does for ``nonrecours campaign``)."""
+    b = bounds("campaign", name)
+    extra = {"minimum": b["ge"], "maximum": b["le"]}
+    said = f"Default and range: the setting campaign.{name}."
+    return Annotated[float | None, Field(default=None, strict=True, json_schema_extra=extra, description=said)]
+
+
+def campaign_arguments(limit: int) -> dict[str, Any]:
+    """The arguments of ``POST /campaign``, for an agency whose worklist comes from elsewhere: at most
+    ``limit`` households, as for ``/score``."""
+    priority = Annotated[float, Field(ge=0, le=MAX_PRIORITY, allow_inf_nan=False, strict=True)]
+    seed = Field(ge=0, le=MAX_ID, strict=True, description="Seed of the holdout and exploration draws (recorded).")
+    return {
+        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
+        "capacity": Annotated[int, Field(ge=1, le=limit, strict=True, description="Contacts the team can make.")],
+        "seed": Annotated[int, seed],
+        "holdout_share": _share("holdout_share"),
+        "exploration_share": _share("exploration_share"),
+        "priorities": Annotated[list[priority] | None, Field(max_length=limit)],
+        "return": CampaignOut,
+    }

@@ -57,8 +57,10 @@ def resolve(path: Path | None, environ: Mapping[str, str]) -> dict[str, str]:
 def _strong(key: str, name: str) -> bytes:
     if len(key) < PSEUDONYM_MIN_LENGTH or len(set(key)) < PSEUDONYM_MIN_DISTINCT:
         raise ValueError(
-            f"{name} must hold a secret of at least 32 random bytes ({PSEUDONYM_MIN_LENGTH}+ characters of URL-safe base64, "
-            f"{PSEUDONYM_MIN_DISTINCT}+ distinct): set it in the environment or pass --secrets FILE (create one with `nonrecours keys --out FILE`)"
+            f"{name} must hold a secret of at least 32 random bytes ({PSEUDONYM_MIN_LENGTH}+ characters of "
+            "URL-safe base64, "
+            f"{PSEUDONYM_MIN_DISTINCT}+ distinct): set it in the environment or pass --secrets FILE (create "
+            "one with `nonrecours keys --out FILE`)"
         )
     return key.encode()
 
@@ -109,7 +111,11 @@ def rotate_pseudonym_key(path: Path) -> None:
     values = read_secrets_file(path)
     current = pseudonym_key(values)
     retired = [current.decode(), *(k.decode() for k in retired_keys(values))]
-    lines = [line for line in path.read_text().splitlines() if line.partition("=")[0].strip() not in (PSEUDONYM_KEY, RETIRED_KEYS)]
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if line.partition("=")[0].strip() not in (PSEUDONYM_KEY, RETIRED_KEYS)
+    ]
     lines += [f"{PSEUDONYM_KEY}={_random.token_urlsafe(KEY_BYTES)}", f"{RETIRED_KEYS}={','.join(retired)}"]
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)

@@ -40,7 +40,9 @@ def run_metrics(ev: Evaluation) -> dict[str, float]:
     the model's share of the ceiling's euros at k and the worst group recall gap."""
     out = _named(ev.metrics)
     ceiling_euros = metric(ev.metrics, "ceiling", "euros_at_k")
-    out["candidates.overall.model_share_of_ceiling_euros"] = metric(ev.metrics, "model", "euros_at_k") / ceiling_euros if ceiling_euros else float("nan")
+    out["candidates.overall.model_share_of_ceiling_euros"] = (
+        metric(ev.metrics, "model", "euros_at_k") / ceiling_euros if ceiling_euros else float("nan")
+    )
     out["fairness.worst_group_recall_gap"] = ev.worst_gap
     if ev.next_metrics is not None:
         out.update(_named(ev.next_metrics, prefix="next_quarter."))
@@ -69,10 +71,21 @@ def evaluation_files(ev: Evaluation) -> tuple[dict[str, pd.DataFrame | pd.Series
         "group_recall.csv": ev.groups,
         "quality_vs_baselines.csv": quality_table(ev.metrics),
         "quality_law_eligible.csv": quality_table(ev.metrics, "law_eligible"),
-        **({"quality_next_quarter.csv": quality_table(ev.next_metrics), "group_recall_next_quarter.csv": ev.next_groups} if ev.next_metrics is not None else {}),
+        **(
+            {
+                "quality_next_quarter.csv": quality_table(ev.next_metrics),
+                "group_recall_next_quarter.csv": ev.next_groups,
+            }
+            if ev.next_metrics is not None
+            else {}
+        ),
         **({"proxy_audit.csv": ev.proxies} if ev.proxies is not None else {}),
         "feature_importance.csv": gain.sort_values(ascending=False),
-        "shap_mean_abs.csv": contrib.abs().mean().drop("bias").sort_values(ascending=False).rename("mean_abs_contribution"),
+        "shap_mean_abs.csv": contrib.abs()
+        .mean()
+        .drop("bias")
+        .sort_values(ascending=False)
+        .rename("mean_abs_contribution"),
     }
     figures = {
         "roc.png": plots.roc_figure(ev.test),

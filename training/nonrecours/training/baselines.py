@@ -32,7 +32,9 @@ def rules_value(profiles: pd.DataFrame) -> np.ndarray:
     """Estimated amount where eligible on observed data and not seen receiving; else 0. CSS
     without contribution is attributed to RSA recipients by default: never flagged for them."""
     not_receiving = profiles["receives_this"].fillna(0).to_numpy() < 1
-    automatic = (profiles["benefit"].astype("object").to_numpy() == "css_free") & (profiles["receives_rsa"].fillna(0).to_numpy() >= 1)
+    automatic = (profiles["benefit"].astype("object").to_numpy() == "css_free") & (
+        profiles["receives_rsa"].fillna(0).to_numpy() >= 1
+    )
     flag = profiles["law_eligible"].to_numpy(dtype=bool) & not_receiving & ~automatic
     return np.where(flag, profiles["law_amount"].to_numpy(dtype=float), 0.0)
 
@@ -53,7 +55,13 @@ def fit_logistic(train: pd.DataFrame, y: np.ndarray, seed: int) -> Callable[[pd.
     pre = ColumnTransformer(
         [
             ("cat", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
-            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()), numeric),
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
         ]
     )
     pipe = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=LOGISTIC_MAX_ITER, C=1.0, random_state=seed))])

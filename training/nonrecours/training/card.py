@@ -38,11 +38,17 @@ def quality_table(metrics: pd.DataFrame, population: str = "candidates") -> pd.D
     """One population (``candidates``: not seen receiving; ``law_eligible``: the rows the law
     engine finds eligible), per benefit and overall: the model against the rules, logistic and ceiling."""
     m = metrics[metrics["population"] == population]
-    wide = m.pivot_table(index="benefit", columns="method", values=["roc_auc", "euros_at_k", "precision_at_k"], sort=False, dropna=False)
+    wide = m.pivot_table(
+        index="benefit", columns="method", values=["roc_auc", "euros_at_k", "precision_at_k"], sort=False, dropna=False
+    )
     out = pd.DataFrame(
         {
             "benefit": wide.index,
-            "positives": m[m["method"] == "model"].set_index("benefit")["positives"].reindex(wide.index).astype(int).to_numpy(),
+            "positives": m[m["method"] == "model"]
+            .set_index("benefit")["positives"]
+            .reindex(wide.index)
+            .astype(int)
+            .to_numpy(),
             "AUC model": wide[("roc_auc", "model")].to_numpy(),
             "AUC logistic": wide[("roc_auc", "logistic")].to_numpy(),
             "AUC rules": wide[("roc_auc", "rules")].to_numpy(),
@@ -92,17 +98,17 @@ that social-service agents contact them first and help them claim. Each score is
 - Not for households outside the population it was trained on (see Data).
 
 ## Data
-- Training folder: `{data.get('input')}`; profiles: {data.get('rows')} household-benefit rows,
-  {data.get('households')} households; split by household: {data.get('n_train')} train rows,
-  {data.get('n_valid')} early-stopping rows, {data.get('n_test')} test rows.
-- Population: {data.get('population')}.
+- Training folder: `{data.get("input")}`; profiles: {data.get("rows")} household-benefit rows,
+  {data.get("households")} households; split by household: {data.get("n_train")} train rows,
+  {data.get("n_valid")} early-stopping rows, {data.get("n_test")} test rows.
+- Population: {data.get("population")}.
 - Target: entitled today (OpenFisca-France on the true situation) and not claimed.
 
 ## Features and why each is there
 {feature_rows}
 
 ## Protected attributes
-{', '.join(f'`{c}`' for c in PROTECTED)} are kept in the profiles for fairness auditing only.
+{", ".join(f"`{c}`" for c in PROTECTED)} are kept in the profiles for fairness auditing only.
 They are not model inputs (the feature list above is the model's whole input, and a test checks
 that none of them reaches it).
 
@@ -129,9 +135,9 @@ Among the rows the law engine finds eligible on the agency's data:
 The same test households three months later (their next extract and truth), scored by this model:
 {markdown_table(quality_table(next_metrics)) if next_metrics is not None else "no next quarter was given (`--next-quarter`)."}
 
-Overall: the model recovers {metric(metrics, 'model', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}
-of the ceiling's euros at k; the rules baseline {metric(metrics, 'rules', 'euros_at_k') / max(metric(metrics, 'ceiling', 'euros_at_k'), TINY):.1%}.
-Calibration (ECE, candidates, overall): {metric(metrics, 'model', 'ece'):.4f}; Brier {metric(metrics, 'model', 'brier'):.4f}.
+Overall: the model recovers {metric(metrics, "model", "euros_at_k") / max(metric(metrics, "ceiling", "euros_at_k"), TINY):.1%}
+of the ceiling's euros at k; the rules baseline {metric(metrics, "rules", "euros_at_k") / max(metric(metrics, "ceiling", "euros_at_k"), TINY):.1%}.
+Calibration (ECE, candidates, overall): {metric(metrics, "model", "ece"):.4f}; Brier {metric(metrics, "model", "brier"):.4f}.
 
 ## Who is missed: recall at k per group (groups with enough positives)
 Worst gap between groups of one attribute: **{worst_gap:.3f}** ({worst_gap_where}). At a small

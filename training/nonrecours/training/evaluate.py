@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nonrecours.core.config import TrainingConfig
+from nonrecours.core.errors import UserError
 from nonrecours.core.schema import AUDIT_GROUPS
 from nonrecours.features.profiles import build_labels
 from nonrecours.training.baselines import ceiling_probability, fit_logistic, rules_value
@@ -54,10 +55,15 @@ class Evaluation:
 
 def join_labels(profiles: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     labels = build_labels(outcomes).astype({"benefit": "object"})
-    out = profiles.astype({"benefit": "object"}).merge(labels, on=["household_id", "benefit"], how="left", validate="1:1")
+    out = profiles.astype({"benefit": "object"}).merge(
+        labels, on=["household_id", "benefit"], how="left", validate="1:1"
+    )
     if out["target"].isna().any():
         row = out[out["target"].isna()].iloc[0]
-        raise ValueError(f"outcomes lack household_id={row['household_id']} benefit={row['benefit']!r}: the profiles and outcomes come from different populations")
+        raise UserError(
+            f"outcomes lack household_id={row['household_id']} benefit={row['benefit']!r}: the profiles and "
+            "outcomes come from different populations"
+        )
     out["benefit"] = pd.Categorical(out["benefit"], categories=profiles["benefit"].cat.categories)
     return out
 
@@ -106,7 +112,9 @@ def train_and_evaluate(
     split = split_households(data["household_id"], cfg)
     train, valid, test = (data[split == s].reset_index(drop=True) for s in ("train", "valid", "test"))
     if min(len(train), len(valid), len(test)) == 0:
-        raise ValueError(f"too few households to split into train/valid/test ({data['household_id'].nunique()}); generate more")
+        raise UserError(
+            f"too few households to split into train/valid/test ({data['household_id'].nunique()}); generate more"
+        )
     y_train = train["target"].to_numpy(dtype=bool)
     scorer = fit_lightgbm(train, y_train, valid, valid["target"].to_numpy(dtype=bool), cfg)
     if scheduler:
@@ -121,27 +129,45 @@ def train_and_evaluate(
     scored = score_methods(test, scorer, logistic)
     metrics, groups = assess(scored, cfg.capacity_share, min_group_positives, bootstrap)
     gap, where = worst_recall_gap(groups)
-    ev = Evaluation(scorer, scored, metrics, groups, gap, where, len(train), len(valid), proxies=proxy_audit(train, test, cfg))
+    ev = Evaluation(
+        scorer, scored, metrics, groups, gap, where, len(train), len(valid), proxies=proxy_audit(train, test, cfg)
+    )
     if next_quarter is not None:
         later = join_labels(*next_quarter)
         later = later[split_households(later["household_id"], cfg) == "test"].reset_index(drop=True)
         if len(later):
-            ev.next_metrics, ev.next_groups = assess(score_methods(later, scorer, logistic), cfg.capacity_share, min_group_positives, bootstrap)
+            ev.next_metrics, ev.next_groups = assess(
+                score_methods(later, scorer, logistic), cfg.capacity_share, min_group_positives, bootstrap
+            )
     return ev
 
 
-def assess(scored: pd.DataFrame, capacity_share: float, min_group_positives: int, bootstrap: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def assess(
+    scored: pd.DataFrame, capacity_share: float, min_group_positives: int, bootstrap: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every method's metrics and the model's recall per audited group (with ``bootstrap``
     intervals), at the same capacity."""
     metrics = evaluate_slices(scored, METHODS, capacity_share)
     candidates = scored[scored["candidate"]]
-    groups = group_recall(candidates, "value_model", list(AUDIT_GROUPS), capacity_share, min_group_positives, households_in(len(scored)), bootstrap=bootstrap)
+    groups = group_recall(
+        candidates,
+        "value_model",
+        list(AUDIT_GROUPS),
+        capacity_share,
+        min_group_positives,
+        households_in(len(scored)),
+        bootstrap=bootstrap,
+    )
     return metrics, groups
 
 
-def metric(metrics: pd.DataFrame, method: str, name: str, population: str = "candidates", benefit: str = "overall") -> float:
+def metric(
+    metrics: pd.DataFrame, method: str, name: str, population: str = "candidates", benefit: str = "overall"
+) -> float:
     """Read one metric by name (never by position)."""
-    row = metrics[(metrics["population"] == population) & (metrics["benefit"] == benefit) & (metrics["method"] == method)]
+    row = metrics[
+        (metrics["population"] == population) & (metrics["benefit"] == benefit) & (metrics["method"] == method)
+    ]
     return float(row[name].iloc[0]) if len(row) else float("nan")
 
 

@@ -29,7 +29,13 @@ class Decision:
         return self.alias == CHAMPION
 
 
-def decide(new: pd.DataFrame, champion: pd.DataFrame | None, worst_gap: float, worst_gap_where: str, max_group_recall_gap: float) -> Decision:
+def decide(
+    new: pd.DataFrame,
+    champion: pd.DataFrame | None,
+    worst_gap: float,
+    worst_gap_where: str,
+    max_group_recall_gap: float,
+) -> Decision:
     """Champion only if the new model beats the rules baseline (AUC and euros at k, candidates,
     overall), does at least as well as the current champion on the same test set, and its worst
     group recall gap is within ``max_group_recall_gap``. Every failed condition is a reason."""
@@ -43,11 +49,19 @@ def decide(new: pd.DataFrame, champion: pd.DataFrame | None, worst_gap: float, w
             if mine < theirs:
                 reasons.append(f"{name} {mine:.4f} is below the current champion's {theirs:.4f} on the same test set")
     if worst_gap > max_group_recall_gap:
-        reasons.append(f"group recall gap {worst_gap:.3f} ({worst_gap_where}) exceeds the bound {max_group_recall_gap:.3f}")
+        reasons.append(
+            f"group recall gap {worst_gap:.3f} ({worst_gap_where}) exceeds the bound {max_group_recall_gap:.3f}"
+        )
     if reasons:
         return Decision(CHALLENGER, tuple(reasons))
-    against = "the rules baseline and the current champion" if champion is not None else "the rules baseline (no champion yet)"
-    return Decision(CHAMPION, (f"beats {against}; worst group recall gap {worst_gap:.3f} within {max_group_recall_gap:.3f}",))
+    against = (
+        "the rules baseline and the current champion"
+        if champion is not None
+        else "the rules baseline (no champion yet)"
+    )
+    return Decision(
+        CHAMPION, (f"beats {against}; worst group recall gap {worst_gap:.3f} within {max_group_recall_gap:.3f}",)
+    )
 
 
 def decide_observed(challenger: Estimate, incumbents: dict[str, Estimate]) -> Decision:
@@ -56,13 +70,20 @@ def decide_observed(challenger: Estimate, incumbents: dict[str, Estimate]) -> De
     (inverse propensity weighting) on the same campaign's randomised contacts. Conservative on
     purpose: one campaign's estimates are wide, and a ranking is not switched on noise. No
     estimate (too few covered households) is a reason too; the intervals are in the reasons."""
+
     def said(e: Estimate) -> str:
-        return f"{e.value:,.0f} EUR a month ({INTERVAL_LEVEL:.0%} interval {e.low:,.0f} to {e.high:,.0f}, {e.n:,} covered households)"
+        return (
+            f"{e.value:,.0f} EUR a month ({INTERVAL_LEVEL:.0%} interval {e.low:,.0f} to {e.high:,.0f}, "
+            f"{e.n:,} covered households)"
+        )
 
     if challenger.value != challenger.value:  # NaN: the campaign covered too few of its picks
         return Decision(CHALLENGER, (f"no off-policy estimate: the campaign covered {challenger.n} of its picks",))
-    reasons = [f"off-policy value {said(challenger)}: its lower bound is below {name}'s {said(e)}"
-               for name, e in incumbents.items() if e.value == e.value and challenger.low < e.value]
+    reasons = [
+        f"off-policy value {said(challenger)}: its lower bound is below {name}'s {said(e)}"
+        for name, e in incumbents.items()
+        if e.value == e.value and challenger.low < e.value
+    ]
     if reasons:
         return Decision(CHALLENGER, tuple(reasons))
     beaten = "; ".join(f"{name}: {said(e)}" for name, e in incumbents.items())

@@ -15,7 +15,18 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from nonrecours.core.schema import BENEFITS
 
-METRICS = ("roc_auc", "pr_auc", "brier", "ece", "precision_at_k", "recall_at_k", "euros_at_k", "euros_share_at_k", "positives", "rows")
+METRICS = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "ece",
+    "precision_at_k",
+    "recall_at_k",
+    "euros_at_k",
+    "euros_share_at_k",
+    "positives",
+    "rows",
+)
 
 
 CALIBRATION_BINS = 10
@@ -54,7 +65,14 @@ def outreach_list(value: np.ndarray, capacity_share: float, households: int | No
     return top_k(value, int(np.ceil(capacity_share * n)) if len(value) else 0)
 
 
-def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: np.ndarray, capacity_share: float, households: int | None = None) -> dict[str, float]:
+def evaluate(
+    y: np.ndarray,
+    p: np.ndarray | None,
+    value: np.ndarray,
+    unclaimed: np.ndarray,
+    capacity_share: float,
+    households: int | None = None,
+) -> dict[str, float]:
     """Metrics for one slice. ``p`` is None for a method without probabilities (the rules);
     ``households``: how many the capacity is a share of (default: the slice's)."""
     y = np.asarray(y, dtype=bool)
@@ -80,7 +98,9 @@ def evaluate(y: np.ndarray, p: np.ndarray | None, value: np.ndarray, unclaimed: 
     }
 
 
-def evaluate_slices(frame: pd.DataFrame, methods: dict[str, tuple[str | None, str]], capacity_share: float) -> pd.DataFrame:
+def evaluate_slices(
+    frame: pd.DataFrame, methods: dict[str, tuple[str | None, str]], capacity_share: float
+) -> pd.DataFrame:
     """Every method on every slice: population x benefit (each, overall). Populations: ``all``
     pairs, ``candidates`` (not seen receiving) and ``law_eligible`` (the rows the law engine finds
     eligible on the agency's data).
@@ -94,7 +114,11 @@ def evaluate_slices(frame: pd.DataFrame, methods: dict[str, tuple[str | None, st
     rows = []
     households = households_in(len(frame))
     eligible = frame["law_eligible"].to_numpy(dtype=bool)
-    for population, part in (("all", frame), ("candidates", frame[frame["candidate"]]), ("law_eligible", frame[eligible])):
+    for population, part in (
+        ("all", frame),
+        ("candidates", frame[frame["candidate"]]),
+        ("law_eligible", frame[eligible]),
+    ):
         slices = [("overall", part)] + [(str(b), g) for b, g in part.groupby("benefit", observed=True)]
         for benefit, g in slices:
             for method, (p_col, v_col) in methods.items():
@@ -152,10 +176,17 @@ def group_metrics(frame: pd.DataFrame, flagged: np.ndarray, y: np.ndarray | None
     rows = []
     for attribute in attributes:
         groups = frame[attribute].astype("object").astype(str).to_numpy()
-        by_group = MetricFrame(metrics=metrics, y_true=truth, y_pred=flagged, sensitive_features=pd.Series(groups, name=attribute)).by_group
+        by_group = MetricFrame(
+            metrics=metrics, y_true=truth, y_pred=flagged, sensitive_features=pd.Series(groups, name=attribute)
+        ).by_group
         for group in in_schema_order(frame[attribute], by_group.index):
             idx = np.flatnonzero(groups == group)
-            row = {"attribute": attribute, "group": group, "rows": len(idx), "positives": int(truth[idx].sum()) if known else np.nan}
+            row = {
+                "attribute": attribute,
+                "group": group,
+                "rows": len(idx),
+                "positives": int(truth[idx].sum()) if known else np.nan,
+            }
             row.update({m: float(by_group.loc[group, m]) if m in metrics else np.nan for m in GROUP_METRICS})
             rows.append(row)
     return pd.DataFrame(rows, columns=["attribute", "group", "rows", "positives", *GROUP_METRICS])
@@ -165,13 +196,17 @@ INTERVAL_LEVEL = 0.90
 """Coverage of each group's bootstrap interval."""
 
 
-def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
+def bootstrap_interval(
+    statistic, *columns: np.ndarray, draws: int, rng: np.random.Generator, level: float = INTERVAL_LEVEL
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(*columns)``, rows resampled with replacement
     ``draws`` times; (nan, nan) for an empty group or when no draw gives a number."""
     n = len(columns[0])
     if n == 0 or draws == 0:
         return np.nan, np.nan
-    values = np.array([statistic(*(c[b] for c in columns)) for b in (rng.integers(0, n, n) for _ in range(draws))], dtype=float)
+    values = np.array(
+        [statistic(*(c[b] for c in columns)) for b in (rng.integers(0, n, n) for _ in range(draws))], dtype=float
+    )
     if not np.isfinite(values).any():
         return np.nan, np.nan
     tail = (1 - level) / 2 * 100
@@ -179,8 +214,16 @@ def bootstrap_interval(statistic, *columns: np.ndarray, draws: int, rng: np.rand
     return float(lo), float(hi)
 
 
-def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacity_share: float, min_positives: int, households: int | None = None,
-                 bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+def group_recall(
+    frame: pd.DataFrame,
+    value_col: str,
+    groups: list[str],
+    capacity_share: float,
+    min_positives: int,
+    households: int | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Recall at k per group: of the people missing an entitlement, the share the ranking flags,
     with its bootstrap interval (``recall_low``, ``recall_high``; empty when ``bootstrap`` is 0).
 
@@ -202,7 +245,20 @@ def group_recall(frame: pd.DataFrame, value_col: str, groups: list[str], capacit
     # overall recall says how much less likely a group's missed rights are to be flagged.
     table["recall_ratio"] = table["recall_at_k"] / overall if overall else np.nan
     table["gated"] = table["positives"] >= min_positives
-    return table[["attribute", "group", "rows", "positives", "recall_at_k", "recall_low", "recall_high", "recall_ratio", "selection_rate", "gated"]]
+    return table[
+        [
+            "attribute",
+            "group",
+            "rows",
+            "positives",
+            "recall_at_k",
+            "recall_low",
+            "recall_high",
+            "recall_ratio",
+            "selection_rate",
+            "gated",
+        ]
+    ]
 
 
 def recall_gaps(groups: pd.DataFrame, recall: str = "recall_at_k") -> pd.DataFrame:
@@ -213,7 +269,14 @@ def recall_gaps(groups: pd.DataFrame, recall: str = "recall_at_k") -> pd.DataFra
         if len(g) < 2:
             continue
         lo, hi = g.loc[g[recall].idxmin()], g.loc[g[recall].idxmax()]
-        out.append({"attribute": attribute, "gap": float(hi[recall] - lo[recall]), "lowest": lo["group"], "highest": hi["group"]})
+        out.append(
+            {
+                "attribute": attribute,
+                "gap": float(hi[recall] - lo[recall]),
+                "lowest": lo["group"],
+                "highest": hi["group"],
+            }
+        )
     return pd.DataFrame(out, columns=["attribute", "gap", "lowest", "highest"])
 
 

@@ -66,13 +66,19 @@ class Scorer:
         return estimated_amount(profiles, self.typical_amount)
 
     def metadata(self) -> dict:
-        return {"typical_amount": self.typical_amount, "best_iteration": self.best_iteration, "features": list(self.feature_names)}
+        return {
+            "typical_amount": self.typical_amount,
+            "best_iteration": self.best_iteration,
+            "features": list(self.feature_names),
+        }
 
     @classmethod
     def from_booster(cls, booster: lgb.Booster, metadata: dict) -> Scorer:
         if tuple(metadata["features"]) != FEATURES:
             raise ValueError("the model was trained on other features than this code builds; retrain it")
-        return cls(booster=booster, typical_amount=metadata["typical_amount"], best_iteration=metadata["best_iteration"])
+        return cls(
+            booster=booster, typical_amount=metadata["typical_amount"], best_iteration=metadata["best_iteration"]
+        )
 
 
 def estimated_amount(profiles: pd.DataFrame, typical_amount: dict[str, float]) -> np.ndarray:
@@ -106,10 +112,14 @@ def lgb_params(cfg: TrainingConfig) -> dict:
     }
 
 
-def fit_lightgbm(train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, cfg: TrainingConfig) -> Scorer:
+def fit_lightgbm(
+    train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, cfg: TrainingConfig
+) -> Scorer:
     """Fit on ``train`` with early stopping on ``valid`` (different households)."""
     params = lgb_params(cfg)
-    dtrain = lgb.Dataset(model_frame(train), label=y_train.astype(int), categorical_feature=list(CATEGORICAL), free_raw_data=False)
+    dtrain = lgb.Dataset(
+        model_frame(train), label=y_train.astype(int), categorical_feature=list(CATEGORICAL), free_raw_data=False
+    )
     dvalid = lgb.Dataset(model_frame(valid), label=y_valid.astype(int), reference=dtrain)
     booster = lgb.train(
         params,
@@ -119,10 +129,14 @@ def fit_lightgbm(train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, 
         valid_names=["valid"],
         callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
     )
-    return Scorer(booster=booster, typical_amount=typical_amounts(train), best_iteration=booster.best_iteration, params=params)
+    return Scorer(
+        booster=booster, typical_amount=typical_amounts(train), best_iteration=booster.best_iteration, params=params
+    )
 
 
-def fit_lightgbm_dask(train: pd.DataFrame, y_train: np.ndarray, cfg: TrainingConfig, scheduler: str, n_rounds: int | None = None) -> Scorer:
+def fit_lightgbm_dask(
+    train: pd.DataFrame, y_train: np.ndarray, cfg: TrainingConfig, scheduler: str, n_rounds: int | None = None
+) -> Scorer:
     """The same model trained with ``lightgbm.dask`` on an existing Dask cluster.
 
     Distributed LightGBM has no early stopping on a held-out set; the number of rounds is the one
@@ -143,4 +157,3 @@ def fit_lightgbm_dask(train: pd.DataFrame, y_train: np.ndarray, cfg: TrainingCon
         clf.fit(dX, dy, categorical_feature=list(CATEGORICAL))
         booster = clf.to_local().booster_
     return Scorer(booster=booster, typical_amount=typical_amounts(train), best_iteration=0, params=params)
-

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nonrecours.core.config import TrainingConfig
+from nonrecours.core.errors import UserError
 from nonrecours.core.schema import CONTACTED_ARMS
 from nonrecours.training.model import CATEGORICAL, Scorer, lgb_params, model_frame
 
@@ -41,11 +42,13 @@ SMALL_DATA_MIN_CHILD = 10
 SMALL_DATA_ROUNDS = 150
 
 
-class NotEnoughLabels(ValueError):
+class NotEnoughLabels(UserError, ValueError):
     """Too few observed outcomes to fit a model; the message says how many and what to do."""
 
 
-def observed_rows(profiles: pd.DataFrame, campaign: pd.DataFrame, outcomes: pd.DataFrame, next_receipt: pd.DataFrame) -> pd.DataFrame:
+def observed_rows(
+    profiles: pd.DataFrame, campaign: pd.DataFrame, outcomes: pd.DataFrame, next_receipt: pd.DataFrame
+) -> pd.DataFrame:
     """Training rows from what the agency holds.
 
     ``profiles``: the logged profiles of the campaign's decisions (``household_id`` is the
@@ -55,34 +58,59 @@ def observed_rows(profiles: pd.DataFrame, campaign: pd.DataFrame, outcomes: pd.D
     where the agency does not see the benefit), from the next extract.
     """
     c = campaign.set_index("household_id")
-    checked = campaign[["household_id", "benefits"]].assign(benefit=campaign["benefits"].str.split(";")).explode("benefit")
+    checked = (
+        campaign[["household_id", "benefits"]].assign(benefit=campaign["benefits"].str.split(";")).explode("benefit")
+    )
     checked = checked[checked["benefit"].fillna("") != ""][["household_id", "benefit"]]
-    rows = profiles.assign(benefit=profiles["benefit"].astype("object")).merge(checked, on=["household_id", "benefit"], how="inner")
+    rows = profiles.assign(benefit=profiles["benefit"].astype("object")).merge(
+        checked, on=["household_id", "benefit"], how="inner"
+    )
     rows["arm"] = rows["household_id"].map(c["arm"].astype("object"))
     rows["propensity"] = rows["household_id"].map(c["propensity"]).astype(float)
     rows["contacted"] = rows["arm"].isin(CONTACTED_ARMS)
     res = outcomes.assign(benefit=outcomes["benefit"].astype("object")).set_index(["household_id", "benefit"])["result"]
     key = pd.MultiIndex.from_frame(rows[["household_id", "benefit"]])
     rows["result"] = res.reindex(key).to_numpy()
-    nxt = next_receipt.assign(benefit=next_receipt["benefit"].astype("object")).set_index(["household_id", "benefit"])["receives_next"]
+    nxt = next_receipt.assign(benefit=next_receipt["benefit"].astype("object")).set_index(["household_id", "benefit"])[
+        "receives_next"
+    ]
     seen_next = nxt.reindex(key).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     recorded = rows["result"].notna().to_numpy()
     opened = (rows["result"] == "opened").to_numpy()
     contacted = rows["contacted"].to_numpy()
     rows["opened"] = np.where(contacted & recorded, opened.astype(float), np.nan)
     unreached = (rows["result"] == "unreachable").to_numpy()
-    claimed_next = np.where(contacted, np.where(opened, 1.0, np.where(unreached, seen_next, np.where(recorded, 0.0, np.nan))), seen_next)
+    claimed_next = np.where(
+        contacted, np.where(opened, 1.0, np.where(unreached, seen_next, np.where(recorded, 0.0, np.nan))), seen_next
+    )
     rows["claimed_next"] = claimed_next
-    rows["benefit"] = pd.Categorical(rows["benefit"], categories=profiles["benefit"].cat.categories if hasattr(profiles["benefit"], "cat") else None)
+    rows["benefit"] = pd.Categorical(
+        rows["benefit"], categories=profiles["benefit"].cat.categories if hasattr(profiles["benefit"], "cat") else None
+    )
     return rows.reset_index(drop=True)
 
 
 def _fit(rows: pd.DataFrame, y: np.ndarray, weight: np.ndarray, cfg: TrainingConfig, what: str) -> lgb.Booster:
     if len(rows) < MIN_ROWS_PER_MODEL or len(np.unique(y)) < 2:
-        raise NotEnoughLabels(f"{what}: {len(rows)} labelled rows with {int(y.sum())} positives; at least {MIN_ROWS_PER_MODEL} rows of both kinds are needed. "
-                              "Record more outcomes (nonrecours outreach, or POST /outcomes) or run a larger campaign.")
-    params = {**lgb_params(cfg), "num_leaves": SMALL_DATA_LEAVES, "min_child_samples": SMALL_DATA_MIN_CHILD, "min_data_per_group": SMALL_DATA_MIN_CHILD, "cat_smooth": SMALL_DATA_MIN_CHILD}
-    data = lgb.Dataset(model_frame(rows), label=y.astype(int), weight=weight, categorical_feature=list(CATEGORICAL), free_raw_data=False)
+        raise NotEnoughLabels(
+            f"{what}: {len(rows)} labelled rows with {int(y.sum())} positives; at least {MIN_ROWS_PER_MODEL} "
+            "rows of both kinds are needed. "
+            "Record more outcomes (nonrecours outreach, or POST /outcomes) or run a larger campaign."
+        )
+    params = {
+        **lgb_params(cfg),
+        "num_leaves": SMALL_DATA_LEAVES,
+        "min_child_samples": SMALL_DATA_MIN_CHILD,
+        "min_data_per_group": SMALL_DATA_MIN_CHILD,
+        "cat_smooth": SMALL_DATA_MIN_CHILD,
+    }
+    data = lgb.Dataset(
+        model_frame(rows),
+        label=y.astype(int),
+        weight=weight,
+        categorical_feature=list(CATEGORICAL),
+        free_raw_data=False,
+    )
     return lgb.train(params, data, num_boost_round=SMALL_DATA_ROUNDS)
 
 
@@ -126,10 +154,30 @@ def fit_observed(rows: pd.DataFrame, cfg: TrainingConfig) -> ObservedModels:
     contacted = rows["contacted"].to_numpy(dtype=bool)
     p = rows["propensity"].to_numpy(dtype=float)
     need_rows = rows[contacted & rows["opened"].notna().to_numpy()]
-    need = _fit(need_rows, need_rows["opened"].to_numpy(dtype=float), 1 / need_rows["propensity"].to_numpy(dtype=float), cfg, "need model (contacted households)")
+    need = _fit(
+        need_rows,
+        need_rows["opened"].to_numpy(dtype=float),
+        1 / need_rows["propensity"].to_numpy(dtype=float),
+        cfg,
+        "need model (contacted households)",
+    )
     known = rows["claimed_next"].notna().to_numpy()
     treated_rows = rows[contacted & known]
     control_rows = rows[~contacted & known]
-    treated = _fit(treated_rows, treated_rows["claimed_next"].to_numpy(dtype=float), 1 / p[contacted & known], cfg, "uplift, contacted half")
-    control = _fit(control_rows, control_rows["claimed_next"].to_numpy(dtype=float), 1 / (1 - p[~contacted & known]), cfg, "uplift, uncontacted half (holdout and pool)")
-    return ObservedModels(need=need, treated=treated, control=control, n_contacted=len(treated_rows), n_control=len(control_rows))
+    treated = _fit(
+        treated_rows,
+        treated_rows["claimed_next"].to_numpy(dtype=float),
+        1 / p[contacted & known],
+        cfg,
+        "uplift, contacted half",
+    )
+    control = _fit(
+        control_rows,
+        control_rows["claimed_next"].to_numpy(dtype=float),
+        1 / (1 - p[~contacted & known]),
+        cfg,
+        "uplift, uncontacted half (holdout and pool)",
+    )
+    return ObservedModels(
+        need=need, treated=treated, control=control, n_contacted=len(treated_rows), n_control=len(control_rows)
+    )

@@ -42,7 +42,14 @@ def _curves(test: pd.DataFrame, title: str, curve, xlabel: str, ylabel: str, dia
 
 
 def roc_figure(test: pd.DataFrame) -> Figure:
-    return _curves(test, "ROC per benefit (test households, candidates)", lambda y, s: roc_curve(y, s)[:2], "false positive rate", "true positive rate", True)
+    return _curves(
+        test,
+        "ROC per benefit (test households, candidates)",
+        lambda y, s: roc_curve(y, s)[:2],
+        "false positive rate",
+        "true positive rate",
+        True,
+    )
 
 
 def pr_figure(test: pd.DataFrame) -> Figure:
@@ -50,7 +57,9 @@ def pr_figure(test: pd.DataFrame) -> Figure:
         precision, recall, _ = precision_recall_curve(y, s)
         return recall, precision
 
-    return _curves(test, "Precision-recall per benefit (test households, candidates)", curve, "recall", "precision", False)
+    return _curves(
+        test, "Precision-recall per benefit (test households, candidates)", curve, "recall", "precision", False
+    )
 
 
 def calibration_figure(test: pd.DataFrame, bins: int = 10) -> Figure:
@@ -66,7 +75,11 @@ def calibration_figure(test: pd.DataFrame, bins: int = 10) -> Figure:
             p = g[f"p_{name}"].to_numpy()
             y = g["target"].to_numpy(dtype=float)
             which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-            stats = pd.DataFrame({"bin": which, "p": p, "y": y}).groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+            stats = (
+                pd.DataFrame({"bin": which, "p": p, "y": y})
+                .groupby("bin")
+                .agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+            )
             ax.plot(stats["p"], stats["y"], lw=1, label=name)
             ax.scatter(stats["p"], stats["y"], s=8 + 40 * np.sqrt(stats["n"] / max(len(p), 1)))
         ax.set_xlabel("predicted")

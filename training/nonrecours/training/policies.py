@@ -38,7 +38,9 @@ DIGITS = 4
 def household_gain(truth: pd.DataFrame) -> pd.Series:
     """Per household (index ``household_id``): the euros a month its contact would add, from the
     truth's potential outcomes (0 where no entitlement is open)."""
-    gain = (truth["claim_if_contacted"].astype(float) - truth["claim_if_not_contacted"].astype(float)) * truth["monthly_amount"].astype(float)
+    gain = (truth["claim_if_contacted"].astype(float) - truth["claim_if_not_contacted"].astype(float)) * truth[
+        "monthly_amount"
+    ].astype(float)
     return gain.groupby(truth["household_id"].to_numpy()).sum().rename_axis("household_id")
 
 
@@ -58,7 +60,9 @@ class PolicyGain:
     auuc: float
 
 
-def true_gain(values: dict[str, pd.Series], gain: pd.Series, capacity: int, *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def true_gain(
+    values: dict[str, pd.Series], gain: pd.Series, capacity: int, *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Each policy's additional euros a month at ``capacity`` contacts, with a bootstrap 90%
     interval over its contacted households, and its AUUC; and each policy's Qini curve (cumulative
     gain by rank, all households)."""
@@ -76,7 +80,16 @@ def true_gain(values: dict[str, pd.Series], gain: pd.Series, capacity: int, *, d
         random_area = total * n / 2
         auuc = float(np.trapezoid(curve) / random_area - 1) if random_area else float("nan")
         lo, hi = np.quantile(boot, [(1 - INTERVAL_LEVEL) / 2, (1 + INTERVAL_LEVEL) / 2])
-        rows.append(PolicyGain(name, len(picked), round(float(picked.sum()), 2), round(float(lo), 2), round(float(hi), 2), round(auuc, DIGITS)))
+        rows.append(
+            PolicyGain(
+                name,
+                len(picked),
+                round(float(picked.sum()), 2),
+                round(float(lo), 2),
+                round(float(hi), 2),
+                round(auuc, DIGITS),
+            )
+        )
     return pd.DataFrame([r.__dict__ for r in rows]), curves
 
 
@@ -102,7 +115,13 @@ def holdout_effect(campaign: pd.DataFrame, claimed_euros: pd.Series) -> Estimate
         return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), len(treated) + len(control))
     diff = treated.mean() - control.mean()
     se = float(np.sqrt(treated.var(ddof=1) / len(treated) + control.var(ddof=1) / len(control)))
-    return Estimate(round(float(diff), 2), round(float(diff - Z * se), 2), round(float(diff + Z * se), 2), round(se, 2), len(treated) + len(control))
+    return Estimate(
+        round(float(diff), 2),
+        round(float(diff - Z * se), 2),
+        round(float(diff + Z * se), 2),
+        round(se, 2),
+        len(treated) + len(control),
+    )
 
 
 def ipw_value(campaign: pd.DataFrame, claimed_euros: pd.Series, challenger: pd.Series, capacity: int) -> Estimate:
@@ -137,7 +156,6 @@ def claimed_euros_observed(rows: pd.DataFrame) -> pd.Series:
     return euros.groupby(rows["household_id"].to_numpy()).sum(min_count=1)
 
 
-
 def campaign_gain(campaign: pd.DataFrame, gain: pd.Series, *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> Estimate:
     """Simulation only: the additional euros a month a campaign's contacts caused (the sum of the
     contacted households' :func:`household_gain`), with a bootstrap 90% interval over them."""
@@ -147,4 +165,6 @@ def campaign_gain(campaign: pd.DataFrame, gain: pd.Series, *, draws: int = BOOTS
         return Estimate(0.0, 0.0, 0.0, 0.0, 0)
     boot = np.random.default_rng(seed).choice(g, size=(draws, len(g)), replace=True).sum(axis=1)
     lo, hi = np.quantile(boot, [(1 - INTERVAL_LEVEL) / 2, (1 + INTERVAL_LEVEL) / 2])
-    return Estimate(round(float(g.sum()), 2), round(float(lo), 2), round(float(hi), 2), round(float(boot.std()), 2), len(g))
+    return Estimate(
+        round(float(g.sum()), 2), round(float(lo), 2), round(float(hi), 2), round(float(boot.std()), 2), len(g)
+    )

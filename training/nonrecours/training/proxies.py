@@ -47,8 +47,23 @@ def proxy_audit(train: pd.DataFrame, test: pd.DataFrame, cfg: TrainingConfig) ->
         yb = (b[attribute].astype("object") == group).to_numpy()
         auc = float("nan")
         if 0 < ya.sum() < len(ya) and 0 < yb.sum() < len(yb):
-            params = {"objective": "binary", "num_leaves": PROBE_LEAVES, "learning_rate": PROBE_LEARNING_RATE, "verbose": -1, "seed": cfg.seed, "num_threads": cfg.num_threads}
+            params = {
+                "objective": "binary",
+                "num_leaves": PROBE_LEAVES,
+                "learning_rate": PROBE_LEARNING_RATE,
+                "verbose": -1,
+                "seed": cfg.seed,
+                "num_threads": cfg.num_threads,
+            }
             probe = lgb.train(params, lgb.Dataset(xa, ya.astype(int)), num_boost_round=PROBE_ROUNDS)
             auc = float(roc_auc_score(yb, probe.predict(xb)))
-        rows.append({"attribute": attribute, "group": str(group), "meaning": words, "share": float(np.mean(yb)) if len(yb) else float("nan"), "probe_auc": auc})
+        rows.append(
+            {
+                "attribute": attribute,
+                "group": str(group),
+                "meaning": words,
+                "share": float(np.mean(yb)) if len(yb) else float("nan"),
+                "probe_auc": auc,
+            }
+        )
     return pd.DataFrame(rows)

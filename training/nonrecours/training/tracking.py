@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lightgbm as lgb
@@ -39,7 +39,13 @@ GIT_TIMEOUT_SECONDS = 10
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=GIT_TIMEOUT_SECONDS)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -64,13 +70,28 @@ class TrainOutcome:
     quality: dict[str, pd.DataFrame]  # titled tables: the model against the baselines and the ceiling
 
 
-def _log_inputs(ev: Evaluation, profiles: pd.DataFrame, settings: Settings, input_dir: Path, generator: dict | None, scheduler: str | None) -> None:
+def _log_inputs(
+    ev: Evaluation,
+    profiles: pd.DataFrame,
+    settings: Settings,
+    input_dir: Path,
+    generator: dict | None,
+    scheduler: str | None,
+) -> None:
     """Parameters, the generator's report and the train and test profiles as MLflow datasets."""
     mlflow.set_tags({"mlflow.source.git.commit": git_commit(), "trainer": "lightgbm.dask" if scheduler else "lightgbm"})
     mlflow.log_params({f"training.{k}": v for k, v in settings.training.model_dump().items()})
-    mlflow.log_params({"law.reference_month": settings.law.reference_month, "best_iteration": ev.scorer.best_iteration, "n_features": len(ev.scorer.feature_names)})
+    mlflow.log_params(
+        {
+            "law.reference_month": settings.law.reference_month,
+            "best_iteration": ev.scorer.best_iteration,
+            "n_features": len(ev.scorer.feature_names),
+        }
+    )
     if generator:
-        mlflow.log_params({"generator.seed": generator.get("seed"), "generator.households": generator.get("households")})
+        mlflow.log_params(
+            {"generator.seed": generator.get("seed"), "generator.households": generator.get("households")}
+        )
         mlflow.log_dict(generator, "generator/calibration.json")
     test_ids = set(ev.test["household_id"])
     source = str((input_dir / "profiles.parquet").resolve())
@@ -113,7 +134,7 @@ def synthetic_example(X: pd.DataFrame) -> pd.DataFrame:
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool or col.dtype == object:
             row[c] = pd.Series([col.mode(dropna=True).iloc[0] if col.notna().any() else None], dtype=col.dtype)
         elif col.dtype.kind in "iu":
-            row[c] = pd.Series([int(round(col.median()))], dtype=col.dtype)
+            row[c] = pd.Series([round(col.median())], dtype=col.dtype)
         else:
             row[c] = pd.Series([col.median()], dtype=col.dtype)
     return pd.concat(row, axis=1).set_axis(X.columns, axis=1)
@@ -147,11 +168,22 @@ def _card_data(ev: Evaluation, profiles: pd.DataFrame, input_dir: Path, generato
         "n_train": ev.n_train,
         "n_valid": ev.n_valid,
         "n_test": len(ev.test),
-        "population": "synthetic, seed {seed}, {households} households".format(**generator) if generator else "an agency extract",
+        "population": "synthetic, seed {seed}, {households} households".format(**generator)
+        if generator
+        else "an agency extract",
     }
 
 
-def log_training(ev: Evaluation, *, profiles: pd.DataFrame, settings: Settings, run: TrainingRun, input_dir: Path, generator: dict | None, scheduler: str | None) -> TrainOutcome:
+def log_training(
+    ev: Evaluation,
+    *,
+    profiles: pd.DataFrame,
+    settings: Settings,
+    run: TrainingRun,
+    input_dir: Path,
+    generator: dict | None,
+    scheduler: str | None,
+) -> TrainOutcome:
     """One MLflow run: inputs, evaluation, the registered model, the gate's decision (against the
     current champion re-scored on this test set) and the model card."""
     cfg = settings.registry
@@ -160,17 +192,42 @@ def log_training(ev: Evaluation, *, profiles: pd.DataFrame, settings: Settings, 
     if run.launched_run_id:  # under `mlflow run`, the run exists already, in the experiment it chose
         experiment_id, run_name = client.get_run(run.launched_run_id).info.experiment_id, None
     else:
-        experiment_id, run_name = mlflow.set_experiment(cfg.experiment).experiment_id, f"train-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+        experiment_id, run_name = (
+            mlflow.set_experiment(cfg.experiment).experiment_id,
+            f"train-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+        )
     with mlflow.start_run(run_id=run.launched_run_id, run_name=run_name) as active:
         _log_inputs(ev, profiles, settings, input_dir, generator, scheduler)
         quality = _log_evaluation(ev)
         version = _register(ev, cfg.model_name)
         champ, champ_version = champion_metrics(client, cfg, ev.test, settings.training.capacity_share)
         decision = decide(ev.metrics, champ, ev.worst_gap, ev.worst_gap_where, settings.fairness.max_group_recall_gap)
-        card = model_card(name=f"{cfg.model_name} v{version}", run_id=active.info.run_id, scorer=ev.scorer, metrics=ev.metrics, groups=ev.groups,
-                          worst_gap=ev.worst_gap, worst_gap_where=ev.worst_gap_where, data=_card_data(ev, profiles, input_dir, generator),
-                          capacity_share=settings.training.capacity_share, next_metrics=ev.next_metrics, proxies=ev.proxies)
+        card = model_card(
+            name=f"{cfg.model_name} v{version}",
+            run_id=active.info.run_id,
+            scorer=ev.scorer,
+            metrics=ev.metrics,
+            groups=ev.groups,
+            worst_gap=ev.worst_gap,
+            worst_gap_where=ev.worst_gap_where,
+            data=_card_data(ev, profiles, input_dir, generator),
+            capacity_share=settings.training.capacity_share,
+            next_metrics=ev.next_metrics,
+            proxies=ev.proxies,
+        )
         mlflow.log_text(card, "model_card.md")
-        mlflow.log_dict({"alias": decision.alias, "reasons": list(decision.reasons), "champion_compared": champ_version}, "promotion_decision.json")
-        record_decision(client, cfg, version, decision.alias, "; ".join(decision.reasons), forced=False, user=run.user, run_id=active.info.run_id)
+        mlflow.log_dict(
+            {"alias": decision.alias, "reasons": list(decision.reasons), "champion_compared": champ_version},
+            "promotion_decision.json",
+        )
+        record_decision(
+            client,
+            cfg,
+            version,
+            decision.alias,
+            "; ".join(decision.reasons),
+            forced=False,
+            user=run.user,
+            run_id=active.info.run_id,
+        )
     return TrainOutcome(active.info.run_id, version, decision, experiment_id, run.tracking_uri, quality)

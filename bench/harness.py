@@ -1,15 +1,19 @@
-"""Run the scoring API as a child process and wait until it answers, and load it with concurrent
-clients: for the end-to-end tests, the load and restart tests and the benchmark, which all need a
-real server.
+"""What the benchmarks and the tests share: the command line's path, a command measured in a fresh
+process, the machine described, and the scoring API run as a child process (waited for until it
+answers) and loaded with concurrent clients, for every benchmark and test that needs a real server.
 
-Where it sits: beside ``nonrecours serve``, which it starts with the given settings; nothing in
-the service depends on it.
+Where it sits: beside the project, not in it: ``nonrecours serve`` is started with the given
+settings, and nothing in the service depends on this module. The benchmarks run as
+``python -m bench.NAME`` from the checkout; the tests import it as ``bench.harness``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -20,6 +24,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+HERE = Path(__file__).resolve().parent
+CLI = str(Path(sys.executable).parent / "nonrecours")
+
+
+def measure(args: list[str], output: Path | None = None) -> dict:
+    """Run one CLI command in a fresh process; its children's peak RSS is ours to read after.
+    ``output``: a file for the command's standard output (else discarded)."""
+    start = time.perf_counter()
+    code = (
+        "import resource, subprocess, sys, json\n"
+        f"out = open({str(output)!r}, 'w') if {output is not None} else subprocess.DEVNULL\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=out).returncode\n"
+        "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'rc': rc, 'max_rss_mb': ru.ru_maxrss / 1024}))\n"
+    )
+    # stdout carries the measurement; the command's own errors go straight to our stderr.
+    out = subprocess.run([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["seconds"] = round(time.perf_counter() - start, 1)
+    if res["rc"] != 0:
+        raise SystemExit(f"{args} failed with exit code {res['rc']}")
+    return res
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, Python "
+        f"{platform.python_version()}"
+    )
 
 
 def free_port() -> int:
@@ -53,12 +88,39 @@ class ApiProcess:
         env.setdefault("BENTOML_DO_NOT_TRACK", "True")
         env.update(self.extra_env)
         cli = Path(sys.executable).parent / "nonrecours"
-        args = [str(cli), "serve", "--port", str(self.port), "--tracking-uri", self.tracking_uri, "--decision-log", self.decision_log_url, "--secrets", str(self.secrets_file)]
+        args = [
+            str(cli),
+            "serve",
+            "--port",
+            str(self.port),
+            "--tracking-uri",
+            self.tracking_uri,
+            "--decision-log",
+            self.decision_log_url,
+            "--secrets",
+            str(self.secrets_file),
+        ]
         if self.config is not None:
             args += ["--config", str(self.config)]
         if self.bento is not None:
-            env.update({"MLFLOW_TRACKING_URI": self.tracking_uri, "NONRECOURS_DECISION_LOG_URL": self.decision_log_url, "NONRECOURS_SECRETS_FILE": str(self.secrets_file)})
-            args = [sys.executable, "-m", "bentoml", "serve", self.bento, "--port", str(self.port), "--host", "127.0.0.1"]
+            env.update(
+                {
+                    "MLFLOW_TRACKING_URI": self.tracking_uri,
+                    "NONRECOURS_DECISION_LOG_URL": self.decision_log_url,
+                    "NONRECOURS_SECRETS_FILE": str(self.secrets_file),
+                }
+            )
+            args = [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                self.bento,
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+            ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -94,16 +156,12 @@ class ApiProcess:
             family = []
         targets = family if sig == signal.SIGKILL else family[:1]
         for p in targets:
-            try:
+            with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
                 os.killpg(p.pid, sig) if p.pid == self.process.pid else p.send_signal(sig)
-            except (ProcessLookupError, psutil.NoSuchProcess):
-                pass
         _, alive = psutil.wait_procs(family, timeout=60)
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(alive, timeout=30)
         self.process.wait(timeout=30)
 
@@ -124,8 +182,19 @@ class Clients:
     the latency of each answered request and every error. With ``retry_connection_errors`` (a
     server being restarted), refused connections and 5xx are waited out instead of counted."""
 
-    def __init__(self, url: str, headers: dict, bodies: list[dict], n: int, *, per_request: int = 1, first_id: int = 0, retry_connection_errors: bool = False, timeout: float = 300,
-                 keep_ids: bool = False):
+    def __init__(
+        self,
+        url: str,
+        headers: dict,
+        bodies: list[dict],
+        n: int,
+        *,
+        per_request: int = 1,
+        first_id: int = 0,
+        retry_connection_errors: bool = False,
+        timeout: float = 300,
+        keep_ids: bool = False,
+    ):
         self.url, self.headers, self.bodies, self.n, self.per_request = url, headers, bodies, n, per_request
         self.ids = itertools.count(first_id)
         self.lock = threading.Lock()
@@ -144,7 +213,10 @@ class Clients:
             while not self.stop.is_set():
                 with self.lock:
                     drawn = [next(self.ids) for _ in range(self.per_request)]
-                body = [{**self.bodies[h % len(self.bodies)], **({} if self.keep_ids else {"household_id": h})} for h in drawn]
+                body = [
+                    {**self.bodies[h % len(self.bodies)], **({} if self.keep_ids else {"household_id": h})}
+                    for h in drawn
+                ]
                 ids = [b["household_id"] for b in body]
                 started = time.perf_counter()
                 try:
@@ -187,8 +259,13 @@ class Clients:
 
         pct = lambda q: float(np.percentile(self.latencies, q)) if self.latencies else None  # noqa: E731
         return {
-            "clients": self.n, "households_per_request": self.per_request, "requests": len(self.latencies), "errors": len(self.errors),
+            "clients": self.n,
+            "households_per_request": self.per_request,
+            "requests": len(self.latencies),
+            "errors": len(self.errors),
             "first_error": self.errors[0] if self.errors else None,
             "households_per_second": len(self.acked) / self.elapsed if self.elapsed else None,
-            "latency_p50_s": pct(50), "latency_p99_s": pct(99), "reused_share": self.reused / len(self.acked) if self.acked else None,
+            "latency_p50_s": pct(50),
+            "latency_p99_s": pct(99),
+            "reused_share": self.reused / len(self.acked) if self.acked else None,
         }
