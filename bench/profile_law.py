@@ -32,7 +32,7 @@ import pandas as pd
 from bench.harness import CLI, HERE, machine
 
 SINGLE_PARENT = 1
-"""Index of the working single parent in serving/examples/households.json."""
+"""Index of the working single parent in serving/nonrecours/serving/examples/households.json."""
 
 
 @contextmanager

@@ -85,7 +85,7 @@ def test_a_campaign_fills_the_capacity_keeps_a_stratified_holdout_and_explores_b
 
 
 def test_a_campaign_refuses_what_cannot_be_planned():
-    with pytest.raises(ValueError, match="campaign.holdout_share: Input should be less than or equal to 0.9"):
+    with pytest.raises(ValueError, match=r"campaign\.holdout_share: Input should be less than or equal to 0\.9"):
         plan(capacity=10, holdout_share=1.0)
     with pytest.raises(ValueError, match="capacity"):
         plan(capacity=0)

@@ -5,6 +5,7 @@ the API, monitoring and the fairness bound)."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import mlflow
@@ -284,3 +285,34 @@ def test_campaign_holdout_share_sets_the_share_of_the_top_not_contacted(generate
     assert result.exit_code == 0, result.output
     arms = pd.read_csv(out)["arm"].value_counts()
     assert arms["holdout"] == arms["contact"] == 4  # half of the top, 8 households for 4 contacts
+
+
+def test_options_that_set_a_setting_take_its_range_from_the_settings_and_declare_none_of_their_own():
+    """An option bound to a setting says so in its help (``settings: section.field``), shows the
+    setting's range there, and has no range of its own (so the two cannot disagree); the request
+    models of the API that take a setting's value document the same range."""
+    import typer
+
+    from nonrecours.app.cli import app
+    from nonrecours.core.config import bounds, field_help
+    from nonrecours.serving.request import campaign_arguments
+
+    def commands(group):
+        yield group
+        for sub in getattr(group, "commands", {}).values():
+            yield from commands(sub)
+
+    bound = []
+    for cmd in commands(typer.main.get_command(app)):
+        for param in cmd.params:
+            found = re.search(r"settings: (\w+)\.(\w+)\)", param.help or "")
+            if found:
+                bound.append((cmd.name, param.name))
+                assert param.min is None and param.max is None, (cmd.name, param.name)
+                assert param.help.startswith(field_help(*found.groups())), (cmd.name, param.name)
+    assert ("campaign", "holdout") in bound and ("generate", "households") in bound and len(bound) > 15
+    assert "0<=x<=0.9" in field_help("campaign", "holdout_share")
+    for name in ("holdout_share", "exploration_share"):
+        (field,) = [m for m in campaign_arguments(10)[name].__metadata__ if hasattr(m, "json_schema_extra")]
+        b = bounds("campaign", name)
+        assert field.json_schema_extra == {"minimum": b["ge"], "maximum": b["le"]}

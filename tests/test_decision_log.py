@@ -253,12 +253,10 @@ def test_on_postgresql_the_database_refuses_to_change_or_delete_a_logged_row(pos
     log = DecisionLog(engine, KEY)
     try:
         log.record_scored(scored_rows(some_profiles), model_name="m", model_version="1", source="batch")
-        with pytest.raises(DBAPIError, match="append-only: UPDATE on decisions refused"):
-            with engine.begin() as conn:
-                conn.execute(update(decisions).values(model_version="forged"))
-        with pytest.raises(DBAPIError, match="append-only: DELETE on decisions refused"):
-            with engine.begin() as conn:
-                conn.execute(decisions.delete())
+        with pytest.raises(DBAPIError, match="append-only: UPDATE on decisions refused"), engine.begin() as conn:
+            conn.execute(update(decisions).values(model_version="forged"))
+        with pytest.raises(DBAPIError, match="append-only: DELETE on decisions refused"), engine.begin() as conn:
+            conn.execute(decisions.delete())
         assert (log.read()["model_version"] == "1").all() and len(log.read()) > 0
     finally:
         with engine.begin() as conn:
@@ -285,7 +283,7 @@ def test_protected_attributes_sit_apart_from_the_scoring_rows_and_come_back_for_
     who = {pseudonymise(int(h), KEY): h for h in first.index}
     by_decision = dict(zip(plain["id"], plain["household_pseudonym"]))
     for c in PROTECTED:
-        expected = back["household_id"].map(lambda d: first.loc[who[by_decision[d]], c])
+        expected = back["household_id"].map(lambda d, c=c: first.loc[who[by_decision[d]], c])
         assert (back[c].astype(str) == expected.astype(str)).all(), c
 
 

@@ -255,7 +255,7 @@ def test_a_pickled_model_in_the_registry_is_refused_before_anything_is_unpickled
     client.create_model_version("evil", source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
     mlflow.set_tracking_uri(uri)
     try:
-        with pytest.raises(UnsafeModel, match="lightgbm.sklearn.LGBMClassifier"):
+        with pytest.raises(UnsafeModel, match=r"lightgbm\.sklearn\.LGBMClassifier"):
             load_scorer("models:/evil/1")
     finally:
         mlflow.set_tracking_uri(before)
@@ -322,7 +322,7 @@ def test_a_registry_that_never_answers_fails_a_model_load_within_the_configured_
     threading.Thread(target=lambda: held.extend(silent.accept() for _ in range(16)), daemon=True).start()
     settings = Settings(registry={"request_timeout_seconds": 1.0, "request_max_retries": 0})
     start = time.monotonic()
-    with pytest.raises(Exception, match="(?i)timed? ?out|timeout"):
+    with pytest.raises(Exception, match=r"(?i)timed? ?out|timeout"):
         # the application sets the registry section's limits in the process that opens the store
         load_champion(
             settings.registry,

@@ -62,7 +62,7 @@ def test_a_bad_value_is_reported_with_its_column_and_an_example_row(overrides, w
 
 
 def test_a_missing_column_is_named():
-    with pytest.raises(SchemaError, match="missing column.*eligible"):
+    with pytest.raises(SchemaError, match=r"missing column.*eligible"):
         validate(entitlement_rows().drop(columns="eligible"), ENTITLEMENTS)
 
 

@@ -10,6 +10,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -68,7 +69,7 @@ def test_everything_else_needs_an_api_key(api, path, headers):
 def test_the_example_is_scored_logged_and_explained(api, auth, log, tracking_store):
     import mlflow
 
-    body = json.loads(open("serving/nonrecours/serving/examples/households.json").read())
+    body = json.loads(Path("serving/nonrecours/serving/examples/households.json").read_text())
     r = httpx.post(api.url + "/score", json=body, headers=auth, timeout=120)
     assert r.status_code == 200, r.text
     result = r.json()
@@ -667,3 +668,32 @@ def test_an_unchanged_household_is_answered_from_the_law_engines_earlier_answer(
     logged = log.read()
     mine = logged[logged["household_pseudonym"] == pseudonymise(777_001, log.key)]
     assert mine["source"].tolist() == ["api", "api-reused", "api-reused"] and mine["input_digest"].nunique() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "option", "value"), [("holdout_share", "--holdout", 0.95), ("exploration_share", "--exploration", -0.1)]
+)
+def test_a_share_the_settings_refuse_is_refused_by_the_command_and_the_api_with_the_same_message(
+    api, auth, small_population, tmp_path, field, option, value
+):
+    """One declaration of a campaign share's range (the ``campaign`` settings): a settings file, the
+    command line and ``POST /campaign`` refuse the same value with the same words."""
+    from typer.testing import CliRunner
+
+    from nonrecours.app.cli import app
+    from nonrecours.core.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{f"campaign__{field}": value})
+    said = str(refused.value)
+    assert said.startswith(f"campaign.{field}: ") and str(value) in said
+    settings_file = tmp_path / "settings.yaml"
+    settings_file.write_text(f"campaign: {{{field}: {value}}}\n")
+    with pytest.raises(SettingsError, match=re.escape(said)):
+        load_settings(settings_file)
+    command = ["campaign", "--input", str(small_population), "--out", str(tmp_path / "c.csv"), option, str(value)]
+    by_command = CliRunner().invoke(app, command)
+    assert by_command.exit_code == 2 and said in " ".join(by_command.output.split()), by_command.output
+    body = {**households(9101, 9102), "capacity": 1, field: value}
+    by_api = httpx.post(api.url + "/campaign", json=body, headers=auth, timeout=120)
+    assert by_api.status_code == 400 and by_api.json()["error"] == said, by_api.text

@@ -79,7 +79,7 @@ def step_generate(run: Run, out: Path) -> list[Path]:
         )
         console.print(
             f"poverty rate {summary['poverty_rate']:.1%} (INSEE: about {summary['poverty_rate_target']:.1%}); "
-            "sources: calibration.json and data/calibration.yaml"
+            "sources: calibration.json and data/nonrecours/data/calibration.yaml"
         )
     for path in paths:
         typer.echo(str(path))

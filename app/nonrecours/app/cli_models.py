@@ -78,12 +78,14 @@ def train(
     the uplift ranking's off-policy value, and in simulation (when the next quarter's truth is on
     disk) every policy's true additional euros."""
     if labels == "truth":
-        return step_train(run, input, next_quarter, scheduler)
+        step_train(run, input, next_quarter, scheduler)
+        return
     if labels != "observed":
         fail(f"--labels {labels!r}: expected `truth` or `observed`")
     if campaign is None:
         fail(
-            "--labels observed needs --campaign ID: the campaign whose outcomes to learn from (its id is in the campaign file)"
+            "--labels observed needs --campaign ID: the campaign whose outcomes to learn from (its id is in "
+            "the campaign file)"
         )
     step_train_observed(run, input, campaign, next_extract)
 
@@ -159,7 +161,8 @@ def promote(
     version and in the append-only promotion log."""
     entry, log = promote_version(run.settings.registry, run.tracking_uri, version, reason, user=run.env.user)
     console.print(
-        f"{entry['model']} version {entry['version']} is now champion (forced; previous: {entry['previous_champion']}); "
+        f"{entry['model']} version {entry['version']} is now champion (forced; previous: "
+        f"{entry['previous_champion']}); "
         f"recorded in {log}"
     )
 
@@ -179,7 +182,10 @@ def card(
         typer.echo(str(path))
 
 
-Source = "a folder of raw tables (individuals/households, with outcomes.parquet when known), `log` (the decision log between --since and --until) or `log:START..END` (e.g. log:2026-10-01..2026-11-01)"  # noqa: E501
+Source = (
+    "a folder of raw tables (individuals/households, with outcomes.parquet when known), `log` (the "
+    "decision log between --since and --until) or `log:START..END` (e.g. log:2026-10-01..2026-11-01)"
+)
 
 
 @command(wants=("quiet", *STORES))

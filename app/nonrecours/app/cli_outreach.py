@@ -114,7 +114,10 @@ def step_score(
     write_frame(table, out)
     if not run.quiet:
         top = table.drop_duplicates("household_id").head(SHOWN)
-        title = f"Worklist: {table['household_id'].nunique():,} households, first five (model {ranked.model_name} v{ranked.model_version})"
+        title = (
+            f"Worklist: {table['household_id'].nunique():,} households, first five (model "
+            f"{ranked.model_name} v{ranked.model_version})"
+        )
         console.print(
             frame_table(top[["rank", "household_id", "benefit", "p_unclaimed", "expected_unclaimed_monthly"]], title)
         )
@@ -129,7 +132,8 @@ def campaign(
     out: Annotated[
         Path,
         typer.Option(
-            help="Campaign file to write: .csv or .parquet (every campaign household with its arm, propensity and decision id).",
+            help="Campaign file to write: .csv or .parquet (every campaign household with its arm, propensity "
+            "and decision id).",
         ),
     ] = Path("demo/campaign.csv"),
     capacity: Annotated[

@@ -74,7 +74,8 @@ def serve_command(run: Run, *, port: int, host: str) -> tuple[list[str], dict[st
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure to open the log stops the start, with the reason
         fail(
-            f"decision log {without_password(run.log_url)!r}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            f"decision log {without_password(run.log_url)!r}: cannot open it ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}); "
             "expected a SQLAlchemy URL such as sqlite:///decisions.db or postgresql+psycopg://user@host/nonrecours"
         )
     child = dict(run.env.values)
@@ -108,7 +109,8 @@ def keys(
         bool,
         typer.Option(
             help="Give the existing file a new pseudonymisation key; the old one moves to "
-            "NONRECOURS_PSEUDONYM_KEYS_RETIRED, so outcomes still find the decisions made under it. Restart the service afterwards.",
+            "NONRECOURS_PSEUDONYM_KEYS_RETIRED, so outcomes still find the decisions made under it. Restart "
+            "the service afterwards.",
         ),
     ] = False,
 ) -> None:
@@ -148,7 +150,8 @@ def purge(
     cut = before.date() if before else today() - timedelta(days=run.settings.serving.decision_log_retention_days)
     receipt = run.on_tables(purge_log, datetime(cut.year, cut.month, cut.day), by=run.env.user)
     console.print(
-        f"purged {receipt.decisions:,} decision(s), {receipt.outcomes:,} outcome(s) and {receipt.assignments:,} campaign "
+        f"purged {receipt.decisions:,} decision(s), {receipt.outcomes:,} outcome(s) and "
+        f"{receipt.assignments:,} campaign "
         f"assignment(s) scored before {cut}; recorded in `purges` of {without_password(run.log_url)}"
     )
 

@@ -49,7 +49,7 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 def setting(section: str, field: str, *names: str, **options: Any) -> Any:
     """An option that sets ``section.field``: its help is the setting's, and the settings check it."""
     info = typer.Option(*names, help=field_help(section, field), **options)
-    info.nonrecours_setting = f"{section}__{field}"  # type: ignore[attr-defined]  # read back by `command`
+    info.nonrecours_setting = f"{section}__{field}"  # read back by `command`
     return info
 
 

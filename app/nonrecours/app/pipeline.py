@@ -53,16 +53,16 @@ def pipeline(
         step_entitlements(run, quarter, quarter)
         step_features(quarter, quarter)
     step_train(run, out)
-    demo = replace(
-        run, log_url_option=f"sqlite:///{(out / 'decisions.db').resolve()}", secrets_file=out / "secrets.env"
-    )
-    step_keys(demo.secrets_file)  # type: ignore[arg-type]
+    secrets_file = step_keys(out / "secrets.env")
+    demo = replace(run, log_url_option=f"sqlite:///{(out / 'decisions.db').resolve()}", secrets_file=secrets_file)
     try:
         load_champion(run.settings.registry, run.tracking_uri, alias=run.settings.serving.model_alias)
     except NotFound:  # a small population can leave the first model a challenger: no model to score with
         console.print(
-            f"[bold yellow]no worklist[/]: no {run.settings.registry.model_name}@{run.settings.serving.model_alias} yet "
-            "(the gate kept this model a challenger); promote one with `nonrecours promote`, then run `nonrecours score`"
+            "[bold yellow]no worklist[/]: no "
+            f"{run.settings.registry.model_name}@{run.settings.serving.model_alias} yet "
+            "(the gate kept this model a challenger); promote one with `nonrecours promote`, then run "
+            "`nonrecours score`"
         )
     else:
         step_score(demo, out, out / "worklist.csv")
@@ -107,7 +107,10 @@ def rounds(run: Run, out: Path) -> None:
         gain = round_gain(folder, table)
         said = f"round {i} ({ranking}): {int(table['contacted'].sum()):,} contacts"
         if gain is not None:
-            said += f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval {gain.low:,.0f} to {gain.high:,.0f})"
+            said += (
+                f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval "
+                f"{gain.low:,.0f} to {gain.high:,.0f})"
+            )
         if i > 1:
             console.print(
                 said + "; the agency's holdout estimate needs the following quarter's extract", soft_wrap=True
@@ -123,8 +126,10 @@ def rounds(run: Run, out: Path) -> None:
             break
         run_id, h = result.run_id, result.holdout
         console.print(
-            f"{said}; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval {h.low:+,.2f} "
-            f"to {h.high:+,.2f}); retrained on observed labels: run {run_id}, {run.settings.registry.outreach_model_name} "
+            f"{said}; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval "
+            f"{h.low:+,.2f} "
+            f"to {h.high:+,.2f}); retrained on observed labels: run {run_id}, "
+            f"{run.settings.registry.outreach_model_name} "
             f"version {result.version} {result.decision.alias} by the gate",
             soft_wrap=True,
         )
@@ -135,8 +140,8 @@ def next_steps(run: Run, out: Path) -> None:
     console.print(f"open the MLflow UI with:  .venv/bin/mlflow ui --backend-store-uri {run.tracking_uri} --port 5000")
     tracking = f" --tracking-uri {run.tracking_uri}" if run.tracking else ""
     console.print(
-        f"start the scoring API with:  .venv/bin/nonrecours serve --secrets {run.secrets_file} --decision-log {run.log_url}"
-        + tracking,
+        f"start the scoring API with:  .venv/bin/nonrecours serve --secrets {run.secrets_file} --decision-log "
+        f"{run.log_url}" + tracking,
         soft_wrap=True,
     )
     key = f"$(grep API_KEYS {run.secrets_file} | cut -d= -f2)"

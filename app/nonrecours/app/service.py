@@ -97,7 +97,10 @@ class ApiKeyMiddleware:
         elif (refused := self.gate.body(headers.get(b"content-type"))) is not None:
             await send_json(send, refused.status, refused.body)
         elif (body := await read_body(scope, receive, self.max_body_bytes)) is None:
-            said = f"request body over {self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer households per request"
+            said = (
+                f"request body over {self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer "
+                "households per request"
+            )
             await send_json(send, 413, {"error": said})
         else:
             await self.app(scope, replay(body), rewritten(send, lambda status: status >= HTTP_BAD_REQUEST, error_body))
@@ -234,10 +237,10 @@ def build_service(settings: Settings, environment: Environment):
                 return self.api.outcomes(given, self._sender(ctx))
 
     Scoring.mount_asgi_app(_web_page(settings), path=WEB_PATH)  # type: ignore[attr-defined]  # added by @bentoml.service
-    Scoring.add_asgi_middleware(
+    Scoring.add_asgi_middleware(  # type: ignore[attr-defined]  # added by @bentoml.service
         ApiKeyMiddleware,
         environment=environment,
-        max_body_bytes=settings.serving.max_body_bytes,  # type: ignore[attr-defined]
+        max_body_bytes=settings.serving.max_body_bytes,
         rate_limit_per_minute=settings.serving.rate_limit_per_minute,
     )
     return Scoring

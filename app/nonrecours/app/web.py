@@ -12,7 +12,8 @@ Security: a session is a random token in a cookie (HttpOnly, SameSite=Lax, Secur
 limited to the page), of which the database keeps a hash; every form carries the session's CSRF
 token (the sign-in form a double-submit one); pages are sent with a strict Content-Security-Policy
 and ``Cache-Control: no-store``. URLs name a household by its decision id, never by its own id, so
-access logs hold no raw id. Sign-in failures lock the account (``serving.signin_max_failures``, ``serving.signin_lockout_minutes``).
+access logs hold no raw id. Sign-in failures lock the account (``serving.signin_max_failures``,
+``serving.signin_lockout_minutes``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from nonrecours.monitoring.notice import notice_html
 from nonrecours.serving.agents import LockedOut, close_session, open_session, session_of, sign_in
 from nonrecours.serving.asgi import read_body, replay
 from nonrecours.serving.caseload import STATUSES, Filters, filter_problem, household, outcome_of_form, page
+from nonrecours.serving.decision_log import DecisionLog
+from nonrecours.training.model import Scorer
 
 logger = logging.getLogger("nonrecours.web")
 
@@ -71,8 +74,8 @@ class Sources:
     """What the page reads, given by whoever mounts it: the decision log (its engine holds the
     agents' and caseload tables) and the champion serving, for the notice (or None)."""
 
-    log: Callable[[], object]
-    champion: Callable[[], object | None] = lambda: None
+    log: Callable[[], DecisionLog]
+    champion: Callable[[], tuple[str, str, str, Scorer] | None] = lambda: None
 
 
 MAX_FORM_BYTES = 16_384
@@ -148,7 +151,7 @@ class _Page:
     # -- plumbing -------------------------------------------------------------------------
     async def _db(self, query: Callable, *args, **kwargs):
         """``query(engine, *args, **kwargs)`` on the decision log's database, off the event loop."""
-        return await run_in_threadpool(partial(query, self.sources.log().engine, *args, **kwargs))  # type: ignore[attr-defined]
+        return await run_in_threadpool(partial(query, self.sources.log().engine, *args, **kwargs))
 
     @staticmethod
     def _base(request) -> str:
@@ -299,7 +302,7 @@ class _Page:
             outcome = outcome_of_form(form, case, RESULTS, sender=f"agent-{session.agent.id}")
         except UserError as exc:
             return self._error(request, HTTPStatus.BAD_REQUEST, self.t("error.bad_form", why=str(exc)), session)
-        await run_in_threadpool(self.sources.log().record_outcomes, [outcome])  # type: ignore[attr-defined]
+        await run_in_threadpool(self.sources.log().record_outcomes, [outcome])
         logger.info("web: agent-%d recorded an outcome on decision %d", session.agent.id, case.decision_id)
         return self._redirect(request, f"/foyer/{case.decision_id}?ok=1")
 
@@ -308,5 +311,5 @@ class _Page:
         champion = self.sources.champion()
         html = (
             None if champion is None else notice_html(*champion, capacity_share=self.settings.training.capacity_share)
-        )  # type: ignore[misc]
+        )
         return self._render(request, "notice.html", session=await self._session(request), notice_html=html)

@@ -1,10 +1,11 @@
 """Message catalogues: every word agents and auditors read, one YAML file per language
-(``nonrecours/core/messages/fr.yaml``, ``en.yaml``), none written into the code or the templates.
+(``messages/fr.yaml``, ``en.yaml`` beside this module), none written into the code or the templates.
 
-Where it sits: in core, since three layers read it: the reasons in words
-(:mod:`nonrecours.serving.reasons`), the agents' web page (:mod:`nonrecours.app.web`) and the
-monitoring report (:mod:`nonrecours.monitoring.report`). The setting ``serving.language`` picks
-the file (French by default: agents and auditors read French; English for data scientists).
+Where it sits: in core, since three layers read it: the reasons in words and the rules' reason
+(:mod:`nonrecours.serving.reasons`, :mod:`nonrecours.serving.scoring`), the agents' web page
+(:mod:`nonrecours.app.web`) and the monitoring report (:mod:`nonrecours.monitoring.report`). The
+setting ``serving.language`` picks the file (French by default: agents and auditors read French;
+English for data scientists).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Catalogue:
             if not isinstance(node, dict) or part not in node:
                 raise KeyError(
                     f"message {key!r} is not in the {self.language} catalogue "
-                    f"(nonrecours/core/messages/{self.language}.yaml)"
+                    f"(core/nonrecours/core/messages/{self.language}.yaml)"
                 )
             node = node[part]
         return node

@@ -176,7 +176,7 @@ class ServingConfig(_Frozen):
     language: Literal["fr", "en"] = Field(
         default="fr",
         description="Language of the reasons in words (API, worklist, campaign) and of the agents' web page "
-        "(nonrecours/core/messages/<language>.yaml): French for agents and auditors, English for data scientists.",
+        "(core/nonrecours/core/messages/<language>.yaml): French for agents and auditors, English for data scientists.",
     )
     max_households_per_request: int = Field(
         default=1000,
@@ -419,16 +419,17 @@ def section(name: str, base: BaseModel | None = None, **fields: object) -> Any:
     """Settings section ``name`` (``base``, else its defaults) with ``fields`` replaced (None: kept),
     validated as :func:`load_settings` validates it, with the same messages: what a request or a
     plan that takes a setting's value checks it with."""
-    model = Settings.model_fields[name].annotation
-    data = {**(base or model()).model_dump(), **{k: v for k, v in fields.items() if v is not None}}  # type: ignore[misc]
+    model: Any = Settings.model_fields[name].annotation  # a section's class
+    data = {**(base or model()).model_dump(), **{k: v for k, v in fields.items() if v is not None}}
     try:
-        return model.model_validate(data)  # type: ignore[union-attr]
+        return model.model_validate(data)
     except ValidationError as exc:
         raise SettingsError("; ".join(describe({**e, "loc": (name, *e["loc"])}) for e in exc.errors())) from None
 
 
 def _field(section: str, field: str) -> FieldInfo:
-    return Settings.model_fields[section].annotation.model_fields[field]  # type: ignore[union-attr]
+    model: Any = Settings.model_fields[section].annotation  # a section's class
+    return model.model_fields[field]
 
 
 BOUNDS = {annotated_types.Ge: "ge", annotated_types.Gt: "gt", annotated_types.Le: "le", annotated_types.Lt: "lt"}

@@ -89,7 +89,8 @@ def check_members(individuals: pd.DataFrame, households: pd.DataFrame, folder: P
     if orphans.any():
         row = individuals[orphans].iloc[0]
         raise UserError(
-            f"{Path(folder) / 'individuals.parquet'}: household_id {row['household_id']} (person_id {row['person_id']}) "
+            f"{Path(folder) / 'individuals.parquet'}: household_id {row['household_id']} (person_id "
+            f"{row['person_id']}) "
             "is not in households.parquet"
         )
 

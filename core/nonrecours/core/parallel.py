@@ -84,7 +84,7 @@ def map_partitions(
             for i, p in enumerate(partitions):
                 results[i] = fn(p)
                 progress.advance(task)
-    return results  # type: ignore[return-value]
+    return results  # type: ignore[return-value]  # every partition has its result by now
 
 
 @dataclass(frozen=True)

@@ -324,7 +324,7 @@ def _entitlement_columns(role: Role, according_to: str) -> tuple[Column, ...]:
             "float64",
             role,
             f"Monthly entitlement by OpenFisca-France on {according_to} (for CSS: value of the "
-            "cover net of any contribution, see data/calibration.yaml).",
+            "cover net of any contribution, see data/nonrecours/data/calibration.yaml).",
             unit="EUR/month",
             min=0,
         ),

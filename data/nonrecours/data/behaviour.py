@@ -13,7 +13,7 @@ A household claims a benefit when four barriers are passed, those DREES's 2021 s
 - **want**: it wants the help (stigma, and small amounts not worth it).
 
 Each barrier's probability is a logistic function of the true determinants
-(``claim_model`` in ``data/calibration.yaml``). Whether the household passes it is its own draw,
+(``claim_model`` in ``data/nonrecours/data/calibration.yaml``). Whether the household passes it is its own draw,
 which no table records: that draw is the unobserved part, and it is kept across quarters (a
 household that fears overpayments still fears them next quarter). So ``p_claim``, the product of
 the four probabilities, is the best any model on the full truth can do, and its ROC AUC is printed
@@ -222,8 +222,8 @@ def quarter_behaviour(
     learn, help_, reassure = cm.learn_per_quarter, out.help_with_procedure, out.reassurance
     u_learn, u_help, u_reassure, u_reach = (
         rng.random((n, nb)),
-        rng.random(n)[:, None],
-        rng.random(n)[:, None],
+        rng.random((n, 1)),
+        rng.random((n, 1)),
         rng.random(n),
     )
 

@@ -1,8 +1,8 @@
-"""Typed access to ``data/calibration.yaml`` (the published figures the generator is tuned to) and
-``data/population.yaml`` (the shapes it draws from).
+"""Typed access to ``data/nonrecours/data/calibration.yaml`` (the published figures the generator is tuned to) and
+``data/nonrecours/data/population.yaml`` (the shapes it draws from).
 
 Where it sits: in the data layer, read by the generator only (shares, non-take-up targets,
-claim-model effects, and from ``data/population.yaml`` the shapes of its distributions);
+claim-model effects, and from ``data/nonrecours/data/population.yaml`` the shapes of its distributions);
 production never reads it. Law parameters production needs (the CSS
 valuation) are in :mod:`nonrecours.law.parameters`. The YAML keeps every figure next to its source.
 """
@@ -155,7 +155,7 @@ class Claims(_Frozen):
 
 
 class Shapes(_Frozen):
-    """``data/population.yaml``: the distributions the generator draws from."""
+    """``data/nonrecours/data/population.yaml``: the distributions the generator draws from."""
 
     as_of: str
     pay: Pay
@@ -211,7 +211,7 @@ class Want(_Frozen):
 
 
 class ClaimModel(_Frozen):
-    """``claim_model`` in ``data/calibration.yaml``: the four barriers and the claim dynamics."""
+    """``claim_model`` in ``data/nonrecours/data/calibration.yaml``: the four barriers and the claim dynamics."""
 
     know: Know
     manage: Manage

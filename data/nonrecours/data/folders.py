@@ -39,15 +39,28 @@ def quarter_folders(out: Path) -> list[Path]:
     return folders
 
 
-def write_population(settings: Settings, out: Path, *, scheduler: str | None, quiet: bool) -> tuple[Population, list[Path]]:
+def write_population(
+    settings: Settings, out: Path, *, scheduler: str | None, quiet: bool
+) -> tuple[Population, list[Path]]:
     """Draw the population of ``settings.scenario`` and write each quarter's tables and calibration
     report into its folder; returns the population and the files written."""
-    pop = generate(settings.scenario.households, settings.scenario.seed, settings, load_calibration(), scheduler=scheduler, quiet=quiet)
+    pop = generate(
+        settings.scenario.households,
+        settings.scenario.seed,
+        settings,
+        load_calibration(),
+        scheduler=scheduler,
+        quiet=quiet,
+    )
     paths = []
     for i, quarter in enumerate(pop.quarters):
         folder = quarter_folder(out, i)
         folder.mkdir(parents=True, exist_ok=True)
-        for frame, table in ((quarter.individuals, INDIVIDUALS), (quarter.households, HOUSEHOLDS), (quarter.outcomes, OUTCOMES)):
+        for frame, table in (
+            (quarter.individuals, INDIVIDUALS),
+            (quarter.households, HOUSEHOLDS),
+            (quarter.outcomes, OUTCOMES),
+        ):
             paths.append(write_table(frame, folder, table))
         month = settings.law.model_copy(update={"reference_month": quarter.reference_month})
         drawn_with = settings.model_copy(update={"law": month}).model_dump()

@@ -27,7 +27,7 @@ How it is drawn, in order:
 
 Everything is drawn from one seeded ``numpy`` generator, so a seed gives the same files.
 The shares and distributions that are not published figures are assumptions, marked as such in
-``data/calibration.yaml`` and ``data/population.yaml``.
+``data/nonrecours/data/calibration.yaml`` and ``data/nonrecours/data/population.yaml``.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _by_age(age: np.ndarray, table) -> np.ndarray:
 
 def draw_resources(persons: pd.DataFrame, rng: np.random.Generator, cal: Calibration) -> pd.DataFrame:
     """Activity, education, disability, pay, pensions and unemployment benefit, three months ago.
-    The shapes (and their sources) are in ``data/population.yaml``."""
+    The shapes (and their sources) are in ``data/nonrecours/data/population.yaml``."""
     s = cal.shapes
     pay_, dis, ue = s.pay, s.disability, s.unemployment
     n = len(persons)
@@ -277,7 +277,8 @@ def household_attributes(
     tenure = np.array(TENURES, dtype=object)[np.minimum(pick, len(TENURES) - 1)]
 
     # Rent excluding charges: surface (m²) times a price per m² by territory (population.yaml: housing).
-    noise = rng.normal(0.0, h.surface_noise["sd"], n).clip(*h.surface_noise["clip"])
+    low, high = h.surface_noise["clip"]  # type: ignore[misc]  # the clip entry is a Range, the sd a float
+    noise = rng.normal(0.0, h.surface_noise["sd"], n).clip(low, high)
     surface = (
         h.surface_first_person + h.surface_per_other_person * (size.reindex(hh["household_id"]).to_numpy() - 1) + noise
     )

@@ -95,7 +95,8 @@ def references(variable: str) -> list[str]:
 
 def legal_basis(persons: pd.DataFrame, households: pd.DataFrame, *, reference_month: str) -> dict[int, dict[str, dict]]:
     """Per household id, per benefit: ``{"figures": [{"role", "variable", "label", "value"}],
-    "references": [...], "parameters": [see parameter_in_force]}`` for the situation's households in ``reference_month`` (one simulation;
+    "references": [...], "parameters": [see parameter_in_force]}`` for the situation's households in
+    ``reference_month`` (one simulation;
     family-level variables summed over the household's benefit units, person-level ones over its
     members). Pure: the inputs are not modified."""
     tbs = tax_benefit_system()

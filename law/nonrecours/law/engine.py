@@ -1,9 +1,11 @@
 """The law engine over a whole population: one OpenFisca simulation per partition of households,
-in local processes or on a Dask cluster.
+in local processes or on a Dask cluster, and the version of the law it computes.
 
-Where it sits: the generator runs :func:`run_law_engine` on the true situation, the feature
-layer (:mod:`nonrecours.law.situation`) and scoring on the observed one. Both go through the
-same mapping in :mod:`nonrecours.law.openfisca`.
+Where it sits: the generator runs :func:`run_law_engine` on the true situation;
+:func:`nonrecours.law.situation.entitlements_from_observed` runs it on the situation an agency's
+tables give (for the entitlements, the rankings and the API). Both go through the same mapping in
+:mod:`nonrecours.law.openfisca`. :func:`law_version` names the engine and this code's mapping, so
+that a stored answer of the law engine is reused only by the same law.
 """
 
 from __future__ import annotations

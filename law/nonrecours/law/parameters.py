@@ -1,4 +1,4 @@
-"""Law parameters production needs beside OpenFisca-France (``law/parameters.yaml``, dated and
+"""Law parameters production needs beside OpenFisca-France (``law/nonrecours/law/parameters.yaml``, dated and
 sourced): the value of a CSS cover, the OECD-modified equivalence scale and the rent estimated
 for a renter whose rent the agency does not hold.
 
@@ -23,7 +23,7 @@ class CssValuation:
 
     ``cmu_c`` (CSS without contribution) is a yes/no and ``css_participation_forfaitaire`` is what a
     household pays; to compare CSS with cash benefits we value the cover itself. The figures are
-    an assumption (``css_cover_value`` in ``law/parameters.yaml``).
+    an assumption (``css_cover_value`` in ``law/nonrecours/law/parameters.yaml``).
     """
 
     age_upper_bounds: tuple[int, ...]
@@ -61,7 +61,7 @@ class EquivalenceScale:
 class RentEstimate:
     """A renter's monthly rent when the agency does not hold it: median rent per m² of the kind
     of territory (private or social) times a typical surface for the household's size. An
-    assumption (``rent_estimate`` in ``law/parameters.yaml``)."""
+    assumption (``rent_estimate`` in ``law/nonrecours/law/parameters.yaml``)."""
 
     private_eur_per_m2: dict[str, float]
     social_eur_per_m2: float
@@ -92,7 +92,7 @@ class LawParameters:
 
 @lru_cache(maxsize=1)
 def load_law_parameters() -> LawParameters:
-    """``law/parameters.yaml``, read once per process."""
+    """``law/nonrecours/law/parameters.yaml``, read once per process."""
     raw = yaml.safe_load(resources.files("nonrecours.law").joinpath("parameters.yaml").read_text())
     cover = raw["css_cover_value"]
     return LawParameters(

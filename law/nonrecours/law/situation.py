@@ -11,15 +11,16 @@ tables; here, and only here, each missing input the law engine needs is filled e
 - recent pay: none for a member last known out of work (unemployed, retired, inactive), else last
   year's declared pay spread over twelve months;
 - a self-employed member's turnover: the average micro-entrepreneur's (``self_employed_estimate``
-  in ``law/parameters.yaml``); a member who is not self-employed has none;
+  in ``law/nonrecours/law/parameters.yaml``); a member who is not self-employed has none;
 - the pay of year N-2 (family benefits), when no tax notice was given: last year's declared pay;
 - rent: the median rent of the kind of territory for the household's size (``rent_estimate`` in
-  ``law/parameters.yaml``).
+  ``law/nonrecours/law/parameters.yaml``).
 
 Every entitlement computed with a filled input is marked (``estimated_inputs``): the model sees the
 mark and the agent's reasons name the estimated figure. What the agency never holds (savings, a
-non-EU national's residence-permit seniority, a disability it pays no AAH for) is not guessed: OpenFisca-France's defaults apply
-(no savings, conditions of residence met, no recognised disability), which is why the law engine on observed data can be
+non-EU national's residence-permit seniority, a disability it pays no AAH for) is not guessed:
+OpenFisca-France's defaults apply (no savings, conditions of residence met, no recognised
+disability), which is why the law engine on observed data can be
 wrong in both directions.
 """
 

@@ -31,12 +31,12 @@ def write_cards(out: Path, version: str | None, settings: Settings, uri: str) ->
     written = []
     for v in versions:
         with tempfile.TemporaryDirectory() as d:
-            card_text = Path(client.download_artifacts(v.run_id, "model_card.md", d)).read_text()
+            card_text = Path(client.download_artifacts(str(v.run_id), "model_card.md", d)).read_text()
         scorer = load_scorer(f"models:/{name}/{v.version}")
         text = notice(
             name=name,
             version=v.version,
-            run_id=v.run_id,
+            run_id=str(v.run_id),
             scorer=scorer,
             capacity_share=settings.training.capacity_share,
         )

@@ -9,6 +9,7 @@ benefit its score and the law engine's amount. Column types come from the schema
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
@@ -43,7 +44,7 @@ def definition(frame: pd.DataFrame) -> DataDefinition:
 
 @dataclass
 class DriftResult:
-    snapshot: object  # evidently Snapshot: save_html / dict
+    snapshot: Any  # evidently Snapshot (untyped): save_html / dict
     share: float  # share of columns Evidently finds drifted
     drifted: list[str]
     columns: int

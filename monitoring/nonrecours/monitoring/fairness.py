@@ -49,7 +49,7 @@ def fairness_table(
     rows = []
     for row in table.to_dict("records"):
         idx = np.flatnonzero(scored[row["attribute"]].astype("object").astype(str).to_numpy() == row["group"])
-        yy, pp, ff = (y[idx] if known else pred[idx]), p[idx], pred[idx]
+        yy, pp, ff = (y[idx] if y is not None else pred[idx]), p[idx], pred[idx]
         out = {k: row[k] for k in ("attribute", "group", "rows", "positives")}
         for m, fn in GROUP_METRICS.items():
             lo, hi = (

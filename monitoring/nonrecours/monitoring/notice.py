@@ -4,7 +4,8 @@ version: what French public bodies must publish about an algorithm behind indivi
 of L311-3-1 and R311-3-1-2).
 
 Where it sits: ``nonrecours card`` writes it beside the model card of each version. Its weights
-are the model's own (LightGBM gain per feature, as shares); its wording comes from the schema's French text (``Column.fr``).
+are the model's own (LightGBM gain per feature, as shares); its wording comes from the schema's
+French text (``Column.fr``).
 """
 
 from __future__ import annotations

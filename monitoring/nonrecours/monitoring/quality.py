@@ -11,6 +11,7 @@ fall by more than the configured drops. A failed test is a breach.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
@@ -35,7 +36,7 @@ HEADLINE = {
 
 @dataclass
 class QualityResult:
-    snapshot: object  # evidently Snapshot
+    snapshot: Any  # evidently Snapshot (untyped)
     current: dict[str, float]
     reference: dict[str, float] | None
     tests: list[dict]  # view (outreach_list | score), name, description, passed

@@ -231,6 +231,7 @@ def to_html(report: MonitoringReport, language: str) -> str:
     colour = "#1a7f37" if report.verdict == "pass" else "#cf222e"
     failures = "".join(f"<li>{html.escape(f)}</li>" for f in report.failures) or f"<li>{e('monitoring.no_breach')}</li>"
     intro = f"<p>{e('monitoring.intro')}"
+    assert report.fairness is not None  # build_report always makes the fairness table
     if report.gaps is None:
         cols = ["attribute", "group", "rows", "selection_rate", "selection_rate_low", "selection_rate_high"]
         figure = group_figure(report.fairness, "selection_rate", t("monitoring.selection_title"))
@@ -273,13 +274,29 @@ def to_html(report: MonitoringReport, language: str) -> str:
     quality = "" if report.quality is None else _quality_html(report, t)
     evidently = html.escape(report.drift.snapshot.get_html_str(as_iframe=False))
     drifted = ", ".join(report.drift.drifted) or t("monitoring.none")
-    return f"""<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{e("monitoring.title")} {report.created}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #ccc;padding:.2em .5em}}
-.verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}iframe{{width:100%;height:900px;border:1px solid #ccc}}img.figure{{max-width:100%}}</style></head><body>
-<h1>{e("monitoring.title")} <span class="verdict">{e(f"monitoring.verdict.{report.verdict}")}</span></h1>
-<p>{e("monitoring.header", model=report.model, reference=report.reference, current=report.current, created=report.created)}</p>
+    css = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:.9em}"
+        "td,th{border:1px solid #ccc;padding:.2em .5em}\n"
+        f".verdict{{color:#fff;background:{colour};padding:.3em .8em;border-radius:.3em}}"
+        "iframe{width:100%;height:900px;border:1px solid #ccc}img.figure{max-width:100%}"
+    )
+    title, verdict = e("monitoring.title"), e(f"monitoring.verdict.{report.verdict}")
+    header = e(
+        "monitoring.header",
+        model=report.model,
+        reference=report.reference,
+        current=report.current,
+        created=report.created,
+    )
+    share = t.percent(report.drift.share, 1)
+    drift = e("monitoring.drift_text", share=share, columns=report.drift.columns, drifted=drifted)
+    head = f'<html lang="{language}"><head><meta charset="utf-8"><title>{title} {report.created}</title>'
+    return f"""<!doctype html>{head}
+<style>{css}</style></head><body>
+<h1>{title} <span class="verdict">{verdict}</span></h1>
+<p>{header}</p>
 <ul>{failures}</ul>
-<section id="drift"><h2>{e("monitoring.drift")}</h2><p>{e("monitoring.drift_text", share=t.percent(report.drift.share, 1), columns=report.drift.columns, drifted=drifted)}</p>
+<section id="drift"><h2>{e("monitoring.drift")}</h2><p>{drift}</p>
 <iframe title="{e("monitoring.drift_frame")}" srcdoc="{evidently}"></iframe></section>
 <section id="fairness"><h2>{e("monitoring.fairness")}</h2>{fairness}</section>
 {quality}

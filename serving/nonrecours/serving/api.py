@@ -168,7 +168,8 @@ class ScoringApi:
                 f"no usable champion model {reg.model_name}@{alias} ({why}): train one with `nonrecours train`"
             )
             logger.error(
-                "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours train`; this service looks again every %.0f s.",
+                "NOT READY: no usable model %s@%s in the registry at %s (%s). Train one with `nonrecours "
+                "train`; this service looks again every %.0f s.",
                 reg.model_name,
                 alias,
                 where,
@@ -340,11 +341,13 @@ class ScoringApi:
         repeated = duplicate_id(ids)
         if repeated is not None:
             raise UserError(
-                f"households.{repeated[0]}.household_id: {repeated[1]} is listed twice; a campaign lists each household once"
+                f"households.{repeated[0]}.household_id: {repeated[1]} is listed twice; a campaign lists each "
+                "household once"
             )
         if priorities is not None and len(priorities) != len(households):
             raise UserError(
-                f"priorities: {len(priorities)} values for {len(households)} households; give one per household, in the same order"
+                f"priorities: {len(priorities)} values for {len(households)} households; give one per "
+                "household, in the same order"
             )
         design = section(
             "campaign", self.settings.campaign, holdout_share=holdout_share, exploration_share=exploration_share

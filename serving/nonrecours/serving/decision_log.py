@@ -45,7 +45,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 
 from nonrecours.core.config import ServingConfig
 from nonrecours.core.errors import UserError
@@ -148,12 +148,14 @@ would hold one transaction of that size)."""
 MIN_KEY_BYTES = 16
 SCORES = SCORE_COLUMNS
 HOUSEHOLD_LEVEL = tuple(c for c in PROFILES.names if c not in ("household_id", "benefit", *PER_BENEFIT, *PROTECTED))
-"""Household-level profile columns a decision row keeps: the model's features (the protected attributes go to ``audit_attributes``)."""
+"""Household-level profile columns a decision row keeps: the model's features (the protected
+attributes go to ``audit_attributes``)."""
 REUSED_SOURCE = "api-reused"
 """The source of an API decision whose law-engine answer was reused (never itself reused, so a
 reuse is never older than the reuse window)."""
 TIMEZONE_SLACK = timedelta(days=1)
-"""An outcome dated the day before its decision's UTC date is accepted (an overseas agency's evening is the next UTC day)."""
+"""An outcome dated the day before its decision's UTC date is accepted (an overseas agency's
+evening is the next UTC day)."""
 
 
 def pseudonymise(household_id: int | str, key: bytes) -> str:
@@ -262,7 +264,7 @@ def connect(url: str, *, timeout_seconds: float | None = None) -> Engine:
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             names = ", ".join(f"'{t}_append_only'" for t in APPEND_ONLY_TABLES)
-            present = conn.exec_driver_sql(f"SELECT count(*) FROM pg_trigger WHERE tgname IN ({names})").scalar()
+            present = conn.exec_driver_sql(f"SELECT count(*) FROM pg_trigger WHERE tgname IN ({names})").scalar() or 0
             if present < len(APPEND_ONLY_TABLES):
                 for statement in APPEND_ONLY_DDL:
                     conn.exec_driver_sql(statement)
@@ -303,8 +305,11 @@ APPEND_ONLY_DDL = (
     f"SELECT pg_advisory_xact_lock({APPEND_ONLY_LOCK})",
     f"""CREATE OR REPLACE FUNCTION nonrecours_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF TG_OP = 'DELETE' AND TG_TABLE_NAME <> 'purges' AND current_setting('{PURGE_SETTING}', true) = 'on' THEN RETURN OLD; END IF;
-      RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME || ' refused';
+      IF TG_OP = 'DELETE' AND TG_TABLE_NAME <> 'purges' AND current_setting('{PURGE_SETTING}', true) = 'on' THEN
+        RETURN OLD;
+      END IF;
+      RAISE EXCEPTION USING MESSAGE = 'the decision log is append-only: ' || TG_OP || ' on ' || TG_TABLE_NAME
+                                      || ' refused';
     END $$""",
     *(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}" for t in APPEND_ONLY_TABLES),
     *(
@@ -375,7 +380,9 @@ def _plain_column(column: pd.Series) -> list:
         return column.tolist()
     if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
         values = column.to_numpy(dtype=float)
-        return np.where(np.isnan(values), None, values.astype(object)).tolist()
+        plain = values.astype(object)
+        plain[np.isnan(values)] = None
+        return plain.tolist()
     return [_plain(v) for v in column.tolist()]
 
 
@@ -504,7 +511,7 @@ class DecisionLog:
             row = out.get(hid)
             if row is None:
                 row = out[hid] = {
-                    "household_pseudonym": pseudonymise(_plain(hid if ids is None else ids[hid]), self.key),  # type: ignore[arg-type]
+                    "household_pseudonym": pseudonymise(_plain(hid if ids is None else ids[hid]), self.key),  # type: ignore[arg-type]  # an id
                     "key_id": self.key_id,
                     "scored_at": at,
                     "model_name": model_name,
@@ -565,7 +572,7 @@ class DecisionLog:
         Returns their entitlements in ``ENTITLEMENTS`` form, numbered by position, and per
         position found the decision's id and when the law engine ran."""
         wanted = {(p, d): i for i, (hid, d) in enumerate(zip(household_ids, digests)) for p in self.pseudonyms(hid)}
-        found: dict[int, tuple] = {}
+        found: dict[int, Row] = {}  # the latest decision row of each household reused
         if wanted:
             query = (
                 select(
@@ -830,7 +837,7 @@ def _utc(t: datetime) -> datetime:
 def _order(rows: list[dict], household_ids, key: bytes) -> list[int]:
     """Positions in ``rows`` (one per household, keyed by pseudonym) of ``household_ids``, in order."""
     where = {r["household_pseudonym"]: i for i, r in enumerate(rows)}
-    return [where[pseudonymise(_plain(h), key)] for h in household_ids]  # type: ignore[arg-type]
+    return [where[pseudonymise(_plain(h), key)] for h in household_ids]  # type: ignore[arg-type]  # an id
 
 
 def profiles_from_log(logged: pd.DataFrame, recorded: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -176,7 +176,8 @@ def _declare_rules(schema: dict) -> None:
             and field["default"] is None
             and field.get("type") not in (None, "null")
         ):
-            # BentoML flattens an endpoint's Optional[...] argument to its type; its default (null) says it takes null too
+            # BentoML flattens an endpoint's Optional[...] argument to its type; its default (null)
+            # says it takes null too
             inner = {k: v for k, v in field.items() if k not in ("default", "title", "description")}
             for k in inner:
                 del field[k]

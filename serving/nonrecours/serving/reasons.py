@@ -3,7 +3,7 @@
 Where it sits: scoring (API and worklists) calls :func:`reasons` with the profiles and LightGBM's
 ``pred_contrib`` (TreeSHAP, log-odds). Each reason names the household's own value ("pay fell by
 40% against last year's monthly average") and which way it pushed the score. The words are the
-catalogue's (``nonrecours/core/messages/<language>.yaml``, ``reasons``): French for agents by default
+catalogue's (``core/nonrecours/core/messages/<language>.yaml``, ``reasons``): French for agents by default
 (``serving.language``), English for data scientists.
 """
 
@@ -57,7 +57,7 @@ def _pay_change(v: object, language: str) -> str:
     t = _words(language)
     if _missing(v):
         return t("reasons.pay_change.none")
-    change = float(v)  # type: ignore[arg-type]
+    change = float(v)  # type: ignore[arg-type]  # a profile value, typed object: a number here
     if abs(change) < SAME_PAY:
         return t("reasons.pay_change.same")
     if change <= -NO_PAY_ANY_MORE:
@@ -84,7 +84,7 @@ def phrase(feature: str, value: object, benefit: str, language: str) -> str:
     if "yes" in forms:
         return t(f"{key}.yes" if bool(value) else f"{key}.no")
     if "several" in forms:
-        return t(f"{key}.several" if int(value) > 1 else f"{key}.one")  # type: ignore[call-overload]
+        return t(f"{key}.several" if int(value) > 1 else f"{key}.one")  # type: ignore[call-overload]  # a count
     if "unknown" in forms and _missing(value):
         return t(f"{key}.unknown")
     if "none" in forms and value == "none":
@@ -92,7 +92,7 @@ def phrase(feature: str, value: object, benefit: str, language: str) -> str:
     categories = t.raw("reasons.categories").get(feature, {})
     fields = {"value": categories.get(str(value), str(value).replace("_", " "))}
     if not isinstance(value, str) and not _missing(value):
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # not a string nor missing: a number
         fields.update(n=int(number), x=f"{number:.1f}", eur=t.euros(number), pct=t.percent(number))
     return t(f"{key}.text", **fields)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -50,7 +50,7 @@ def _field(col: Column) -> tuple[Any, Any]:
         # integer), so the API accepts exactly what its OpenAPI document declares
         kw["strict"] = True
     if col.categories is not None:
-        annotation: Any = Literal[col.categories]  # type: ignore[valid-type]
+        annotation: Any = Literal[col.categories]
     elif col.dtype.startswith("int"):
         annotation = int
     elif col.dtype.startswith("float"):
@@ -67,7 +67,7 @@ def _field(col: Column) -> tuple[Any, Any]:
     if col.max is not None:
         kw["le"] = col.max
     if col.nullable:
-        return Optional[annotation], Field(default=None, **kw)
+        return annotation | None, Field(default=None, **kw)
     return annotation, Field(**kw)
 
 
@@ -79,7 +79,7 @@ def _model(
     name: str, table: Table, skip: set[str], doc: str, base: type[BaseModel] = _Strict, **extra: Any
 ) -> type[BaseModel]:
     fields = {c.name: _field(c) for c in table.columns if c.name not in skip}
-    return create_model(name, __base__=base, __doc__=doc, **fields, **extra)
+    return create_model(name, __base__=base, __doc__=doc, **fields, **extra)  # type: ignore[call-overload]  # fields of the schema
 
 
 Member = _model(
@@ -95,7 +95,7 @@ class _HouseholdChecks(_Strict):
 
     @model_validator(mode="after")
     def _benefit_units(self):
-        members = self.members  # type: ignore[attr-defined]
+        members = self.members  # type: ignore[attr-defined]  # the field create_model adds
         units: dict[int, list[str]] = {}
         for i, m in enumerate(members):
             units.setdefault(m.benefit_unit, []).append(m.role)
@@ -123,14 +123,14 @@ Household = _model(
     "One household with its members, as the agency knows it (a households row and its individuals rows).",
     base=_HouseholdChecks,
     members=(
-        list[Member],
+        list[Member],  # type: ignore[valid-type]  # a model made by create_model: mypy sees a variable
         Field(min_length=1, max_length=MAX_MEMBERS, description="Everyone living in the dwelling (at least one)."),
-    ),  # type: ignore[valid-type]
+    ),
 )
 
 
 class BenefitScore(BaseModel):
-    benefit: Literal[BENEFITS]  # type: ignore[valid-type]
+    benefit: Literal[BENEFITS]  # type: ignore[valid-type]  # a Literal of the schema's own codes, built at import
     p_unclaimed: float = Field(
         description="Probability that the household is entitled to this benefit and does not claim it."
     )
@@ -171,10 +171,10 @@ class OutcomeIn(_Strict):
     household_id: int = Field(
         ge=0, le=MAX_ID, strict=True, description="The household id sent to /score (or listed in the campaign)."
     )
-    benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]
-    result: Literal[OUTREACH_RESULTS] | None = Field(
+    benefit: Literal[BENEFITS] = Field(description="Benefit the contact was about.")  # type: ignore[valid-type]  # a Literal of the schema's own codes, built at import
+    result: Literal[OUTREACH_RESULTS] | None = Field(  # type: ignore[valid-type]  # a Literal of the schema's own codes, built at import
         default=None,
-        description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "  # type: ignore[valid-type]
+        description="What the agent found: unreachable; opened (a right was opened: give amount_granted); "
         "not_entitled (after checking); declined; already_receiving.",
     )
     contacted: bool | None = Field(default=None, strict=True, description="The household was reached (without result).")
@@ -226,7 +226,7 @@ class OutcomeIn(_Strict):
         """The decision log's :class:`~nonrecours.serving.decision_log.Outcome`."""
         from nonrecours.serving.decision_log import Outcome
 
-        links = dict(
+        links: dict[str, Any] = dict(
             campaign_id=self.campaign_id,
             decision_id=self.decision_id,
             idempotency_key=self.idempotency_key,
@@ -260,8 +260,8 @@ class OutcomeBatchIn(_Strict):
 
 class CampaignHousehold(BaseModel):
     household_id: int
-    arm: Literal[CAMPAIGN_ARMS] = Field(
-        description="contact (top of the ranking), holdout (top, set aside at random, not contacted), "  # type: ignore[valid-type]
+    arm: Literal[CAMPAIGN_ARMS] = Field(  # type: ignore[valid-type]  # a Literal of the schema's own codes, built at import
+        description="contact (top of the ranking), holdout (top, set aside at random, not contacted), "
         "explore (below the cut, contacted at random), pool (below the cut, not drawn)."
     )
     contacted: bool = Field(description="Agents contact this household (arm contact or explore).")
@@ -310,7 +310,8 @@ def to_tables(households: list[BaseModel]) -> tuple[pd.DataFrame, pd.DataFrame]:
     Households are numbered by position (``household_id`` 0..n-1), so that two requests in one
     batch may carry the same id; callers map results back with the position.
     """
-    hh_rows, person_rows = [], []
+    hh_rows: list[dict] = []
+    person_rows: list[dict] = []
     for i, h in enumerate(households):
         data = h.model_dump()
         members = data.pop("members")
@@ -346,7 +347,7 @@ def from_tables(individuals: pd.DataFrame, households: pd.DataFrame) -> list[dic
 
 @cache
 def example_households() -> list[dict]:
-    """The shipped example request's households (``serving/examples/households.json``)."""
+    """The shipped example request's households (``serving/nonrecours/serving/examples/households.json``)."""
     import json
     from pathlib import Path
 
@@ -361,7 +362,7 @@ def score_arguments(limit: int) -> dict[str, Any]:
     """The arguments of ``POST /score`` (a route's annotations, as objects so that BentoML sees the
     limits): at most ``limit`` households (``serving.max_households_per_request``)."""
     return {
-        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
+        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],  # type: ignore[valid-type]  # create_model
         "return": list[HouseholdScore],
     }
 
@@ -370,7 +371,7 @@ def _share(name: str) -> Any:
     """A campaign share: documented with the setting's range and checked by the settings (so that a
     refused share reads as it does for ``nonrecours campaign``)."""
     b = bounds("campaign", name)
-    extra = {"minimum": b["ge"], "maximum": b["le"]}
+    extra: dict[str, Any] = {"minimum": b["ge"], "maximum": b["le"]}
     said = f"Default and range: the setting campaign.{name}."
     return Annotated[float | None, Field(default=None, strict=True, json_schema_extra=extra, description=said)]
 
@@ -381,7 +382,7 @@ def campaign_arguments(limit: int) -> dict[str, Any]:
     priority = Annotated[float, Field(ge=0, le=MAX_PRIORITY, allow_inf_nan=False, strict=True)]
     seed = Field(ge=0, le=MAX_ID, strict=True, description="Seed of the holdout and exploration draws (recorded).")
     return {
-        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],
+        "households": Annotated[list[Household], Field(min_length=1, max_length=limit)],  # type: ignore[valid-type]  # create_model
         "capacity": Annotated[int, Field(ge=1, le=limit, strict=True, description="Contacts the team can make.")],
         "seed": Annotated[int, seed],
         "holdout_share": _share("holdout_share"),

@@ -37,7 +37,8 @@ def log_window(source: str, since: datetime | None, until: datetime | None) -> W
     start, sep, end = source.removeprefix("log:").partition("..")
     if not sep:
         raise UserError(
-            f"{source}: a decision-log window is written log:START..END (for example {EXAMPLE}; either side may be empty)"
+            f"{source}: a decision-log window is written log:START..END (for example {EXAMPLE}; either side "
+            "may be empty)"
         )
     try:
         return (datetime.fromisoformat(start) if start else None), (datetime.fromisoformat(end) if end else None)

@@ -83,6 +83,12 @@ def model_card(
     feature_rows = "\n".join(f"- `{c}` — {PROFILES.column(c).description}" for c in features)
     q = quality_table(metrics)
     g = groups[groups["gated"]].drop(columns=["gated"])
+
+    def share(method: str) -> float:
+        return metric(metrics, method, "euros_at_k") / max(metric(metrics, "ceiling", "euros_at_k"), TINY)
+
+    no_next, brier = "no next quarter was given (`--next-quarter`).", metric(metrics, "model", "brier")
+    next_quarter = markdown_table(quality_table(next_metrics)) if next_metrics is not None else no_next
     return f"""# Model card — `{name}` (run `{run_id}`)
 
 ## Intended use
@@ -133,11 +139,11 @@ Among the rows the law engine finds eligible on the agency's data:
 
 ## The next quarter
 The same test households three months later (their next extract and truth), scored by this model:
-{markdown_table(quality_table(next_metrics)) if next_metrics is not None else "no next quarter was given (`--next-quarter`)."}
+{next_quarter}
 
-Overall: the model recovers {metric(metrics, "model", "euros_at_k") / max(metric(metrics, "ceiling", "euros_at_k"), TINY):.1%}
-of the ceiling's euros at k; the rules baseline {metric(metrics, "rules", "euros_at_k") / max(metric(metrics, "ceiling", "euros_at_k"), TINY):.1%}.
-Calibration (ECE, candidates, overall): {metric(metrics, "model", "ece"):.4f}; Brier {metric(metrics, "model", "brier"):.4f}.
+Overall: the model recovers {share("model"):.1%}
+of the ceiling's euros at k; the rules baseline {share("rules"):.1%}.
+Calibration (ECE, candidates, overall): {metric(metrics, "model", "ece"):.4f}; Brier {brier:.4f}.
 
 ## Who is missed: recall at k per group (groups with enough positives)
 Worst gap between groups of one attribute: **{worst_gap:.3f}** ({worst_gap_where}). At a small
@@ -149,7 +155,7 @@ Groups flagged at less than half the overall rate: **{_low_ratio(g)}**.
 
 ## Limits
 - Trained on a synthetic population calibrated to published non-take-up rates; effects sizes in
-  the claim behaviour are assumptions (see `data/calibration.yaml`). Real performance must be
+  the claim behaviour are assumptions (see `data/nonrecours/data/calibration.yaml`). Real performance must be
   measured on an agency's own outcomes before use.
 - The law engine runs on what the agency holds (late and partial income data): households whose
   situation changed recently may be missed or wrongly flagged.

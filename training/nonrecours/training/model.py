@@ -22,8 +22,9 @@ CATEGORICAL: tuple[str, ...] = tuple(c for c in FEATURES if PROFILES.column(c).d
 
 def model_frame(profiles: pd.DataFrame) -> pd.DataFrame:
     """The model's input matrix: ``FEATURES`` in order, categories fixed by the schema, everything else
-    as float (booleans 0/1, missing values NaN). LightGBM rejects string columns and the pyfunc path rejects pandas categories
-    (mlflow#12910), so this cast is the one way in, for training and for scoring."""
+    as float (booleans 0/1, missing values NaN). LightGBM rejects string columns and the pyfunc path
+    rejects pandas categories (mlflow#12910), so this cast is the one way in, for training and for
+    scoring."""
     missing = [c for c in FEATURES if c not in profiles.columns]
     if missing:
         raise ValueError(f"profiles lack feature column(s) {missing}")
@@ -32,7 +33,7 @@ def model_frame(profiles: pd.DataFrame) -> pd.DataFrame:
         col = PROFILES.column(c)
         s = profiles[c]
         if col.dtype == "category":
-            out[c] = pd.Categorical(s.astype("object"), categories=list(col.categories))
+            out[c] = pd.Categorical(s.astype("object"), categories=list(col.categories or ()))
         elif col.dtype == "bool":
             out[c] = s.astype(bool).astype("float64")
         else:
@@ -53,7 +54,7 @@ class Scorer:
 
     def predict(self, profiles: pd.DataFrame) -> np.ndarray:
         """Probability that the household is entitled to the benefit and does not claim it."""
-        return self.booster.predict(model_frame(profiles), num_iteration=self.best_iteration or None)
+        return np.asarray(self.booster.predict(model_frame(profiles), num_iteration=self.best_iteration or None))
 
     def contributions(self, profiles: pd.DataFrame) -> pd.DataFrame:
         """Per-row additive contributions in log-odds (LightGBM ``pred_contrib``, TreeSHAP);

@@ -141,12 +141,12 @@ class ObservedModels:
 
     def p_need(self, profiles: pd.DataFrame) -> np.ndarray:
         """P(a right is opened | contacted)."""
-        return self.need.predict(model_frame(profiles))
+        return np.asarray(self.need.predict(model_frame(profiles)))
 
     def uplift(self, profiles: pd.DataFrame) -> np.ndarray:
         """P(claim by next quarter | contacted) - P(claim by next quarter | not contacted)."""
         X = model_frame(profiles)
-        return self.treated.predict(X) - self.control.predict(X)
+        return np.asarray(self.treated.predict(X)) - np.asarray(self.control.predict(X))
 
 
 def fit_observed(rows: pd.DataFrame, cfg: TrainingConfig) -> ObservedModels:

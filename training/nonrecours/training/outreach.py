@@ -200,12 +200,19 @@ def _log_observed(
     tags = {"labels": "observed", "campaign_id": campaign_id}
     with mlflow.start_run(run_name=f"observed labels, campaign {campaign_id}", tags=tags) as run:
         mlflow.log_params({**tags, "uplift_learner": UPLIFT_LEARNER})
-        mlflow.log_metrics({
-            "rows": len(rows), "rows_contacted": models.n_contacted, "rows_uncontacted": models.n_control,
-            "holdout_effect_eur": holdout.value, "holdout_effect_low": holdout.low, "holdout_effect_high": holdout.high,
-            "uplift_ipw_eur": off_policy.value, "uplift_ipw_low": off_policy.low,
-            "uplift_ipw_se": off_policy.standard_error,
-        })
+        mlflow.log_metrics(
+            {
+                "rows": len(rows),
+                "rows_contacted": models.n_contacted,
+                "rows_uncontacted": models.n_control,
+                "holdout_effect_eur": holdout.value,
+                "holdout_effect_low": holdout.low,
+                "holdout_effect_high": holdout.high,
+                "uplift_ipw_eur": off_policy.value,
+                "uplift_ipw_low": off_policy.low,
+                "uplift_ipw_se": off_policy.standard_error,
+            }
+        )
         mlflow.log_dict({name: e.__dict__ for name, e in incumbents.items()}, "gate/incumbents_ipw.json")
         for name, text in models.to_strings().items():
             mlflow.log_text(text, f"{OUTREACH_ARTIFACTS}/{name}.txt")

@@ -41,6 +41,7 @@ def git_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
+            check=False,
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -102,7 +103,8 @@ def _log_inputs(
             ("profiles-train-valid", profiles[~profiles["household_id"].isin(test_ids)], "training"),
             ("profiles-test", profiles[profiles["household_id"].isin(test_ids)], "test"),
         ):
-            mlflow.log_input(mlflow.data.from_pandas(frame, source=source, name=name), context=context)
+            dataset = mlflow.data.from_pandas(frame, source=source, name=name)  # type: ignore[attr-defined]  # lazily re-exported
+            mlflow.log_input(dataset, context=context)
 
 
 def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
@@ -117,7 +119,9 @@ def _log_evaluation(ev: Evaluation) -> pd.DataFrame:
             fig.savefig(d / name, dpi=FIGURE_DPI)
         mlflow.log_artifacts(str(d), artifact_path="evaluation")
     titled = {
-        "Test households, candidates (not seen receiving): model against baselines and ceiling": "quality_vs_baselines.csv",
+        "Test households, candidates (not seen receiving): model against baselines and ceiling": (
+            "quality_vs_baselines.csv"
+        ),
         "Test households, rows the law engine finds eligible on the agency's data": "quality_law_eligible.csv",
         "The same test households, next quarter (candidates)": "quality_next_quarter.csv",
     }
