@@ -96,16 +96,17 @@ def rounds(run: Run, out: Path) -> None:
     for i, (folder, ranking) in enumerate(((out, "champion"), (out / NEXT_QUARTER, "uplift")), start=1):
         if not (folder / "households.parquet").exists():
             break
-        table = step_campaign(
+        model_run = run_id if ranking == "uplift" else None
+        campaign = step_campaign(
             run.but("campaign", ranking=ranking),
             folder,
             folder / "campaign.csv",
             seed=run.settings.scenario.seed + i,
-            model_run=run_id if ranking == "uplift" else None,
+            model_run=model_run,
         ).table
-        play_field(folder, table, run.log, outcome_date=today())
-        gain = round_gain(folder, table)
-        said = f"round {i} ({ranking}): {int(table['contacted'].sum()):,} contacts"
+        play_field(folder, campaign, run.log, outcome_date=today())
+        gain = round_gain(folder, campaign)
+        said = f"round {i} ({ranking}): {int(campaign['contacted'].sum()):,} contacts"
         if gain is not None:
             said += (
                 f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval "
@@ -116,23 +117,30 @@ def rounds(run: Run, out: Path) -> None:
                 said + "; the agency's holdout estimate needs the following quarter's extract", soft_wrap=True
             )
             break
-        try:
-            labels = campaign_labels(run.log, str(table["campaign_id"].iloc[0]), folder / NEXT_QUARTER)
-            result = train_observed(
-                labels, run.settings, run.tracking_uri, next_folder=folder / NEXT_QUARTER, user=run.env.user
-            )
-        except UserError as exc:  # a small population's campaign may give too few labels to learn from
-            console.print(f"{said}; no retrain on observed labels: {exc}", soft_wrap=True)
+        run_id = learned(run, folder, str(campaign["campaign_id"].iloc[0]), said)
+        if run_id is None:
             break
-        run_id, h = result.run_id, result.holdout
-        console.print(
-            f"{said}; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval "
-            f"{h.low:+,.2f} "
-            f"to {h.high:+,.2f}); retrained on observed labels: run {run_id}, "
-            f"{run.settings.registry.outreach_model_name} "
-            f"version {result.version} {result.decision.alias} by the gate",
-            soft_wrap=True,
+
+
+def learned(run: Run, folder: Path, campaign_id: str, said: str) -> str | None:
+    """The retrain on a round's observed labels, said after the round's line; its run id, or None
+    when the campaign gave too few labels to learn from (a small population's may)."""
+    try:
+        labels = campaign_labels(run.log, campaign_id, folder / NEXT_QUARTER)
+        result = train_observed(
+            labels, run.settings, run.tracking_uri, next_folder=folder / NEXT_QUARTER, user=run.env.user
         )
+    except UserError as exc:
+        console.print(f"{said}; no retrain on observed labels: {exc}", soft_wrap=True)
+        return None
+    h, name = result.holdout, run.settings.registry.outreach_model_name
+    console.print(
+        f"{said}; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval "
+        f"{h.low:+,.2f} to {h.high:+,.2f}); retrained on observed labels: run {result.run_id}, {name} "
+        f"version {result.version} {result.decision.alias} by the gate",
+        soft_wrap=True,
+    )
+    return result.run_id
 
 
 def next_steps(run: Run, out: Path) -> None:
