@@ -399,3 +399,21 @@ def test_every_locked_file_is_pinned_with_its_hash_and_setup_requires_them():
         assert len(pins) == len(_locked(ROOT / lock)) > 100, lock
         assert text.count("--hash=sha256:") >= len(pins), lock
     assert "--require-hashes" in (ROOT / "scripts" / "setup.sh").read_text()
+
+
+def test_every_module_is_found_by_its_name_alone_with_no_import_hook():
+    """A static reader (mypy, import-linter, an editor) resolves ``nonrecours.<layer>.<module>`` to
+    ``<layer>/nonrecours/<layer>/<module>.py``: the file is where its name says, and the editable
+    install only puts the eight folders on the path (a plain .pth, no import hook to follow)."""
+    import site
+
+    for m in modules():
+        parts = m.split(".")
+        where = ROOT / parts[1] / Path(*parts) if len(parts) > 2 else ROOT / parts[1] / "nonrecours" / parts[1]
+        expected = where.with_suffix(".py") if len(parts) > 2 else where / "__init__.py"
+        assert source(m) == expected, m
+    pth = [p for d in site.getsitepackages() for p in Path(d).glob("*nonrecours*.pth")]
+    assert pth, "no .pth of the editable install"
+    entries = [line for p in pth for line in p.read_text().splitlines() if line.strip()]
+    assert not any(line.startswith("import") for line in entries), entries  # no finder, no hook
+    assert {Path(line) for line in entries} == {ROOT / layer for layer in LAYERS}
