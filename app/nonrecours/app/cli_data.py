@@ -49,15 +49,17 @@ def generate(
     reference_month: MonthOpt = None,
     workers: WorkersOpt = None,
     partition_size: Partition = None,
+    calibration: Annotated[Path | None, setting("scenario", "calibration", exists=True, dir_okay=False)] = None,
 ) -> None:
     """Draw a synthetic population over consecutive quarters: the extracts an agency would hold,
-    and the truth.
+    and the truth; with --calibration, in a territory's own world.
 
     Per quarter (the current one in --out, the next in OUT/next_quarter; `scenario.quarters`):
     individuals.parquet and households.parquet (the agency's extract: what it holds depends on
     what it pays), outcomes.parquet (true eligibility and amount, claim status and what is paid,
-    claim probability, reason for not claiming, potential outcomes of a contact) and
-    calibration.json (the population next to the published figures it is tuned to, printed here).
+    claim probability, reason for not claiming, potential outcomes of a contact), calibration.json
+    (the population next to the published figures it is tuned to, printed here) and world.yaml (the
+    whole calibration it was drawn with: the shipped one, or --calibration merged over it).
     """
     step_generate(run, out)
 

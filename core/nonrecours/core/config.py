@@ -54,6 +54,14 @@ class ScenarioConfig(_Frozen):
         le=1,
         description="Share of recent life events already reported to the agency (assumption).",
     )
+    calibration: Path | None = Field(
+        default=None,
+        description="A territory's own calibration: a partial YAML in the shape of the shipped "
+        "calibration.yaml, deep-merged "
+        "over it (reach, help, barriers, non-take-up...); the population folder records the merged calibration "
+        "(world.yaml). "
+        "Default: the shipped one.",
+    )
 
     @field_validator("observed_benefits", mode="before")
     @classmethod

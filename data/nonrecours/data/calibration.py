@@ -1,19 +1,28 @@
-"""Typed access to ``data/nonrecours/data/calibration.yaml`` (the published figures the generator is tuned to) and
-``data/nonrecours/data/population.yaml`` (the shapes it draws from).
+"""Typed access to ``calibration.yaml`` (the published figures the generator is tuned to, the claim
+model and the response to outreach) and ``population.yaml`` (the shapes it draws from), beside this
+module; and a territory's own calibration, a partial file in the shape of ``calibration.yaml``
+deep-merged over it (:func:`merge_calibration`) and checked key by key (:class:`CalibrationFile`).
 
-Where it sits: in the data layer, read by the generator only (shares, non-take-up targets,
-claim-model effects, and from ``data/nonrecours/data/population.yaml`` the shapes of its distributions);
-production never reads it. Law parameters production needs (the CSS
-valuation) are in :mod:`nonrecours.law.parameters`. The YAML keeps every figure next to its source.
+Where it sits: in the data layer, read by the generator and the simulation only (shares,
+non-take-up targets, claim-model effects, the shapes of its distributions); production never reads
+it. Law parameters production needs (the CSS valuation) are in :mod:`nonrecours.law.parameters`.
+The YAML keeps every figure next to its source; ``territories/`` holds worlds the prior never saw.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nonrecours.core.config import describe
+from nonrecours.core.errors import UserError
 
 
 class _Frozen(BaseModel):
@@ -178,6 +187,10 @@ class Shapes(_Frozen):
     claims: Claims
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+"""A share or a probability."""
+
+
 class Know(_Frozen):
     contacts: float
     in_contact: float
@@ -217,10 +230,11 @@ class ClaimModel(_Frozen):
     manage: Manage
     fear: Fear
     want: Want
-    new_spell_claimed_share: float
-    learn_per_quarter: float
-    pending_share: float
+    new_spell_claimed_share: Share
+    learn_per_quarter: Share
+    pending_share: Share
     stock_offset: dict[str, float]
+    assumption: bool = True
 
 
 class Reach(_Frozen):
@@ -233,8 +247,9 @@ class Outreach(_Frozen):
     """``outreach``: how an agent's contact changes the barriers."""
 
     reach: Reach
-    help_with_procedure: float
-    reassurance: float
+    help_with_procedure: Share
+    reassurance: Share
+    assumption: bool = True
 
 
 class Calibration(BaseModel):
@@ -257,18 +272,112 @@ class Calibration(BaseModel):
     shapes: Shapes
 
 
+class NonTakeUp(_Frozen):
+    ntu: float = Field(gt=0, lt=1, description="Non-take-up rate among the households estimated eligible.")
+    source: str
+    assumption: bool = False
+
+
+class PopulationFigures(_Frozen):
+    household_type_share: dict[str, Share]
+    single_parent_headed_by_mother: Share
+    illectronisme_15_plus: Share
+    illectronisme_60_plus: Share
+    poverty_rate: Share
+    territory_share: dict[str, Share | bool]
+
+
+class CalibrationFile(_Frozen):
+    """``calibration.yaml`` as written, every key and range checked: what a territory's file may
+    change (once merged over the shipped one)."""
+
+    population: PopulationFigures
+    non_take_up: dict[str, NonTakeUp]
+    gradients: dict[str, Any]
+    claim_model: ClaimModel
+    outreach: Outreach
+    outreach_benchmarks: dict[str, dict[str, Any]]
+    stated_reasons: dict[str, Share]
+
+
+class CalibrationError(UserError):
+    """A territory's calibration that cannot be used; the message names the key and what is allowed."""
+
+
+SHIPPED = "calibration.yaml"
+
+
 def _read(name: str) -> dict:
     return yaml.safe_load(resources.files("nonrecours.data").joinpath(name).read_text())
 
 
 @lru_cache(maxsize=1)
+def _shipped() -> dict:
+    return _read(SHIPPED)
+
+
+def shipped_calibration() -> dict:
+    """The shipped ``calibration.yaml``, as written (a copy: the caller may change it)."""
+    return copy.deepcopy(_shipped())
+
+
+def merge_calibration(overlay: Mapping[str, Any], *, source: str, base: Mapping[str, Any] | None = None) -> dict:
+    """``overlay`` deep-merged over ``base`` (the shipped calibration by default): a mapping merges
+    key by key, anything else replaces. A key ``base`` does not have, or a mapping where a value
+    is (or the reverse), is refused with its path; the result is checked as a whole
+    (:func:`check_calibration`)."""
+    merged = copy.deepcopy(dict(base if base is not None else _shipped()))
+
+    def merge(into: dict, given: Mapping, path: tuple[str, ...]) -> None:
+        for key, value in given.items():
+            where = ".".join((*path, str(key)))
+            if key not in into:
+                raise CalibrationError(f"{source}: {where}: unknown key; known here: {sorted(map(str, into))}")
+            if isinstance(into[key], dict) != isinstance(value, Mapping):
+                kind = "a mapping of keys" if isinstance(into[key], dict) else "a value"
+                raise CalibrationError(f"{source}: {where}: expected {kind}, as in the shipped calibration.yaml")
+            if isinstance(value, Mapping):
+                merge(into[key], value, (*path, str(key)))
+            else:
+                into[key] = value
+
+    if not isinstance(overlay, Mapping):
+        raise CalibrationError(f"{source}: expected a mapping of sections, as in calibration.yaml")
+    merge(merged, overlay, ())
+    check_calibration(merged, source=source)
+    return merged
+
+
+def check_calibration(raw: Mapping[str, Any], *, source: str) -> CalibrationFile:
+    """``raw`` checked key by key: its types and ranges, each refusal with the key's path."""
+    try:
+        return CalibrationFile.model_validate(raw)
+    except ValidationError as exc:
+        raise CalibrationError(f"{source}: " + "; ".join(describe(e) for e in exc.errors())) from None
+
+
+def read_calibration_overlay(path: Path) -> dict:
+    """A territory's partial calibration file, merged over the shipped one."""
+    try:
+        overlay = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CalibrationError(f"{path}: cannot read it as YAML ({type(exc).__name__}: {exc})") from None
+    return merge_calibration(overlay, source=str(path))
+
+
+@lru_cache(maxsize=1)
 def load_calibration() -> Calibration:
-    """``calibration.yaml`` (published figures and the claim model) and ``population.yaml`` (the
-    shapes of the distributions), read once per process."""
-    raw = _read("calibration.yaml")
+    """The shipped calibration (``calibration.yaml`` and ``population.yaml``), read once per process."""
+    return calibration_of(_shipped())
+
+
+def calibration_of(raw: Mapping[str, Any]) -> Calibration:
+    """The typed calibration of ``raw`` (a whole ``calibration.yaml``, shipped or merged), with the
+    shapes of ``population.yaml``."""
     pop = raw["population"]
     territory = {k: v for k, v in pop["territory_share"].items() if k != "assumption"}
     ntu = raw["non_take_up"]
+    population = _read("population.yaml")
     return Calibration(
         household_type_share=pop["household_type_share"],
         single_parent_headed_by_mother=pop["single_parent_headed_by_mother"],
@@ -284,5 +393,5 @@ def load_calibration() -> Calibration:
         outreach=Outreach(**{k: v for k, v in raw["outreach"].items() if k != "assumption"}),
         outreach_benchmarks=raw["outreach_benchmarks"],
         stated_reasons=raw["stated_reasons"],
-        shapes=Shapes.model_validate({**_read("population.yaml"), "as_of": str(_read("population.yaml")["as_of"])}),
+        shapes=Shapes.model_validate({**population, "as_of": str(population["as_of"])}),
     )

@@ -12,16 +12,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from nonrecours.core.config import Settings
-from nonrecours.core.io import read_extract, write_json, write_table
+from nonrecours.core.io import read_extract, write_json, write_table, write_text
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES
-from nonrecours.data.calibration import load_calibration
+from nonrecours.data.calibration import (
+    CalibrationError,
+    calibration_of,
+    check_calibration,
+    read_calibration_overlay,
+    shipped_calibration,
+)
 from nonrecours.data.generate import Population, generate
 from nonrecours.data.shift import cut_pay
 
 NEXT_QUARTER = "next_quarter"
 """The folder of a population's next quarter, inside the one before it."""
 REPORT = "calibration.json"
+WORLD = "world.yaml"
+"""The calibration a population was drawn with (the shipped one, or a territory's merged over it)."""
 
 
 def quarter_folder(out: Path, index: int) -> Path:
@@ -44,13 +54,11 @@ def write_population(
 ) -> tuple[Population, list[Path]]:
     """Draw the population of ``settings.scenario`` and write each quarter's tables and calibration
     report into its folder; returns the population and the files written."""
+    given = settings.scenario.calibration
+    world = read_calibration_overlay(given) if given is not None else shipped_calibration()
+    cal = calibration_of(world)
     pop = generate(
-        settings.scenario.households,
-        settings.scenario.seed,
-        settings,
-        load_calibration(),
-        scheduler=scheduler,
-        quiet=quiet,
+        settings.scenario.households, settings.scenario.seed, settings, cal, scheduler=scheduler, quiet=quiet
     )
     paths = []
     for i, quarter in enumerate(pop.quarters):
@@ -65,7 +73,28 @@ def write_population(
         month = settings.law.model_copy(update={"reference_month": quarter.reference_month})
         drawn_with = settings.model_copy(update={"law": month}).model_dump()
         paths.append(write_json({**quarter.summary, "settings": drawn_with}, folder / REPORT))
+        paths.append(write_world(world, folder, source=str(given) if given else "the shipped calibration.yaml"))
     return pop, paths
+
+
+def write_world(world: dict, folder: Path, *, source: str) -> Path:
+    """``folder/world.yaml``: the whole calibration a population was drawn with, and from what."""
+    head = f"# The calibration this population was drawn with: {source}, merged over the shipped calibration.yaml.\n"
+    return write_text(folder / WORLD, head + yaml.safe_dump(world, sort_keys=False, allow_unicode=True))
+
+
+def folder_world(folder: Path) -> tuple[dict, str]:
+    """The calibration a population in ``folder`` was drawn with, and where it came from. A folder
+    that records none (drawn before populations recorded it) gets the shipped one, and says so."""
+    path = folder / WORLD
+    if not path.exists():
+        return shipped_calibration(), f"the shipped calibration ({folder} records none: no {WORLD})"
+    try:
+        world = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CalibrationError(f"{path}: cannot read it as YAML ({exc})") from None
+    check_calibration(world, source=str(path))
+    return world, str(path)
 
 
 def population_month(folder: Path) -> str | None:
