@@ -273,8 +273,10 @@ def test_training_on_observed_labels_runs_with_every_truth_file_deleted_and_read
     folder, common, _ = agency_loop
     for truth in folder.rglob("outcomes.parquet"):
         truth.unlink()
-    for summary in folder.rglob("calibration.json"):
+    for summary in [*folder.rglob("calibration.json"), *folder.rglob("world.yaml")]:
         summary.unlink()
+    for state in folder.rglob("state"):  # the simulator's state: truth too
+        shutil.rmtree(state)
     truth_only = set(OUTCOMES.with_role("truth")) - {
         c.name for t in TABLES.values() for c in t.columns if c.role != "truth"
     }

@@ -243,8 +243,9 @@ def test_the_production_path_runs_with_every_truth_file_deleted(small_population
         folder,
         ignore=shutil.ignore_patterns("next_quarter", "fresh", "shifted", "reports", "*.db", "mlruns"),
     )
-    for truth in ("outcomes.parquet", "calibration.json"):
+    for truth in ("outcomes.parquet", "calibration.json", "world.yaml"):
         (folder / truth).unlink()
+    shutil.rmtree(folder / "state")  # the simulator's state: truth too
     for p in ("entitlements.parquet", "profiles.parquet", "worklist.csv"):
         (folder / p).unlink(missing_ok=True)
     assert not list(folder.rglob("outcomes.parquet"))

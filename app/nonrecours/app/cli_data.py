@@ -25,11 +25,12 @@ from nonrecours.app.commands import (
 from nonrecours.app.stores import Run
 from nonrecours.core.io import check_members, read_extract, read_tables, write_table
 from nonrecours.core.schema import ENTITLEMENTS, HOUSEHOLDS, INDIVIDUALS, PROFILES, to_markdown
-from nonrecours.data.folders import with_population_month, write_population
+from nonrecours.data.folders import next_quarter, with_population_month, write_population
 from nonrecours.data.summary import calibration_tables
 from nonrecours.features.profiles import build_profiles
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.law.situation import entitlements_from_observed
+from nonrecours.serving.outreach import read_campaign_file
 from nonrecours.training.train import truth_agreement
 
 WANTS = ("quiet", "scheduler")
@@ -86,6 +87,36 @@ def step_generate(run: Run, out: Path) -> list[Path]:
     for path in paths:
         typer.echo(str(path))
     return paths
+
+
+@command(name="next-quarter", wants=WANTS)
+def next_quarter_command(
+    run: Run,
+    input: InputOpt = Path("demo"),
+    out: Annotated[
+        Path, typer.Option(help="Folder to write the next quarter into (a complete quarter folder).")
+    ] = Path("demo/next"),
+    campaign: Annotated[
+        Path | None,
+        typer.Option(
+            help="The campaign played this quarter (`nonrecours "
+            "campaign`'s file): "
+            "the claims its contacts caused show in the next extract.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Simulation only: draw the quarter after the one in --input, from its state (state/) and its
+    own calibration (world.yaml): three months on, people aged (a year on their birthday quarter),
+    situations changed, households left and arrived (the others keep their ids and their own
+    draws), and the claims of last quarter, those the campaign's contacts caused included.
+    Reproducible: the draws carry on from --input's."""
+    contacted = [] if campaign is None else read_campaign_file(campaign).query("contacted")["household_id"].tolist()
+    _, paths = next_quarter(input, out, run.settings, contacted=contacted, scheduler=run.scheduler, quiet=run.quiet)
+    for path in paths:
+        typer.echo(str(path))
 
 
 @command(wants=WANTS)

@@ -402,6 +402,91 @@ OUTCOMES = Table(
     ),
 )
 
+
+def _state(name: str, dtype: str, description: str, **kw) -> Column:
+    return Column(name, dtype, "truth", description, **kw)
+
+
+WORLD_PERSONS = Table(
+    name="world_persons",
+    key=("person_id",),
+    columns=(
+        _state("person_id", "int64", "Person id (stable across quarters)."),
+        _state("household_id", "int64", "The person's household (stable across quarters)."),
+        _state("benefit_unit", "int64", "Benefit unit within the household (0: the reference person's)."),
+        _state("role", "str", "head, partner or child in the benefit unit."),
+        _state("age", "int64", "True age in years."),
+        _state("female", "bool", "Woman."),
+        _state("activity", "str", "Activity last quarter."),
+        _state("higher_education", "bool", "Holds a higher-education degree."),
+        _state("disability_rate", "float64", "Disability rate (0 to 1)."),
+        _state("pay", "float64", "Gross pay last quarter.", unit="EUR/month"),
+        _state("unemployment", "float64", "Unemployment insurance last quarter.", unit="EUR/month"),
+        _state("pension_monthly", "float64", "Gross pension.", unit="EUR/month"),
+        _state("turnover", "float64", "Self-employed turnover.", unit="EUR/month"),
+        _state(
+            "fte", "float64", "Full-time equivalent pay of the person's job (what a new job pays).", unit="EUR/month"
+        ),
+        _state("savings", "float64", "Savings (never in the extract).", unit="EUR"),
+        _state("nationality", "str", "Nationality code."),
+        _state("permit_years", "float64", "Years of residence permit of a non-EU national (never in the extract)."),
+        _state("declared_annual", "float64", "Pay declared for last year.", unit="EUR/year"),
+        _state("pay_n2", "float64", "Monthly pay in year N-2 (the tax notice).", unit="EUR/month"),
+        _state("turnover_n2", "float64", "Monthly turnover in year N-2.", unit="EUR/month"),
+        _state("activity_recent", "str", "Activity this quarter."),
+        _state("pay_recent", "float64", "Gross pay this quarter.", unit="EUR/month"),
+        _state("unemployment_recent", "float64", "Unemployment insurance this quarter.", unit="EUR/month"),
+        _state("in_truth", "bool", "Lives in the household this quarter."),
+        _state("in_observed", "bool", "The agency lists the person in the household."),
+        _state("job_event", "str", "This quarter's job event (none, job_loss, new_job, irregular...)."),
+        _state("event_reported", "bool", "The event was reported to the agency."),
+        _state("irregular", "bool", "Irregular pay this quarter."),
+    ),
+)
+"""The simulator's people at the end of a quarter (``state/persons.parquet``): the next quarter is
+drawn from them. Truth: production never reads it."""
+
+WORLD_HOUSEHOLDS = Table(
+    name="world_households",
+    key=("household_id",),
+    columns=(
+        _state("household_id", "int64", "Household id (stable across quarters)."),
+        _state("household_type", "str", "True household type."),
+        _state("head_age", "int64", "True age of the reference person."),
+        _state("territory_type", "str", "Kind of territory."),
+        _state("depcom", "str", "Commune code."),
+        _state("tenure", "str", "Tenure."),
+        _state("rent_monthly", "float64", "True rent.", unit="EUR/month"),
+        _state("digital_exclusion", "bool", "Digitally excluded."),
+        _state("nationality_group", "str", "Nationality group of the reference person."),
+        _state("contacts_last_year", "int64", "Contacts with social services last year."),
+        _state("income_rank", "float64", "Rank of the household's income in its population (0 to 1)."),
+        _state("recent_event", "bool", "A life event happened this quarter."),
+        _state("reported_event", "str", "The event the agency was told of."),
+        _state("separation", "bool", "A separation this quarter."),
+        _state("birth", "bool", "A birth this quarter."),
+    ),
+)
+"""The simulator's households at the end of a quarter (``state/households.parquet``)."""
+
+WORLD_TRAITS = Table(
+    name="world_traits",
+    key=("household_id",),
+    columns=(
+        _state("household_id", "int64", "Household id."),
+        *(
+            _state(f"know_{b}", "float64", f"The household's own draw for knowing of {b}.", min=0, max=1)
+            for b in BENEFITS
+        ),
+        *(
+            _state(name, "float64", f"The household's own draw for the {name} barrier.", min=0, max=1)
+            for name in ("manage", "fear", "want")
+        ),
+    ),
+)
+"""Each household's own draws, fixed across quarters (``state/traits.parquet``): whether it passes
+a barrier is its draw against the barrier's probability."""
+
 ENTITLEMENTS = Table(
     name="entitlements",
     key=("household_id", "benefit"),
@@ -691,7 +776,10 @@ SCORE_COLUMNS = ("p_unclaimed", "estimated_monthly_amount", "expected_unclaimed_
 """What scoring adds to a profile row (API, worklists, decision log): the probability of an
 unclaimed entitlement, the amount at stake (EUR/month), their product, and reasons in words."""
 
-TABLES: dict[str, Table] = {t.name: t for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES)}
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (INDIVIDUALS, HOUSEHOLDS, OUTCOMES, ENTITLEMENTS, PROFILES, WORLD_PERSONS, WORLD_HOUSEHOLDS, WORLD_TRAITS)
+}
 
 
 class SchemaError(UserError, ValueError):
@@ -819,7 +907,7 @@ def to_markdown() -> str:
     lines = [
         "# Data contract",
         "",
-        "Generated by `nonrecours schema` from `nonrecours/core/schema.py`; do not edit by hand.",
+        "Generated by `nonrecours schema` from `nonrecours.core.schema`; do not edit by hand.",
         "",
         LAYOUT,
     ]

@@ -252,6 +252,14 @@ class Outreach(_Frozen):
     assumption: bool = True
 
 
+class Dynamics(_Frozen):
+    """``dynamics``: households leaving and arriving each quarter."""
+
+    leave_per_quarter: Share
+    arrive_per_quarter: Share
+    assumption: bool = True
+
+
 class Calibration(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -267,6 +275,7 @@ class Calibration(BaseModel):
     gradients: dict
     claim_model: ClaimModel
     outreach: Outreach
+    dynamics: Dynamics
     outreach_benchmarks: dict[str, dict]
     stated_reasons: dict[str, float]
     shapes: Shapes
@@ -296,6 +305,7 @@ class CalibrationFile(_Frozen):
     gradients: dict[str, Any]
     claim_model: ClaimModel
     outreach: Outreach
+    dynamics: Dynamics
     outreach_benchmarks: dict[str, dict[str, Any]]
     stated_reasons: dict[str, Share]
 
@@ -391,6 +401,7 @@ def calibration_of(raw: Mapping[str, Any]) -> Calibration:
         gradients=raw["gradients"],
         claim_model=ClaimModel(**{k: v for k, v in raw["claim_model"].items() if k != "assumption"}),
         outreach=Outreach(**{k: v for k, v in raw["outreach"].items() if k != "assumption"}),
+        dynamics=Dynamics(**raw["dynamics"]),
         outreach_benchmarks=raw["outreach_benchmarks"],
         stated_reasons=raw["stated_reasons"],
         shapes=Shapes.model_validate({**population, "as_of": str(population["as_of"])}),

@@ -10,13 +10,26 @@ it was drawn with, so that later commands use the population's own month).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from nonrecours.core.config import Settings
-from nonrecours.core.io import read_extract, write_json, write_table, write_text
-from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS, OUTCOMES
+from nonrecours.core.errors import UserError
+from nonrecours.core.io import read_extract, read_tables, write_json, write_table, write_text
+from nonrecours.core.schema import (
+    BENEFITS,
+    HOUSEHOLDS,
+    INDIVIDUALS,
+    OUTCOMES,
+    WORLD_HOUSEHOLDS,
+    WORLD_PERSONS,
+    WORLD_TRAITS,
+)
+from nonrecours.data.behaviour import BARRIERS, Traits
 from nonrecours.data.calibration import (
     CalibrationError,
     calibration_of,
@@ -24,12 +37,14 @@ from nonrecours.data.calibration import (
     read_calibration_overlay,
     shipped_calibration,
 )
-from nonrecours.data.generate import Population, generate
+from nonrecours.data.generate import Claims, Population, QuarterData, World, advance, generate, law_engine
 from nonrecours.data.shift import cut_pay
 
 NEXT_QUARTER = "next_quarter"
 """The folder of a population's next quarter, inside the one before it."""
 REPORT = "calibration.json"
+STATE = "state"
+"""The folder of a quarter that holds the simulator's state (truth), to draw the next quarter from."""
 WORLD = "world.yaml"
 """The calibration a population was drawn with (the shipped one, or a territory's merged over it)."""
 
@@ -60,21 +75,142 @@ def write_population(
     pop = generate(
         settings.scenario.households, settings.scenario.seed, settings, cal, scheduler=scheduler, quiet=quiet
     )
+    source = str(given) if given else "the shipped calibration.yaml"
     paths = []
     for i, quarter in enumerate(pop.quarters):
-        folder = quarter_folder(out, i)
-        folder.mkdir(parents=True, exist_ok=True)
+        paths += write_quarter(quarter, quarter_folder(out, i), settings, world, source=source)
+    return pop, paths
+
+
+def write_quarter(quarter: QuarterData, folder: Path, settings: Settings, world: dict, *, source: str) -> list[Path]:
+    """One quarter's folder: the agency's extract, the truth, the calibration report (with the
+    settings it was drawn with), the calibration (world.yaml) and the simulator's state."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_table(frame, folder, table)
         for frame, table in (
             (quarter.individuals, INDIVIDUALS),
             (quarter.households, HOUSEHOLDS),
             (quarter.outcomes, OUTCOMES),
-        ):
-            paths.append(write_table(frame, folder, table))
-        month = settings.law.model_copy(update={"reference_month": quarter.reference_month})
-        drawn_with = settings.model_copy(update={"law": month}).model_dump()
-        paths.append(write_json({**quarter.summary, "settings": drawn_with}, folder / REPORT))
-        paths.append(write_world(world, folder, source=str(given) if given else "the shipped calibration.yaml"))
-    return pop, paths
+        )
+    ]
+    law = settings.law.model_copy(update={"reference_month": quarter.reference_month})
+    drawn_with = settings.model_copy(update={"law": law}).model_dump()
+    paths.append(write_json({**quarter.summary, "settings": drawn_with}, folder / REPORT))
+    paths.append(write_world(world, folder, source=source))
+    assert quarter.world is not None  # the generator gives every quarter its state
+    return paths + write_state(quarter.world, folder)
+
+
+def next_quarter(
+    folder: Path,
+    out: Path,
+    settings: Settings,
+    *,
+    contacted: Iterable[int] = (),
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> tuple[QuarterData, list[Path]]:
+    """The quarter after the one in ``folder``, drawn from its state and its own calibration, into
+    ``out``: three months on, with the claims the contacts of ``contacted`` (household ids an agent
+    reached or tried to) caused, and the same households (but those who left, and the new ones).
+    Runs with the settings the population was drawn with; ``settings`` gives how the law engine
+    runs (workers, partitions). Reproducible: the random draws carry on from the folder's state."""
+    raw, source = folder_world(folder)
+    report = generator_report(folder)
+    if report is None:
+        raise UserError(f"{folder}: no {REPORT}: not a synthetic population's quarter, it cannot be moved on")
+    drawn = Settings.model_validate(report["settings"])
+    drawn = drawn.model_copy(
+        update={
+            "law": drawn.law.model_copy(
+                update={"workers": settings.law.workers, "partition_size": settings.law.partition_size}
+            )
+        }
+    )
+    world = read_state(folder)
+    cal = calibration_of(raw)
+    mask = np.isin(world.ids, np.fromiter(contacted, dtype=np.int64))
+    engine = law_engine(drawn, scheduler=scheduler, quiet=quiet)
+    scenario = drawn.scenario
+    _, quarter = advance(
+        world,
+        drawn,
+        cal,
+        engine,
+        contacted=mask,
+        n_households=scenario.households,
+        seed=scenario.seed,
+        scheduler=scheduler,
+        quiet=quiet,
+    )
+    return quarter, write_quarter(quarter, out, drawn, raw, source=source)
+
+
+def write_state(world: World, folder: Path) -> list[Path]:
+    """``folder/state/``: the simulator's state at the end of the quarter in ``folder`` (its true
+    people and households, each household's own draws, the barriers' intercepts and where the
+    random draws stand), from which :func:`next_quarter` draws the next one. The claims and the
+    potential outcomes are the quarter's ``outcomes.parquet``. All of it is truth."""
+    state = folder / STATE
+    traits = {"household_id": world.ids, **{f"know_{b}": world.traits.know[:, j] for j, b in enumerate(BENEFITS)}}
+    traits |= {name: getattr(world.traits, name)[:, 0] for name in BARRIERS[1:]}
+    rest = {
+        "quarter": world.quarter,
+        "month": world.month,
+        "rng": world.rng_state,
+        "next_ids": list(world.next_ids),
+        "intercepts": {name: a.tolist() for name, a in world.intercepts.items()},
+    }
+    return [
+        write_table(world.persons, state, WORLD_PERSONS),
+        write_table(world.hh, state, WORLD_HOUSEHOLDS),
+        write_table(pd.DataFrame(traits), state, WORLD_TRAITS),
+        write_json(rest, state / "state.json"),
+    ]
+
+
+def read_state(folder: Path) -> World:
+    """The simulator's state :func:`write_state` wrote in ``folder``; a folder without one (an
+    agency's extract, or a population drawn before quarters recorded it) cannot be moved on."""
+    state = folder / STATE
+    if not (state / "state.json").exists():
+        raise UserError(
+            f"{folder}: no simulator's state ({STATE}/state.json): generate the population again to move it on"
+        )
+    persons, hh, traits = read_tables(state, WORLD_PERSONS, WORLD_HOUSEHOLDS, WORLD_TRAITS)
+    (outcomes,) = read_tables(folder, OUTCOMES)
+    rest = json.loads((state / "state.json").read_text())
+    ids = hh["household_id"].to_numpy()
+    traits = traits.set_index("household_id").loc[ids]
+    nb = len(BENEFITS)
+    drawn = Traits(
+        know=traits[[f"know_{b}" for b in BENEFITS]].to_numpy(),
+        **{name: np.repeat(traits[[name]].to_numpy(), nb, axis=1) for name in BARRIERS[1:]},
+    )
+    truth = outcomes.assign(benefit=outcomes["benefit"].astype("object")).set_index(["household_id", "benefit"])
+
+    def wide(column: str, dtype) -> np.ndarray:
+        frame = truth[column].unstack("benefit").reindex(index=ids, columns=list(BENEFITS))
+        return frame.astype(object if dtype is object else dtype).to_numpy()
+
+    rng = np.random.default_rng()
+    rng.bit_generator.state = rest["rng"]
+    claims = Claims(status=wide("status", object), paid_amount=wide("paid_amount", float))
+    return World(
+        rest["quarter"],
+        rest["month"],
+        persons,
+        hh,
+        claims,
+        {name: np.asarray(v) for name, v in rest["intercepts"].items()},
+        drawn,
+        wide("claim_if_not_contacted", bool),
+        wide("claim_if_contacted", bool),
+        wide("eligible", bool),
+        rng,
+        (int(rest["next_ids"][0]), int(rest["next_ids"][1])),
+    )
 
 
 def write_world(world: dict, folder: Path, *, source: str) -> Path:

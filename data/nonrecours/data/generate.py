@@ -32,20 +32,32 @@ The shares and distributions that are not published figures are assumptions, mar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from nonrecours.core.config import Settings
+from nonrecours.core.errors import UserError
 from nonrecours.core.schema import BENEFITS, MONTHS_PER_YEAR, OUTCOMES
-from nonrecours.data.behaviour import Quarter, Traits, barrier_logits, behaviour, quarter_behaviour, solve_history
+from nonrecours.data.behaviour import (
+    BARRIERS,
+    Quarter,
+    Traits,
+    barrier_logits,
+    behaviour,
+    quarter_behaviour,
+    solve_history,
+)
 from nonrecours.data.calibration import Calibration
 from nonrecours.data.summary import calibration_summary
 from nonrecours.law.engine import run_law_engine
 from nonrecours.law.parameters import load_law_parameters
 from nonrecours.law.situation import entitlements_from_observed
 
+QUARTERS_PER_YEAR = 4
 TENURES = ("owner", "social_renter", "private_renter", "free_housing")
 """Tenure codes in the order of the shares they are drawn with."""
 
@@ -699,6 +711,7 @@ class QuarterData:
     agency: pd.DataFrame  # the law engine on the extract (what `nonrecours entitlements` gives)
     files: np.ndarray  # claim files the agency held at the extract (open last quarter), households x benefits
     summary: dict
+    world: World | None = None  # the simulator's state at the end of the quarter
 
 
 @dataclass(frozen=True)
@@ -792,29 +805,48 @@ def _fill_newborns(persons: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def generate(
-    n_households: int,
-    seed: int,
-    settings: Settings,
-    cal: Calibration,
-    *,
-    quarters: int | None = None,
-    scheduler: str | None = None,
-    quiet: bool = False,
-) -> Population:
-    """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (default
-    ``scenario.quarters``; the first at ``law.reference_month``), after a history quarter three
-    months before it in which the claims now on file were made. Deterministic for a given seed
-    and settings."""
-    quarters = settings.scenario.quarters if quarters is None else quarters
+Engine = Callable[[tuple[pd.DataFrame, pd.DataFrame], str, str], pd.DataFrame]
+"""The law engine on a situation (persons, households) for a month, described for its progress bar."""
+
+
+@dataclass
+class World:
+    """The simulator's state at the end of a quarter, all of it truth: what the next quarter is drawn
+    from. ``persons`` and ``hh`` are the true tables; the arrays are households x benefits in the
+    order of ``hh``: the claims, whether each household would claim by next quarter with no contact
+    (``spontaneous``) and if an agent's contact reached it (``if_contacted``), and whether it is
+    entitled now. ``intercepts`` (per barrier and benefit) and ``traits`` (each household's own
+    draws) never change; ``rng`` carries on. ``quarter`` -1 is the history quarter."""
+
+    quarter: int
+    month: str
+    persons: pd.DataFrame
+    hh: pd.DataFrame
+    claims: Claims
+    intercepts: dict[str, np.ndarray]
+    traits: Traits
+    spontaneous: np.ndarray
+    if_contacted: np.ndarray
+    eligible: np.ndarray
+    rng: np.random.Generator
+    next_ids: tuple[int, int]  # the first household and person ids never given yet (ids are never reused)
+    rng_state: dict = field(default_factory=dict)  # where ``rng`` stood when the quarter ended
+
+    def __post_init__(self) -> None:
+        if not self.rng_state:
+            self.rng_state = copy.deepcopy(dict(self.rng.bit_generator.state))
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.hh["household_id"].to_numpy()
+
+
+def start_world(n_households: int, seed: int, settings: Settings, cal: Calibration, engine: Engine) -> World:
+    """``n_households`` drawn at the history quarter, three months before ``law.reference_month``:
+    the claims now on file were made then, on the situation as households declared it."""
     if n_households < 1:
-        raise ValueError(f"--households must be at least 1, got {n_households}")
-    if quarters < 1:
-        raise ValueError(f"quarters must be at least 1, got {quarters}")
+        raise UserError(f"--households must be at least 1, got {n_households}")
     rng = np.random.default_rng(seed)
-    law, css = settings.law, load_law_parameters().css
-    step = cal.shapes.events.quarter_months
-    share = settings.scenario.reported_event_share
     hh = draw_households(n_households, rng, cal)
     persons = draw_members(hh, rng, cal)
     persons = draw_resources(persons, rng, cal)
@@ -822,16 +854,7 @@ def generate(
     persons = draw_truth_only(persons, hh, rng, cal)
     ids = hh["household_id"].to_numpy()
     traits = Traits.draw(len(ids), rng)
-
-    def engine(situation_, month: str, what: str) -> pd.DataFrame:
-        cfg = law.model_copy(update={"reference_month": month})
-        return run_law_engine(
-            *situation_, law=cfg, css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: {what} {month}"
-        )
-
-    # The history quarter: the situation three months before the first, as households declared
-    # it when they claimed. Its claims are the agency's files.
-    history_month = shift_month(law.reference_month, -step)
+    history_month = shift_month(settings.law.reference_month, -cal.shapes.events.quarter_months)
     before = persons.assign(
         activity_recent=persons["activity"],
         pay_recent=persons["pay"],
@@ -845,97 +868,235 @@ def generate(
         situation(before, hh.assign(recent_event=False), declared=True), history_month, "declared situation"
     )
     drivers = drivers_of(before, hh.assign(recent_event=False), cal)
-    eligible_before, amount_before = (
-        wide(declared, "eligible", ids).astype(bool),
-        wide(declared, "monthly_amount", ids).astype(float),
-    )
-    intercepts, claimed_before = solve_history(drivers, eligible_before, amount_before, traits, cal)
+    eligible, amount = wide(declared, "eligible", ids).astype(bool), wide(declared, "monthly_amount", ids).astype(float)
+    intercepts, claimed_before = solve_history(drivers, eligible, amount, traits, cal)
     claims = Claims(
         status=np.where(claimed_before, "paid", "none").astype(object),
-        paid_amount=np.where(claimed_before, amount_before, 0.0),
+        paid_amount=np.where(claimed_before, amount, 0.0),
     )
     history = quarter_behaviour(
-        behaviour(barrier_logits(drivers, amount_before, _in_contact(claims), cal), intercepts, traits),
-        eligible=eligible_before,
+        behaviour(barrier_logits(drivers, amount, _in_contact(claims), cal), intercepts, traits),
+        eligible=eligible,
         claimed=claims.claimed,
-        new_spell=np.zeros_like(eligible_before),
+        new_spell=np.zeros_like(eligible),
         drivers=drivers,
         rng=rng,
         cal=cal,
     )
-    spontaneous, eligible_last = history.claim_if_not_contacted, eligible_before
+    return World(
+        -1,
+        history_month,
+        persons,
+        hh,
+        claims,
+        intercepts,
+        traits,
+        history.claim_if_not_contacted,
+        history.claim_if_contacted,
+        eligible,
+        rng,
+        _next_ids(hh, persons),
+    )
 
+
+def advance(
+    world: World,
+    settings: Settings,
+    cal: Calibration,
+    engine: Engine,
+    *,
+    contacted: np.ndarray | None = None,
+    n_households: int,
+    seed: int,
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> tuple[World, QuarterData]:
+    """The next quarter of ``world``. ``contacted``: the households (in the order of ``world.hh``)
+    an agent contacted last quarter: those the contact reached file the claims their contact
+    caused (``if_contacted``), the others those they would have filed anyway. Past the first
+    quarter, households leave and arrive (``dynamics`` of the calibration), people age, and
+    events change situations; the same household keeps its id and its own draws."""
+    rng, i = world.rng, world.quarter + 1
+    month = shift_month(world.month, cal.shapes.events.quarter_months)
+    share = settings.scenario.reported_event_share
+    filed = (
+        world.spontaneous if contacted is None else np.where(contacted[:, None], world.if_contacted, world.spontaneous)
+    )
+    if i == 0:
+        persons, hh = draw_events(world.persons, world.hh, rng, share, cal)
+        state, arrived = (world.claims, world.traits, filed, world.eligible), np.zeros(len(world.hh), dtype=bool)
+    else:
+        kept = rng.random(len(world.hh)) >= cal.dynamics.leave_per_quarter
+        persons, hh = next_persons(*_leaving(world.persons, world.hh, kept), rng, share, cal)
+        persons, hh = _aged(persons, hh, i)
+        persons, hh, state, arrived = _arriving(persons, hh, world, kept, filed, rng, share, cal)
+    claims, traits, filed, eligible_last = state
+    persons = _fill_newborns(persons)
+    ids = hh["household_id"].to_numpy()
+    truth = engine(situation(persons, hh), month, "true situation")
+    files = claims.claimed
+    individuals, households = observe(persons, hh, files, settings)
+    law = settings.law.model_copy(update={"reference_month": month})
+    agency = entitlements_from_observed(
+        individuals,
+        households,
+        law=law,
+        css=load_law_parameters().css,
+        scheduler=scheduler,
+        quiet=quiet,
+        description=f"law engine: agency's file {month}",
+    )
+    true_eligible, true_amount = (
+        wide(truth, "eligible", ids).astype(bool),
+        wide(truth, "monthly_amount", ids).astype(float),
+    )
+    drivers = drivers_of(persons, hh, cal)
+    beh = behaviour(barrier_logits(drivers, true_amount, _in_contact(claims), cal), world.intercepts, traits)
+    new_spell = true_eligible & ~eligible_last
+    spell_filed = new_spell & beh.would_claim & (rng.random(new_spell.shape) < cal.claim_model.new_spell_claimed_share)
+    moved_in = arrived[:, None] & beh.would_claim & true_eligible  # an arrival's claims follow it from its last address
+    claims = next_claims(
+        claims,
+        filed=filed | spell_filed | moved_in,
+        true_eligible=true_eligible,
+        true_amount=true_amount,
+        agency_eligible=wide(agency, "eligible", ids).astype(bool),
+        agency_amount=wide(agency, "monthly_amount", ids).astype(float),
+        rng=rng,
+        cal=cal,
+    )
+    q = quarter_behaviour(
+        beh, eligible=true_eligible, claimed=claims.claimed, new_spell=new_spell, drivers=drivers, rng=rng, cal=cal
+    )
+    outcomes = outcomes_table(ids, truth, claims, q)
+    households = with_receipt(households, claims.paid, settings)
+    summary = calibration_summary(
+        outcomes=outcomes,
+        agency=agency,
+        households=households,
+        true_persons=persons[persons["in_truth"]],
+        drivers=drivers,
+        hh=hh,
+        cal=cal,
+        n_households=n_households,
+        seed=seed,
+        reference_month=month,
+        quarter=i,
+    )
+    after = World(
+        i,
+        month,
+        persons,
+        hh,
+        claims,
+        world.intercepts,
+        traits,
+        q.claim_if_not_contacted,
+        q.claim_if_contacted,
+        true_eligible,
+        rng,
+        _next_ids(hh, persons, world.next_ids),
+    )
+    return after, QuarterData(month, individuals, households, outcomes, agency, files, summary, after)
+
+
+def _next_ids(hh: pd.DataFrame, persons: pd.DataFrame, before: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    return max(before[0], int(hh["household_id"].max()) + 1), max(before[1], int(persons["person_id"].max()) + 1)
+
+
+def _leaving(persons: pd.DataFrame, hh: pd.DataFrame, kept: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The households that stay (``kept``, in the order of ``hh``) and their members."""
+    stay = hh[kept].reset_index(drop=True)
+    return persons[persons["household_id"].isin(stay["household_id"])].reset_index(drop=True), stay
+
+
+def _aged(persons: pd.DataFrame, hh: pd.DataFrame, quarter: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A year older once a year: each person in the quarter of their birthday (one in four each
+    quarter, by id); the household's head age follows its reference person's."""
+    birthday = (persons["person_id"].to_numpy() % QUARTERS_PER_YEAR) == (quarter % QUARTERS_PER_YEAR)
+    persons = persons.assign(age=persons["age"].to_numpy() + birthday)
+    heads = persons[(persons["role"] == "head") & (persons["benefit_unit"] == 0)].set_index("household_id")["age"]
+    return persons, hh.assign(head_age=hh["household_id"].map(heads).fillna(hh["head_age"]).astype("int64").to_numpy())
+
+
+def _arriving(
+    persons,
+    hh,
+    world: World,
+    kept: np.ndarray,
+    filed: np.ndarray,
+    rng: np.random.Generator,
+    share: float,
+    cal: Calibration,
+):
+    """Households moving in, drawn as the first ones were (new ids, no file with the agency yet),
+    after those already there. Returns the tables, the per-household state in the tables' order
+    (claims, traits, claims filed, entitled last quarter) and who arrived."""
+    m = int(rng.binomial(len(world.hh), cal.dynamics.arrive_per_quarter))
+    first_hh, first_person = _next_ids(hh, persons, world.next_ids)  # newborns of this quarter have ids already
+    new_hh = draw_households(m, rng, cal)
+    new_p = draw_members(new_hh, rng, cal)
+    new_p = draw_resources(new_p, rng, cal)
+    new_hh = household_attributes(new_hh, new_p, rng, cal)
+    new_p = draw_truth_only(new_p, new_hh, rng, cal)
+    new_hh = new_hh.assign(household_id=new_hh["household_id"] + first_hh - 1)
+    new_p = new_p.assign(
+        household_id=new_p["household_id"] + first_hh - 1, person_id=new_p["person_id"] + first_person - 1
+    )
+    new_p, new_hh = draw_events(new_p, new_hh, rng, share, cal)
+    new_traits = Traits.draw(m, rng)
+    nb = len(BENEFITS)
+    persons = pd.concat([persons, new_p[persons.columns]], ignore_index=True)
+    hh = pd.concat([hh, new_hh[hh.columns]], ignore_index=True)
+    none = np.zeros((m, nb), dtype=bool)
+    claims = Claims(
+        status=np.concatenate([world.claims.status[kept], np.full((m, nb), "none", dtype=object)]),
+        paid_amount=np.concatenate([world.claims.paid_amount[kept], np.zeros((m, nb))]),
+    )
+    traits = Traits(**{b: np.concatenate([getattr(world.traits, b)[kept], getattr(new_traits, b)]) for b in BARRIERS})
+    state = (claims, traits, np.concatenate([filed[kept], none]), np.concatenate([world.eligible[kept], none]))
+    return persons, hh, state, np.concatenate([np.zeros(int(kept.sum()), dtype=bool), np.ones(m, dtype=bool)])
+
+
+def generate(
+    n_households: int,
+    seed: int,
+    settings: Settings,
+    cal: Calibration,
+    *,
+    quarters: int | None = None,
+    scheduler: str | None = None,
+    quiet: bool = False,
+) -> Population:
+    """Draw ``n_households`` and follow them over ``quarters`` consecutive quarters (default
+    ``scenario.quarters``; the first at ``law.reference_month``), after a history quarter three
+    months before it in which the claims now on file were made. Deterministic for a given seed
+    and settings; each quarter's ``world`` is the state its next quarter is drawn from."""
+    quarters = settings.scenario.quarters if quarters is None else quarters
+    if quarters < 1:
+        raise UserError(f"quarters must be at least 1, got {quarters}")
+    engine = law_engine(settings, scheduler=scheduler, quiet=quiet)
+    world = start_world(n_households, seed, settings, cal, engine)
     out = []
-    for i in range(quarters):
-        month = shift_month(law.reference_month, i * step)
-        persons, hh = (
-            draw_events(persons, hh, rng, share, cal) if i == 0 else next_persons(persons, hh, rng, share, cal)
+    for _ in range(quarters):
+        world, quarter = advance(
+            world, settings, cal, engine, n_households=n_households, seed=seed, scheduler=scheduler, quiet=quiet
         )
-        persons = _fill_newborns(persons)
-        truth = engine(situation(persons, hh), month, "true situation")
-        files = claims.claimed
-        individuals, households = observe(persons, hh, files, settings)
-        agency = entitlements_from_observed(
-            individuals,
-            households,
-            law=law.model_copy(update={"reference_month": month}),
-            css=css,
-            scheduler=scheduler,
-            quiet=quiet,
-            description=f"law engine: agency's file {month}",
-        )
-        true_eligible, true_amount = (
-            wide(truth, "eligible", ids).astype(bool),
-            wide(truth, "monthly_amount", ids).astype(float),
-        )
-        drivers = drivers_of(persons, hh, cal)
-        logits = barrier_logits(drivers, true_amount, _in_contact(claims), cal)
-        beh = behaviour(logits, intercepts, traits)
-        new_spell = true_eligible & ~eligible_last
-        spell_filed = (
-            new_spell & beh.would_claim & (rng.random(new_spell.shape) < cal.claim_model.new_spell_claimed_share)
-        )
-        claims = next_claims(
-            claims,
-            filed=spontaneous | spell_filed,
-            true_eligible=true_eligible,
-            true_amount=true_amount,
-            agency_eligible=wide(agency, "eligible", ids).astype(bool),
-            agency_amount=wide(agency, "monthly_amount", ids).astype(float),
-            rng=rng,
-            cal=cal,
-        )
-        q = quarter_behaviour(
-            beh, eligible=true_eligible, claimed=claims.claimed, new_spell=new_spell, drivers=drivers, rng=rng, cal=cal
-        )
-        outcomes = outcomes_table(ids, truth, claims, q)
-        households = with_receipt(households, claims.paid, settings)
-        summary = calibration_summary(
-            outcomes=outcomes,
-            agency=agency,
-            households=households,
-            true_persons=persons[persons["in_truth"]],
-            drivers=drivers,
-            hh=hh,
-            cal=cal,
-            n_households=n_households,
-            seed=seed,
-            reference_month=month,
-            quarter=i,
-        )
-        out.append(
-            QuarterData(
-                reference_month=month,
-                individuals=individuals,
-                households=households,
-                outcomes=outcomes,
-                agency=agency,
-                files=files,
-                summary=summary,
-            )
-        )
-        spontaneous, eligible_last = q.claim_if_not_contacted, true_eligible
+        out.append(quarter)
     return Population(quarters=tuple(out))
+
+
+def law_engine(settings: Settings, *, scheduler: str | None, quiet: bool) -> Engine:
+    """The law engine (OpenFisca-France, in partitions) on a true or declared situation, for a month."""
+    css = load_law_parameters().css
+
+    def engine(situation_: tuple[pd.DataFrame, pd.DataFrame], month: str, what: str) -> pd.DataFrame:
+        law = settings.law.model_copy(update={"reference_month": month})
+        return run_law_engine(
+            *situation_, law=law, css=css, scheduler=scheduler, quiet=quiet, description=f"law engine: {what} {month}"
+        )
+
+    return engine
 
 
 def _in_contact(claims: Claims) -> np.ndarray:
