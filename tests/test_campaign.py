@@ -84,6 +84,22 @@ def test_a_campaign_fills_the_capacity_keeps_a_stratified_holdout_and_explores_b
     )
 
 
+def test_a_band_keeps_exploration_just_below_the_cut_with_a_larger_chance_each():
+    rows = scored()
+    wide = plan_campaign(rows, plan(capacity=100, holdout_share=0.1, exploration_share=0.1, seed=1))
+    narrow = plan_campaign(rows, plan(capacity=100, holdout_share=0.1, exploration_share=0.1, seed=1, band=100))
+    below = narrow[narrow["arm"].astype(str).isin(["explore", "pool"])]
+    assert below["rank"].between(101, 200).all()  # 90 contacts from a top of 100, then the band of 100 ranks
+    assert (narrow["arm"].astype(str) == "explore").sum() == 10
+    p_wide = wide.loc[wide["arm"].astype(str) == "pool", "propensity"].iloc[0]
+    assert np.isclose(below["propensity"], 10 / len(below)).all() and below["propensity"].iloc[0] > 5 * p_wide
+    top = narrow[narrow["arm"].astype(str).isin(["contact", "holdout"])]
+    same = wide[wide["arm"].astype(str).isin(["contact", "holdout"])]
+    pd.testing.assert_frame_equal(
+        top.drop(columns="campaign_id"), same.drop(columns="campaign_id")
+    )  # the top as before
+
+
 def test_a_campaign_refuses_what_cannot_be_planned():
     with pytest.raises(ValueError, match=r"campaign\.holdout_share: Input should be less than or equal to 0\.9"):
         plan(capacity=10, holdout_share=1.0)

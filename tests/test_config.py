@@ -39,6 +39,7 @@ CHANGES = {
         "min_group_positives": 5,
     },  # 300 test households: few groups reach 30 positives
     "campaign": {"holdout_share": 0.5},
+    "loop": {"exploration_band": 2.0},  # the loop's campaign design: checked below
     "web": {"page_size": 20},  # pages of the configured size: tests/test_web.py (web__page_size=25)
 }
 
@@ -57,6 +58,16 @@ def test_the_file_changes_one_field_in_every_section_and_loading_applies_each(se
         for name, value in fields.items():
             assert getattr(getattr(defaults, section), name) != value, f"{section}.{name} must differ from its default"
             assert getattr(getattr(loaded, section), name) == value
+
+
+def test_the_loop_s_design_comes_from_its_settings(settings_file, tmp_path):
+    from nonrecours.serving.loop_agency import LoopPlan, design_of, region_size
+
+    plan = LoopPlan(tmp_path, tmp_path / "loop", rounds=1, capacity=100, seed=0)
+    loaded, defaults = design_of(plan, load_settings(settings_file), 1), design_of(plan, Settings(), 1)
+    assert loaded.band == 200 and defaults.band == 100  # exploration_band x capacity
+    assert (loaded.holdout_share, loaded.exploration_share) == (0.1, 0.1)  # the loop's, not campaign.holdout_share
+    assert region_size(loaded) == region_size(defaults) + 100
 
 
 def test_an_unknown_field_is_refused_naming_it(tmp_path):

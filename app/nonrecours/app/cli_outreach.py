@@ -17,6 +17,7 @@ from nonrecours.app.commands import InputOpt, WorkersOpt, command, console, fram
 from nonrecours.app.stores import Run
 from nonrecours.core.io import frame_path, read_extract, write_frame
 from nonrecours.serving.campaign import campaign_summary
+from nonrecours.serving.loop import ROUND_COLUMNS, LoopPlan, SimulatedField, tracked_loop
 from nonrecours.serving.outreach import CampaignResult, play_field, read_campaign_file, run_campaign
 from nonrecours.serving.ranking import log_batch, rank_extract, worklist_of
 
@@ -215,3 +216,32 @@ def outreach(
     counts: pd.DataFrame = records["result"].value_counts().rename_axis("result").reset_index(name="household-benefits")
     console.print(frame_table(counts, f"Field outcomes of campaign {table['campaign_id'].iloc[0]}"))
     console.print(f"{added:,} new outcome(s) recorded" + ("" if added else " (all already recorded)"))
+
+
+@command(wants=ALL)
+def loop(
+    run: Run,
+    input: InputOpt = Path("demo"),
+    rounds: Annotated[int, typer.Option(min=1, help="Quarters to play, one campaign each.")] = 3,
+    capacity: Annotated[int, typer.Option(min=1, help="Contacts per round, exploration included (K).")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the campaigns' random arms and of the learners.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder of the loop: OUT/round-N/ per round.")] = Path("demo/loop"),
+    resume: Annotated[bool, typer.Option(help="Carry on a loop in --out after its last complete round.")] = False,
+) -> None:
+    """Simulation: R quarters of what an agency does, from the quarter in --input: rank, design a
+    campaign of K contacts (holdout and exploration included), log it, play the field, draw the next
+    quarter, learn a correction of the prior (the champion, else the rules) from every round's
+    outcomes, and let the gate keep or replace the ranking in play. Prints a line per round, and
+    logs the table, a plot and each round's models to MLflow; OUT/round-N/ is each quarter's folder."""
+    step_loop(run, LoopPlan(input, out, rounds, capacity, seed), resume=resume)
+
+
+def step_loop(run: Run, plan: LoopPlan, *, resume: bool) -> None:
+    fld = SimulatedField(run.settings, today(), plan.seed, run.scheduler)
+    result, run_id = tracked_loop(
+        plan, run.settings, run.tracking_uri, run.log, fld, resume=resume, scheduler=run.scheduler, say=console.print
+    )
+    table = result.table
+    shown = [c for c in (*ROUND_COLUMNS, "true played", "true rules alone", "true prior alone") if c in table.columns]
+    console.print(frame_table(table[shown], f"The loop in {plan.out} ({plan.capacity:,} contacts a round)"))
+    console.print(f"MLflow run {run_id}: the table (loop/rounds.json) and its plot (loop/rounds.png)")

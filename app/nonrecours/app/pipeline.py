@@ -3,7 +3,7 @@ runs).
 
 Where it sits: the command line (:mod:`nonrecours.app.cli`). It runs the commands' own steps, with
 one set of settings and stores, in order: generate -> entitlements and features (each quarter) ->
-train -> keys -> score -> monitoring of two more windows -> two rounds of outreach -> the agents'
+train -> keys -> score -> monitoring of two more windows -> three rounds of the agency's loop -> the agents'
 page of the demo.
 """
 
@@ -17,17 +17,18 @@ import typer
 
 from nonrecours.app.cli_data import step_entitlements, step_features, step_generate
 from nonrecours.app.cli_models import step_monitor, step_train
-from nonrecours.app.cli_outreach import step_campaign, step_score, today
+from nonrecours.app.cli_outreach import step_loop, step_score
 from nonrecours.app.cli_serve import step_assign, step_demo_agent, step_keys
 from nonrecours.app.commands import WorkersOpt, command, console, setting
 from nonrecours.app.stores import Run
-from nonrecours.core.errors import NotFound, UserError
-from nonrecours.data.folders import NEXT_QUARTER, quarter_folders, write_shifted_copy
-from nonrecours.serving.outreach import campaign_labels, play_field, read_campaign_file
-from nonrecours.training.outreach import round_gain, train_observed
+from nonrecours.core.errors import NotFound
+from nonrecours.data.folders import quarter_folders, write_shifted_copy
+from nonrecours.serving.loop import LoopPlan
+from nonrecours.serving.outreach import read_campaign_file
 from nonrecours.training.registry import load_champion
 
 DEMO_AGENT, DEMO_TEAM = "demo", "demo"
+DEMO_ROUNDS, LOOP = 3, "loop"
 EXAMPLE = "serving/nonrecours/serving/examples/households.json"
 
 
@@ -44,10 +45,11 @@ def pipeline(
     held-out households and on the same ones next quarter, with the promotion gate) -> score
     (worklist.csv, decision log decisions.db, secrets in secrets.env) -> monitor two more windows
     against it: a fresh draw (the next seed, in fresh/) and the same households with a third of
-    them paid 30% less (shifted/), in reports/index.html -> two rounds of outreach: a campaign
-    from the champion (campaign.csv), the field played, a retrain on observed labels only, a
-    campaign on the next quarter ranked by its uplift model, the field; each round's additional
-    euros printed. Ends with how to open the MLflow UI and call the API."""
+    them paid 30% less (shifted/), in reports/index.html -> three rounds of the agency's loop
+    from the champion, in loop/ (`nonrecours loop`: a campaign of 1% of the households a round,
+    the field, the next quarter, a correction learnt from every round's outcomes and the gate;
+    the table printed, and in MLflow with its plot). Ends with how to open the MLflow UI and call
+    the API."""
     step_generate(run, out)
     for quarter in quarter_folders(out):
         step_entitlements(run, quarter, quarter)
@@ -67,7 +69,7 @@ def pipeline(
     else:
         step_score(demo, out, out / "worklist.csv")
         monitoring(demo, out)
-        rounds(replace(demo, quiet=True), out)
+        outreach_loop(replace(demo, quiet=True), out)
     next_steps(demo, out)
     web_page(demo, out)
 
@@ -89,58 +91,11 @@ def monitoring(run: Run, out: Path) -> None:
     console.print(f"monitoring reports: {(reports / 'index.html').resolve()}")
 
 
-def rounds(run: Run, out: Path) -> None:
-    """Two rounds of outreach: a campaign from the champion, the field, a retrain on observed
-    labels only, then a campaign ranked by its uplift model on the next quarter, and the field."""
-    run_id = None
-    for i, (folder, ranking) in enumerate(((out, "champion"), (out / NEXT_QUARTER, "uplift")), start=1):
-        if not (folder / "households.parquet").exists():
-            break
-        model_run = run_id if ranking == "uplift" else None
-        campaign = step_campaign(
-            run.but("campaign", ranking=ranking),
-            folder,
-            folder / "campaign.csv",
-            seed=run.settings.scenario.seed + i,
-            model_run=model_run,
-        ).table
-        play_field(folder, campaign, run.log, outcome_date=today())
-        gain = round_gain(folder, campaign)
-        said = f"round {i} ({ranking}): {int(campaign['contacted'].sum()):,} contacts"
-        if gain is not None:
-            said += (
-                f" caused {gain.value:,.0f} EUR a month of claims (simulation, 90% interval "
-                f"{gain.low:,.0f} to {gain.high:,.0f})"
-            )
-        if i > 1:
-            console.print(
-                said + "; the agency's holdout estimate needs the following quarter's extract", soft_wrap=True
-            )
-            break
-        run_id = learned(run, folder, str(campaign["campaign_id"].iloc[0]), said)
-        if run_id is None:
-            break
-
-
-def learned(run: Run, folder: Path, campaign_id: str, said: str) -> str | None:
-    """The retrain on a round's observed labels, said after the round's line; its run id, or None
-    when the campaign gave too few labels to learn from (a small population's may)."""
-    try:
-        labels = campaign_labels(run.log, campaign_id, folder / NEXT_QUARTER)
-        result = train_observed(
-            labels, run.settings, run.tracking_uri, next_folder=folder / NEXT_QUARTER, user=run.env.user
-        )
-    except UserError as exc:
-        console.print(f"{said}; no retrain on observed labels: {exc}", soft_wrap=True)
-        return None
-    h, name = result.holdout, run.settings.registry.outreach_model_name
-    console.print(
-        f"{said}; the agency's holdout estimate: {h.value:+,.2f} EUR a month per contact (90% interval "
-        f"{h.low:+,.2f} to {h.high:+,.2f}); retrained on observed labels: run {result.run_id}, {name} "
-        f"version {result.version} {result.decision.alias} by the gate",
-        soft_wrap=True,
-    )
-    return result.run_id
+def outreach_loop(run: Run, out: Path) -> None:
+    """The agency's loop from the first quarter, in ``OUT/loop``: ``DEMO_ROUNDS`` rounds of
+    ``training.capacity_share`` of the households (what ``nonrecours loop`` runs)."""
+    k = max(1, round(run.settings.training.capacity_share * run.settings.scenario.households))
+    step_loop(run, LoopPlan(out, out / LOOP, DEMO_ROUNDS, k, run.settings.scenario.seed), resume=False)
 
 
 def next_steps(run: Run, out: Path) -> None:
@@ -164,7 +119,8 @@ def web_page(run: Run, out: Path) -> None:
     """The agents' page of the demo: the newest campaign of the run (the next quarter's, else the
     first) given to team "demo", and an agent "demo" in it whose password is drawn once and kept in
     ``OUT/demo-agent.txt`` (mode 0600)."""
-    folder = next((f for f in (out / NEXT_QUARTER, out) if (f / "campaign.csv").exists()), None)
+    rounds = sorted((out / LOOP).glob("round-*/campaign.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
+    folder = rounds[-1].parent if rounds else None
     if folder is None:
         console.print(
             "no campaign was made, so the agents' page has nothing to show yet (`nonrecours campaign`, then "

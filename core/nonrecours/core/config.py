@@ -358,6 +358,41 @@ class CampaignConfig(_Frozen):
     )
 
 
+class LoopConfig(_Frozen):
+    """`nonrecours loop`: the campaign design and the gate of the agency's loop, chosen by their
+    value over many rounds in worlds the prior never saw (``python -m bench.loop``, in the
+    data scientists' guide)."""
+
+    holdout_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=MAX_CAMPAIGN_SHARE,
+        description="Share of the top of the loop's ranking set aside at random each round: what the contacts "
+        "caused is measured against it.",
+    )
+    exploration_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=MAX_CAMPAIGN_SHARE,
+        description="Share of each round's contacts drawn at random in the exploration band below the cut.",
+    )
+    exploration_band: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="The households ranked just below the cut that exploration draws from, as a multiple of the "
+        "capacity: a narrow band gives each of them a larger chance of a contact, so the gate can judge the "
+        "rankings that differ from the one in play at its margin.",
+    )
+    gate_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="The chance, when no challenger is better, that the gate replaces the ranking in play anyway "
+        "(over all of a round's candidates: each is tested at gate_alpha / candidates, one-sided).",
+    )
+
+
 class WebConfig(_Frozen):
     """The agents' web page (``nonrecours serve``, at /agents)."""
 
@@ -386,6 +421,7 @@ class Settings(_Frozen):
     monitoring: MonitoringConfig = MonitoringConfig()
     fairness: FairnessConfig = FairnessConfig()
     campaign: CampaignConfig = CampaignConfig()
+    loop: LoopConfig = LoopConfig()
     web: WebConfig = WebConfig()
 
 

@@ -10,7 +10,10 @@ The design, for a capacity of K contacts:
 
 - **exploration**: ``round(exploration_share * K)`` contacts are drawn at random among the
   households *below the cut* that the law engine finds eligible to a benefit they are not seen
-  receiving (the ``pool``). The next model then sees outcomes outside the last model's top.
+  receiving (the ``pool``). The next model then sees outcomes outside the last model's top. With
+  a ``band`` (the loop's design), the pool is only those of the ``band`` households ranked just
+  below the top: each has a larger chance of a contact, so a ranking that differs at the margin
+  can be judged.
 - **top**: the rest of the contacts come from the top of the ranking. Enough households are taken
   from the top that, once a ``holdout_share`` of them is set aside at random, the contacts left
   fill the capacity. The holdout is drawn within strata of consecutive ranks, so contacted and
@@ -59,6 +62,9 @@ class CampaignPlan:
     exploration_share: float
     strata: int
     seed: int
+    band: int | None = None
+    """Exploration draws only among the ``band`` households ranked just below the top (None: every
+    law-open household below it)."""
 
     def __post_init__(self) -> None:
         if self.capacity < 1:
@@ -135,7 +141,8 @@ def plan_campaign(
         members = np.flatnonzero(stratum == s)
         holdout[rng.choice(members, size=min(quota[s], len(members)), replace=False)] = True
 
-    open_ = _law_open(scored).reindex(ids[top_n:], fill_value=False)
+    below = ids[top_n:] if plan.band is None else ids[top_n : top_n + plan.band]
+    open_ = _law_open(scored).reindex(below, fill_value=False)
     pool = open_[open_].index.to_numpy()
     explore_n = min(explore_n, len(pool))
     explored = np.zeros(len(pool), dtype=bool)

@@ -21,7 +21,7 @@ from nonrecours.core.config import LawConfig
 from nonrecours.core.parallel import map_households
 from nonrecours.core.schema import BENEFITS, SCORE_COLUMNS
 from nonrecours.features.profiles import build_profiles
-from nonrecours.law.parameters import CssValuation
+from nonrecours.law.parameters import CssValuation, load_law_parameters
 from nonrecours.law.situation import entitlements_from_observed
 from nonrecours.serving.reasons import reasons
 from nonrecours.training.baselines import rules_value
@@ -99,6 +99,17 @@ def score_profiles(profiles: pd.DataFrame, ranker: Ranker, *, n_reasons: int, la
     # Reasons need TreeSHAP contributions, as costly as the prediction again: skipped when none are wanted.
     out["reasons"] = ranker.explain(profiles, n_reasons, language) if n_reasons else [[] for _ in range(len(out))]
     return out
+
+
+def quarter_tables(
+    individuals: pd.DataFrame, households: pd.DataFrame, *, law: LawConfig, scheduler: str | None, quiet: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A whole extract's entitlements (the law engine on the agency's data, in partitions) and its
+    profiles (the one feature builder): what ``entitlements`` and ``features`` write."""
+    rights = entitlements_from_observed(
+        individuals, households, law=law, css=load_law_parameters().css, scheduler=scheduler, quiet=quiet
+    )
+    return rights, build_profiles(individuals, households, rights)
 
 
 def profiles_of(

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from scipy.stats import norm
 
 from nonrecours.training.evaluate import metric
+from nonrecours.training.judge import Interval
 from nonrecours.training.metrics import INTERVAL_LEVEL
 from nonrecours.training.policies import Estimate
 
@@ -88,3 +90,43 @@ def decide_observed(challenger: Estimate, incumbents: dict[str, Estimate]) -> De
         return Decision(CHALLENGER, tuple(reasons))
     beaten = "; ".join(f"{name}: {said(e)}" for name, e in incumbents.items())
     return Decision(CHAMPION, (f"off-policy value {said(challenger)}: its lower bound is at least {beaten}",))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The ranking the loop plays next, and why: each candidate's paired gain over the incumbent."""
+
+    ranking: str
+    switched: bool
+    reasons: tuple[str, ...]
+
+
+def gate_bound(gain: Interval, candidates: int, alpha: float) -> float:
+    """The one-sided lower bound the gate decides on: the paired gain less ``z`` standard errors
+    (its bootstrap's), ``z`` the normal quantile of ``1 - alpha / candidates`` (Bonferroni: over
+    all of a round's candidates, the chance that one passes when none is better is at most
+    ``alpha``)."""
+    return gain.value - float(norm.ppf(1 - alpha / max(candidates, 1))) * gain.standard_error
+
+
+def decide_paired(incumbent: str, gains: dict[str, Interval], *, alpha: float) -> Choice:
+    """The challenger whose paired gain over ``incumbent`` (same households, same randomised arms)
+    has the largest lower bound (:func:`gate_bound`), if that bound is above zero; else the
+    incumbent stays. A bound at or below zero never switches: a ranking is not changed on noise.
+    The rules are meant to be among ``gains``' candidates, so a loop that learns nothing keeps what
+    nothing beats."""
+    m = len(gains)
+
+    def said(name: str, g: Interval) -> str:
+        return (
+            f"{name}: {g.value:+,.0f} EUR a month over {incumbent} (lower bound {gate_bound(g, m, alpha):+,.0f} at "
+            f"{1 - alpha / max(m, 1):.2%}, one-sided; {g.n:,} households)"
+        )
+
+    reasons = tuple(said(name, g) for name, g in gains.items())
+    bounds = {name: gate_bound(g, m, alpha) for name, g in gains.items() if g.standard_error == g.standard_error}
+    winners = {name: b for name, b in bounds.items() if b > 0}
+    if not winners:
+        return Choice(incumbent, False, ("no challenger's lower bound is above zero: kept", *reasons))
+    best = max(winners, key=lambda name: winners[name])
+    return Choice(best, True, (f"{best} replaces {incumbent}: its lower bound is above zero", *reasons))

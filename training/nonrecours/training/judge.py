@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from nonrecours.training.metrics import INTERVAL_LEVEL
 
@@ -55,7 +56,7 @@ def aipw_scores(
     t = np.asarray(treated, dtype=bool)
     y = np.asarray(y, dtype=float)
     randomised = (e > 0) & (e < 1)
-    safe = np.where(randomised, e, 0.5)
+    safe = np.where(randomised, e, 1 / 2)
     score = mu1 - mu0 + np.where(t, (y - mu1) / safe, -(y - mu0) / (1 - safe))
     return np.where(randomised & ~np.isnan(y), score, np.nan)
 
@@ -103,3 +104,51 @@ def autoc(priority: np.ndarray, scores: np.ndarray, *, draws: int = BOOTSTRAP_DR
     known = ~np.isnan(scores)
     pairs = np.column_stack([np.asarray(priority, dtype=float)[known], np.asarray(scores, dtype=float)[known]])
     return _bootstrap(pairs, _autoc, draws, seed)
+
+
+def unit_outcomes(rows: pd.DataFrame, mu0: np.ndarray, mu1: np.ndarray) -> pd.DataFrame:
+    """Per campaign household of the pooled rows (``round``, ``unit``): ``contacted``, ``propensity``,
+    ``y`` the euros a month claimed by next quarter as the agency knows them (a right opened, or a
+    benefit seen paid in the next extract, at the law engine's amount), ``mu0``, ``mu1`` (the outcome
+    model's, per row, summed) and ``score``, the AIPW score. A benefit whose claim the agency cannot
+    see (never paid by it, or an unreached household's) counts its outcome model's expectation
+    without a contact: the score then carries no residual for it, rather than a false zero."""
+    seen = rows["claimed_next"].to_numpy(dtype=float)
+    amount = rows["law_amount"].to_numpy(dtype=float)
+    y = np.where(np.isnan(seen), mu0, seen * amount)
+    frame = pd.DataFrame(
+        {
+            "round": rows["round"].to_numpy(),
+            "unit": rows["unit"].to_numpy(),
+            "contacted": rows["contacted"].to_numpy(dtype=bool),
+            "propensity": rows["propensity"].to_numpy(dtype=float),
+            "y": y,
+            "mu0": mu0,
+            "mu1": mu1,
+        }
+    )
+    units = frame.groupby(["round", "unit"], sort=True).agg(
+        contacted=("contacted", "first"),
+        propensity=("propensity", "first"),
+        y=("y", "sum"),
+        mu0=("mu0", "sum"),
+        mu1=("mu1", "sum"),
+    )
+    units["score"] = aipw_scores(
+        units["y"].to_numpy(),
+        units["contacted"].to_numpy(),
+        units["propensity"].to_numpy(),
+        units["mu0"].to_numpy(),
+        units["mu1"].to_numpy(),
+    )
+    return units.reset_index()
+
+
+def campaign_value(
+    scores: np.ndarray, propensity: np.ndarray, *, draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> Interval:
+    """What a campaign's contacts caused, estimated on its own randomised arms: each unit's score
+    times its probability of contact (the top's contacts and the exploration below the cut alike),
+    summed, with a bootstrap interval over units."""
+    terms = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0) * np.asarray(propensity, dtype=float)
+    return _bootstrap(terms, np.sum, draws, seed)

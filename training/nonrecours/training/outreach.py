@@ -28,7 +28,6 @@ from nonrecours.training.model import estimated_amount, typical_amounts
 from nonrecours.training.observed import ObservedModels, fit_observed, observed_rows
 from nonrecours.training.policies import (
     Estimate,
-    campaign_gain,
     claimed_euros_observed,
     holdout_effect,
     household_gain,
@@ -239,11 +238,3 @@ def _log_simulation(simulation: SimulatedGains) -> None:
         )
     mlflow.log_table(simulation.table, "simulation/additional_euros.json")
     mlflow.log_figure(qini_figure(simulation.curves, simulation.capacity), "simulation/qini.png")
-
-
-def round_gain(folder: Path, campaign: pd.DataFrame) -> Estimate | None:
-    """Simulation only: what a round's contacts caused, from ``folder``'s truth (None without it)."""
-    if not (folder / f"{OUTCOMES.name}.parquet").exists():
-        return None
-    (truth,) = read_tables(folder, OUTCOMES)
-    return campaign_gain(campaign, household_gain(truth))

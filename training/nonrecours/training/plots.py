@@ -134,3 +134,38 @@ def qini_figure(curves: dict[str, np.ndarray], capacity: int) -> Figure:
     ax.set_title("Qini curves on the next quarter")
     ax.legend(fontsize=8)
     return fig
+
+
+LOOP_LINES = {
+    "true played": "the loop's campaign (true)",
+    "true prior alone": "the prior played alone (true)",
+    "true rules alone": "the rules (true)",
+    "true observed-feature limit": "observed-feature limit (true)",
+    "true ceiling": "true-effect ceiling",
+}
+
+
+def loop_figure(table: pd.DataFrame) -> Figure:
+    """The loop across rounds: the agency's estimate of what each round's contacts caused (with its
+    interval) and, in simulation, what they truly caused beside the rules, the prior and the ceilings."""
+    fig = Figure(figsize=(9, 5), constrained_layout=True)
+    ax = fig.subplots()
+    x = table["round"].to_numpy()
+    ax.errorbar(
+        x,
+        table["estimated EUR/month caused"],
+        yerr=[table["estimated EUR/month caused"] - table["low"], table["high"] - table["estimated EUR/month caused"]],
+        fmt="o",
+        color="black",
+        capsize=4,
+        label="the agency's estimate (90% interval)",
+    )
+    for column, label in LOOP_LINES.items():
+        if column in table.columns:
+            ax.plot(x, table[column], marker=".", label=label)
+    ax.set_xticks(x)
+    ax.set_xlabel("round (one quarter each)")
+    ax.set_ylabel("additional EUR a month caused by the round's contacts")
+    ax.set_title("The outreach loop, round by round")
+    ax.legend(fontsize=8)
+    return fig
