@@ -160,12 +160,13 @@ class HiddenTruth(SimulatedField):
         self.hidden_while_learning = 0
 
     def _hide(self, folder: Path) -> None:
-        for round_folder in folder.parent.glob("round-*"):
+        for round_folder in folder.parent.glob("round-*"):  # a quarter being drawn too (round-N.partial)
+            kept = self.vault / round_folder.name.removesuffix(".partial")
             for name in SIMULATOR_FILES:
                 path = round_folder / name
                 if path.exists():
-                    (self.vault / round_folder.name).mkdir(parents=True, exist_ok=True)
-                    shutil.move(path, self.vault / round_folder.name / name)
+                    kept.mkdir(parents=True, exist_ok=True)
+                    shutil.move(path, kept / name)
                     self.hidden_while_learning += 1
 
     def _show(self, folder: Path) -> None:
@@ -186,15 +187,7 @@ class HiddenTruth(SimulatedField):
         return self._around(folder, lambda: super(HiddenTruth, self).play(folder, campaign, log))
 
     def draw_next(self, folder, out, contacted):
-        self._show(folder)
-        try:
-            super().draw_next(folder, out, contacted)
-        finally:
-            self._hide(folder)
-            for name in SIMULATOR_FILES:  # the new quarter's, before the agency reads it
-                if (out / name).exists():
-                    (self.vault / out.name.replace(".partial", "")).mkdir(parents=True, exist_ok=True)
-                    shutil.move(out / name, self.vault / out.name.replace(".partial", "") / name)
+        self._around(folder, lambda: super(HiddenTruth, self).draw_next(folder, out, contacted))
 
     def judge(self, folder, profiles, contacted, rankings, k):
         return None  # the truth's figures are the evaluation's, not the agency's

@@ -223,7 +223,10 @@ def loop(
     run: Run,
     input: InputOpt = Path("demo"),
     rounds: Annotated[int, typer.Option(min=1, help="Quarters to play, one campaign each.")] = 3,
-    capacity: Annotated[int, typer.Option(min=1, help="Contacts per round, exploration included (K).")] = 100,
+    capacity: Annotated[
+        int | None,
+        typer.Option(min=1, help="Contacts per round, exploration included (K); default: training.capacity_share."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the campaigns' random arms and of the learners.")] = 0,
     out: Annotated[Path, typer.Option(help="Folder of the loop: OUT/round-N/ per round.")] = Path("demo/loop"),
     resume: Annotated[bool, typer.Option(help="Carry on a loop in --out after its last complete round.")] = False,
@@ -233,7 +236,8 @@ def loop(
     quarter, learn a correction of the prior (the champion, else the rules) from every round's
     outcomes, and let the gate keep or replace the ranking in play. Prints a line per round, and
     logs the table, a plot and each round's models to MLflow; OUT/round-N/ is each quarter's folder."""
-    step_loop(run, LoopPlan(input, out, rounds, capacity, seed), resume=resume)
+    k = capacity or max(1, round(run.settings.training.capacity_share * len(read_extract(input)[1])))
+    step_loop(run, LoopPlan(input, out, rounds, k, seed), resume=resume)
 
 
 def step_loop(run: Run, plan: LoopPlan, *, resume: bool) -> None:
