@@ -241,7 +241,7 @@ def test_the_production_path_runs_with_every_truth_file_deleted(small_population
     shutil.copytree(
         small_population,
         folder,
-        ignore=shutil.ignore_patterns("next_quarter", "fresh", "shifted", "reports", "*.db", "mlruns"),
+        ignore=shutil.ignore_patterns("next_quarter", "fresh", "shifted", "loop", "reports", "*.db", "mlruns"),
     )
     for truth in ("outcomes.parquet", "calibration.json", "world.yaml"):
         (folder / truth).unlink()
