@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -56,7 +56,7 @@ from nonrecours.serving.loop_agency import (
 from nonrecours.serving.loop_field import SIMULATOR_FILES, Field, SimulatedField
 from nonrecours.training.correction import Corrected, Prior, starting_point
 from nonrecours.training.gate import Choice
-from nonrecours.training.judge import Interval, campaign_value, unit_outcomes
+from nonrecours.training.judge import Interval, campaign_value
 from nonrecours.training.registry import load_champion
 
 __all__ = [
@@ -78,7 +78,6 @@ ROUND_FILE = "round.json"
 class LoopResult:
     table: pd.DataFrame
     started_from: str
-    said: list[str] = field(default_factory=list)
 
 
 def check_out(plan: LoopPlan, *, resume: bool) -> list[int]:
@@ -201,7 +200,7 @@ def play_round(
     pool.rows[n] = round_rows(plan, n, log, profiles)
     rows = pool.pooled()
     candidates = candidates_of(rows, prior, plan.learners, plan.seed)
-    gains, choice, _ = gate(
+    gains, choice, units = gate(
         model,
         candidates,
         rows,
@@ -211,13 +210,8 @@ def play_round(
         alpha=settings.loop.gate_alpha,
         region=region_size(design_of(plan, settings, n)),
     )
-    units = unit_outcomes(
-        rows[rows["round"] == n],
-        *candidates["recalibrated"].outcome_model(
-            rows[rows["round"] == n].assign(household_id=rows.loc[rows["round"] == n, "unit"].to_numpy())
-        ),
-    )
-    value = campaign_value(units["score"].to_numpy(), units["propensity"].to_numpy(), seed=plan.seed)
+    this = units[units["round"] == n]  # what this round's contacts caused, on its own randomised arms
+    value = campaign_value(this["score"].to_numpy(), this["propensity"].to_numpy(), seed=plan.seed)
     chosen = candidates[choice.ranking] if choice.switched else model
     line = round_line(n, month, model, campaign, records, value, choice)
     region = region_size(design_of(plan, settings, n))
@@ -231,7 +225,7 @@ def play_round(
     if figures is not None:
         line.update({f"true {k}": v for k, v in figures.items()})
     pool.tried = {name: c for name, c in candidates.items() if name in plan.learners}
-    return line, chosen, Gated(candidates, gains, choice, value)
+    return line, chosen, Gated(candidates, gains, choice)
 
 
 def run_loop(

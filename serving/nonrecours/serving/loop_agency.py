@@ -43,7 +43,7 @@ from nonrecours.training.correction import (
     with_history,
 )
 from nonrecours.training.gate import Choice, decide_paired
-from nonrecours.training.judge import Interval, paired_gain, ranking_value, unit_outcomes
+from nonrecours.training.judge import Interval, paired_gain, unit_outcomes
 from nonrecours.training.observed import observed_rows
 from nonrecours.training.policies import top_households
 
@@ -210,7 +210,6 @@ class Gated:
     candidates: dict[str, Corrected]
     gains: dict[str, Interval]
     choice: Choice
-    played_value: Interval
 
 
 def gate(
@@ -223,10 +222,10 @@ def gate(
     *,
     alpha: float,
     region: int,
-) -> tuple[dict[str, Interval], Choice, Interval]:
+) -> tuple[dict[str, Interval], Choice, pd.DataFrame]:
     """Each candidate's paired gain over the incumbent on every round's randomised households,
-    each judged by its model fitted without that household's fold; the choice; and the latest
-    round's value of the incumbent's picks (its AIPW estimate)."""
+    each judged by its model fitted without that household's fold; the choice; and those households
+    with their AIPW scores (:func:`~nonrecours.training.judge.unit_outcomes`)."""
     outcome = candidates.get("recalibrated", incumbent)
     profile_rows = rows.assign(household_id=rows["unit"].to_numpy())
     mu0, mu1 = outcome.outcome_model(profile_rows)
@@ -242,9 +241,7 @@ def gate(
 
     mine = picks(incumbent)
     gains = {name: paired_gain(picks(m), mine, scores, seed=seed) for name, m in candidates.items()}
-    last = units["round"].to_numpy() == max(profiles)
-    played = ranking_value(mine & last, scores, seed=seed)
-    return gains, decide_paired(incumbent.name, gains, alpha=alpha), played
+    return gains, decide_paired(incumbent.name, gains, alpha=alpha), units
 
 
 def save_ranking(model: Corrected, folder: Path) -> None:
