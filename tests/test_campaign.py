@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from nonrecours.app.cli import app
 from nonrecours.core.schema import BENEFITS, OUTCOMES, TABLES
 from nonrecours.data.field import field_outcomes
-from nonrecours.serving.campaign import CampaignPlan, plan_campaign
+from nonrecours.serving.campaign import CampaignPlan, pair_disagreements, plan_campaign
 from nonrecours.training.gate import CHALLENGER, CHAMPION
 from nonrecours.training.observed import observed_rows
 from nonrecours.training.policies import holdout_effect, household_gain, ipw_value, true_gain
@@ -98,6 +98,28 @@ def test_a_band_keeps_exploration_just_below_the_cut_with_a_larger_chance_each()
     pd.testing.assert_frame_equal(
         top.drop(columns="campaign_id"), same.drop(columns="campaign_id")
     )  # the top as before
+
+
+def test_pairing_with_a_challenger_draws_half_and_half_where_the_two_rankings_disagree():
+    campaign = plan_campaign(scored(), plan(capacity=100, holdout_share=0.1, exploration_share=0.1, seed=1, band=100))
+    by_rank = campaign.set_index("rank")["household_id"]
+    in_band = [r for r in range(101, 201) if r in by_rank.index][:30]
+    picks = by_rank.loc[[*range(31, 101), *in_band]].to_numpy()  # drops ranks 1-30, takes 30 of the band
+    paired = pair_disagreements(campaign, picks, seed=3)
+    disputed = paired["rank"].isin([*range(1, 31), *in_band]).to_numpy()
+    assert paired["contacted"].sum() == campaign["contacted"].sum() == 100  # the capacity kept
+    pd.testing.assert_frame_equal(paired[~disputed], campaign[~disputed])  # agreement untouched
+    contacts = campaign.loc[disputed, "contacted"].sum()
+    assert paired.loc[disputed, "contacted"].sum() == contacts
+    assert np.allclose(paired.loc[disputed, "propensity"], contacts / 60)
+    assert 0.4 < contacts / 60 < 0.6
+    assert set(paired.loc[disputed, "arm"].astype(str)) == {"explore", "pool"}
+    # each disputed household is contacted with the propensity written, over the pairing's draws
+    draws = np.array(
+        [pair_disagreements(campaign, picks, seed=s).loc[disputed, "contacted"].to_numpy() for s in range(400)]
+    )
+    assert np.abs(draws.mean(axis=0) - contacts / 60).max() < 0.1
+    assert pair_disagreements(campaign, by_rank.loc[1:100].to_numpy(), seed=3).equals(campaign)  # no dispute
 
 
 def test_a_campaign_refuses_what_cannot_be_planned():

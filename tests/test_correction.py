@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from nonrecours.core.config import LoopConfig
-from nonrecours.serving.loop_agency import gate
+from nonrecours.serving.loop_agency import contender_of, gate
 from nonrecours.training.correction import (
     LEARNERS,
     OPEN_RESULTS,
@@ -19,7 +19,7 @@ from nonrecours.training.correction import (
     learn,
     starting_point,
 )
-from nonrecours.training.gate import decide_paired, gate_bound
+from nonrecours.training.gate import Choice, decide_paired, gate_bound
 from nonrecours.training.judge import Interval
 
 RULES = Prior("rules")
@@ -170,3 +170,19 @@ def test_with_labels_that_are_pure_noise_the_gate_keeps_the_prior(profiles, seed
     )
     assert set(gains) == set(LEARNERS)
     assert not choice.switched, choice.reasons
+
+
+def test_the_prior_in_play_is_no_challenger_of_itself_and_the_best_estimate_is_the_next_contender(profiles):
+    rows = pd.concat([labelled_rows(profiles, 500, seed=5).assign(round=1)], ignore_index=True)
+    incumbent = starting_point(RULES, 0)
+    candidates = {"boosted": learn(rows, RULES, "boosted", seed=0), "prior alone": starting_point(RULES, 0)}
+    gains, choice, _ = gate(incumbent, candidates, rows, {1: profiles}, 50, 0, alpha=ALPHA, region=len(profiles))
+    assert set(gains) == {"boosted"}  # the prior alone, already in play, widens no bound
+    assert f"at {1 - ALPHA:.2%}" in choice.reasons[-1]  # one challenger: tested at the whole alpha
+
+    kept = Choice("rules", False, ())
+    ahead, behind = interval(3.0, 1.0), interval(-1.0, 1.0)
+    models = {"a": candidates["boosted"], "b": incumbent}
+    assert contender_of(models, {"a": ahead, "b": behind}, kept) is models["a"]
+    assert contender_of(models, {"a": behind, "b": behind}, kept) is None  # nothing ahead: no pairing
+    assert contender_of(models, {"a": ahead}, Choice("a", True, ())) is None  # a switch plays alone

@@ -89,6 +89,8 @@ def test_each_round_is_a_complete_quarter_folder_with_its_campaign_and_its_line(
     assert (table["estimated EUR/month caused"] <= table["high"]).all()
     assert (table["true ceiling"] >= table["true observed-feature limit"]).all()
     assert (table["true ceiling"] >= table["true played"]).all()
+    assert np.isfinite(table["AUTOC"]).all() and (table["AUTOC se"] > 0).all()  # RATE of the ranking played
+    assert table["paired with"].notna().all()
     assert table["month"].is_monotonic_increasing and table["month"].is_unique  # a quarter on, each round
 
 
@@ -104,6 +106,7 @@ def test_the_loop_is_in_mlflow_and_leaves_the_registry_alone(uninterrupted, trac
     assert sorted(r.data.tags["round"] for r in rounds) == ["1", "2", "3"]
     for r in rounds:
         assert "gate" in r.data.tags and "labels" in r.data.metrics
+        assert "paired_with" in r.data.params and "contender_next" in r.data.tags
         assert any(a.path == "ranking" for a in client.list_artifacts(r.info.run_id))
     for run in [*rounds, client.get_run(parent)]:  # no model version of the loop: @champion moves by train's gate only
         assert client.search_model_versions(f"run_id = '{run.info.run_id}'") == []

@@ -237,7 +237,7 @@ def loop(
     outcomes, and let the gate keep or replace the ranking in play. Prints a line per round, and
     logs the table, a plot and each round's models to MLflow; OUT/round-N/ is each quarter's folder."""
     k = capacity or max(1, round(run.settings.training.capacity_share * len(read_extract(input)[1])))
-    step_loop(run, LoopPlan(input, out, rounds, k, seed), resume=resume)
+    step_loop(run, LoopPlan(input, out, rounds, k, seed, run.settings.loop.learners), resume=resume)
 
 
 def step_loop(run: Run, plan: LoopPlan, *, resume: bool) -> None:

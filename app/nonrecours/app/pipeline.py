@@ -95,7 +95,11 @@ def outreach_loop(run: Run, out: Path) -> None:
     """The agency's loop from the first quarter, in ``OUT/loop``: ``DEMO_ROUNDS`` rounds of
     ``training.capacity_share`` of the households (what ``nonrecours loop`` runs)."""
     k = max(1, round(run.settings.training.capacity_share * run.settings.scenario.households))
-    step_loop(run, LoopPlan(out, out / LOOP, DEMO_ROUNDS, k, run.settings.scenario.seed), resume=False)
+    step_loop(
+        run,
+        LoopPlan(out, out / LOOP, DEMO_ROUNDS, k, run.settings.scenario.seed, run.settings.loop.learners),
+        resume=False,
+    )
 
 
 def next_steps(run: Run, out: Path) -> None:

@@ -358,6 +358,10 @@ class CampaignConfig(_Frozen):
     )
 
 
+Learner = Literal["recalibrated", "boosted", "boosted-whole"]
+"""A correction of the prior the loop can learn (:mod:`nonrecours.training.correction`)."""
+
+
 class LoopConfig(_Frozen):
     """`nonrecours loop`: the campaign design and the gate of the agency's loop, chosen by their
     value over many rounds in worlds the prior never saw (``python -m bench.loop``, in the
@@ -383,6 +387,20 @@ class LoopConfig(_Frozen):
         description="The households ranked just below the cut that exploration draws from, as a multiple of the "
         "capacity: a narrow band gives each of them a larger chance of a contact, so the gate can judge the "
         "rankings that differ from the one in play at its margin.",
+    )
+    learners: tuple[Learner, ...] = Field(
+        default=("boosted",),
+        min_length=1,
+        description="The corrections learnt each round, each a challenger at the gate (with the rules, and the "
+        "prior alone when it is not in play). `boosted` alone by default: in the bench's worlds it found the room "
+        "and the others did not, and every extra candidate widens the gate's bound (Bonferroni).",
+    )
+    pair_contender: bool = Field(
+        default=True,
+        description="When the gate keeps the ranking in play, the next campaign randomises half and half the "
+        "households where the best challenger and the ranking in play disagree (the ranking's picks the "
+        "challenger drops, and the challenger's own): the comparison the gate makes next is then measured "
+        "with propensities near one half, not 0.9 and 0.1.",
     )
     gate_alpha: float = Field(
         default=0.05,

@@ -167,6 +167,31 @@ def plan_campaign(
     return out[list(CAMPAIGN_COLUMNS)].sort_values("rank", kind="stable").reset_index(drop=True)
 
 
+def pair_disagreements(campaign: pd.DataFrame, picks: np.ndarray, seed: int) -> pd.DataFrame:
+    """The campaign with its arms drawn again where another ranking disagrees with it: the top's
+    households (``contact``, ``holdout``) not among ``picks``, and the ``picks`` the campaign put
+    below its top (``explore``, ``pool``). As many of them are contacted as before, drawn at random
+    among them all, each with the same propensity (near one half); their arm becomes ``explore``
+    or ``pool``. The other households keep their arms, so the capacity is the same and every
+    propensity is still the chance of a contact. ``picks`` outside the campaign are ignored."""
+    arm = campaign["arm"].astype("object").to_numpy()
+    picked = campaign["household_id"].isin(picks).to_numpy()
+    at_top = np.isin(arm, ("contact", "holdout"))
+    disputed = np.flatnonzero(at_top != picked)
+    if len(disputed) == 0:
+        return campaign
+    contacts = int(campaign["contacted"].to_numpy()[disputed].sum())
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(len(disputed), dtype=bool)
+    chosen[rng.choice(len(disputed), size=contacts, replace=False)] = True
+    out = campaign.copy()
+    out.loc[out.index[disputed], "arm"] = np.where(chosen, "explore", "pool")
+    out.loc[out.index[disputed], "contacted"] = chosen
+    out.loc[out.index[disputed], "propensity"] = contacts / len(disputed)
+    out.loc[out.index[disputed], "stratum"] = int(campaign["stratum"].max()) + 1
+    return out
+
+
 def campaign_summary(campaign: pd.DataFrame) -> pd.DataFrame:
     """Households and expected amount per arm (what ``nonrecours campaign`` prints)."""
     g = campaign.groupby("arm", observed=False)

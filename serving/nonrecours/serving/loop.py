@@ -37,17 +37,20 @@ from nonrecours.core.io import read_tables, write_json
 from nonrecours.core.schema import HOUSEHOLDS, INDIVIDUALS
 from nonrecours.serving.decision_log import DecisionLog
 from nonrecours.serving.loop_agency import (
+    CONTENDER_DIR,
     RULES,
     Gated,
     LoopPlan,
     Pool,
     agency_profiles,
     candidates_of,
+    contender_of,
     design_campaign,
     design_of,
     gate,
     household_values,
     load_ranking,
+    ranking_autoc,
     ranking_values,
     region_size,
     round_rows,
@@ -141,6 +144,7 @@ ROUND_COLUMNS = (
     "round",
     "month",
     "ranking played",
+    "paired with",
     "contacts",
     "rights opened",
     "EUR/month recorded",
@@ -148,17 +152,27 @@ ROUND_COLUMNS = (
     "low",
     "high",
     "gate",
+    "AUTOC",
+    "AUTOC se",
 )
 
 
 def round_line(
-    n: int, month: str, model: Corrected, campaign: pd.DataFrame, records: pd.DataFrame, value: Interval, choice: Choice
+    n: int,
+    month: str,
+    played: tuple[Corrected, Corrected | None],
+    campaign: pd.DataFrame,
+    records: pd.DataFrame,
+    value: Interval,
+    choice: Choice,
 ) -> dict:
     opened = records["result"] == "opened"
+    model, contender = played
     return {
         "round": n,
         "month": month,
         "ranking played": model.name,
+        "paired with": "-" if contender is None else contender.name,
         "contacts": int(campaign["contacted"].sum()),
         "rights opened": int(opened.sum()),
         "EUR/month recorded": round(float(records.loc[opened, "amount_granted"].sum()), 2),
@@ -172,7 +186,7 @@ def round_line(
 def play_round(
     n: int,
     plan: LoopPlan,
-    model: Corrected,
+    played: tuple[Corrected, Corrected | None],
     prior: Prior,
     pool: Pool,
     settings: Settings,
@@ -182,13 +196,15 @@ def play_round(
     scheduler: str | None,
     quiet: bool,
 ) -> tuple[dict, Corrected, Gated]:
-    """Round ``n``: rank by ``model``, design and log the campaign, play the field, draw the next
-    quarter, learn from every round's labels and gate. Returns the round's line, the ranking in
-    play next and the gate's figures."""
+    """Round ``n``: rank by the ranking in play (paired with the last gate's contender, if any),
+    design and log the campaign, play the field, draw the next quarter, learn from every round's
+    labels and gate. Returns the round's line, the ranking in play next and the gate's figures
+    (with the next round's contender)."""
     folder = plan.folder(n)
     month = fld.month(folder)
     profiles = pool.profiles[n]
-    campaign = design_campaign(profiles, model, plan, n, month, settings, log)
+    model, contender = played
+    campaign = design_campaign(profiles, model, plan, n, month, settings, log, contender)
     records = fld.play(folder, campaign, log)
     contacted = campaign.loc[campaign["contacted"], "household_id"].to_numpy()
     following = plan.folder(n + 1)
@@ -213,7 +229,9 @@ def play_round(
     this = units[units["round"] == n]  # what this round's contacts caused, on its own randomised arms
     value = campaign_value(this["score"].to_numpy(), this["propensity"].to_numpy(), seed=plan.seed)
     chosen = candidates[choice.ranking] if choice.switched else model
-    line = round_line(n, month, model, campaign, records, value, choice)
+    line = round_line(n, month, played, campaign, records, value, choice)
+    rate = ranking_autoc(model, units, pool.universe, plan.seed)  # of the ranking played, on every round's units
+    line.update({"AUTOC": round(rate.value, 2), "AUTOC se": round(rate.standard_error, 2)})
     region = region_size(design_of(plan, settings, n))
     rankings = {
         "rules alone": household_values(starting_point(Prior(RULES), plan.seed), pool.prepared[n]),
@@ -225,7 +243,8 @@ def play_round(
     if figures is not None:
         line.update({f"true {k}": v for k, v in figures.items()})
     pool.tried = {name: c for name, c in candidates.items() if name in plan.learners}
-    return line, chosen, Gated(candidates, gains, choice)
+    paired = contender_of(candidates, gains, choice) if settings.loop.pair_contender else None
+    return line, chosen, Gated(candidates, gains, choice, paired)
 
 
 def run_loop(
@@ -263,6 +282,9 @@ def run_loop(
         write_json({"identity": plan.identity(), "prior": prior.name, "started": started}, marker)
     copy_first_quarter(plan)
     model = load_ranking(plan.folder(done[-1]), prior, plan.seed) if done else starting_point(prior, plan.seed)
+    contender = None
+    if done and (plan.folder(done[-1]) / CONTENDER_DIR).exists():
+        contender = load_ranking(plan.folder(done[-1]), prior, plan.seed, CONTENDER_DIR)
     pool = Pool(prior, plan.capacity)
     lines = []
     for n in range(1, plan.rounds + 1):
@@ -277,17 +299,20 @@ def run_loop(
                 learnt = candidates_of(pool.pooled(), prior, plan.learners, plan.seed)
                 pool.tried = {name: c for name, c in learnt.items() if name in plan.learners}
             continue
-        say(f"round {n}: ranking by {model.name}")
+        paired = "" if contender is None else f", paired with {contender.name} where they disagree"
+        say(f"round {n}: ranking by {model.name}{paired}")
         line, chosen, gated = play_round(
-            n, plan, model, prior, pool, settings, log, fld, scheduler=scheduler, quiet=quiet
+            n, plan, (model, contender), prior, pool, settings, log, fld, scheduler=scheduler, quiet=quiet
         )
         save_ranking(chosen, plan.folder(n))
+        if gated.contender is not None:
+            save_ranking(gated.contender, plan.folder(n), CONTENDER_DIR)
         if tracked is not None:
             tracked(n, line, gated, chosen)
         write_json(line, plan.folder(n) / ROUND_FILE)
         lines.append(line)
         say(f"round {n}: {line['contacts']:,} contacts, {line['rights opened']:,} rights opened; gate: {line['gate']}")
-        model = chosen
+        model, contender = chosen, gated.contender
     return LoopResult(pd.DataFrame(lines), started)
 
 

@@ -23,16 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nonrecours.core.config import Settings
+from nonrecours.core.config import LoopConfig, Settings
 from nonrecours.core.io import atomic_path, read_extract, read_tables, write_frame, write_table
 from nonrecours.core.schema import ENTITLEMENTS, PROFILES
-from nonrecours.serving.campaign import CampaignPlan, plan_campaign
+from nonrecours.serving.campaign import CampaignPlan, pair_disagreements, plan_campaign
 from nonrecours.serving.decision_log import DecisionLog
 from nonrecours.serving.outreach import campaign_labels, read_campaign_file
 from nonrecours.serving.scoring import ModelRanker, RulesRanker, quarter_tables, score_profiles
 from nonrecours.training.correction import (
     EPS,
-    LEARNERS,
     Corrected,
     Prepared,
     Prior,
@@ -43,11 +42,12 @@ from nonrecours.training.correction import (
     with_history,
 )
 from nonrecours.training.gate import Choice, decide_paired
-from nonrecours.training.judge import Interval, paired_gain, unit_outcomes
+from nonrecours.training.judge import Interval, autoc, paired_gain, unit_outcomes
 from nonrecours.training.observed import observed_rows
 from nonrecours.training.policies import top_households
 
 RANKING_DIR = "ranking"
+CONTENDER_DIR = "contender"
 CAMPAIGN_FILE = "campaign.csv"
 RULES = "rules"
 GATE_UNIVERSE = 20
@@ -57,14 +57,14 @@ GATE_UNIVERSE = 20
 @dataclass(frozen=True)
 class LoopPlan:
     """What ``nonrecours loop`` was asked: the first quarter, the rounds, the contacts per round (K,
-    holdout and exploration included), the seed, the folder, and the learners compared."""
+    holdout and exploration included), the seed, the folder, and the learners (``loop.learners``)."""
 
     input: Path
     out: Path
     rounds: int
     capacity: int
     seed: int
-    learners: tuple[str, ...] = LEARNERS
+    learners: tuple[str, ...] = LoopConfig().learners
 
     def folder(self, n: int) -> Path:
         return self.out / f"round-{n}"
@@ -158,11 +158,19 @@ class LoopRanker:
 
 
 def design_campaign(
-    profiles: pd.DataFrame, model: Corrected, plan: LoopPlan, n: int, month: str, settings: Settings, log: DecisionLog
+    profiles: pd.DataFrame,
+    model: Corrected,
+    plan: LoopPlan,
+    n: int,
+    month: str,
+    settings: Settings,
+    log: DecisionLog,
+    contender: Corrected | None = None,
 ) -> pd.DataFrame:
-    """Round ``n``'s campaign: ranked by ``model``, designed by the ``campaign`` settings, logged
-    (once: a campaign already in the log, from an interrupted run, is read back), written to
-    ``campaign.csv``."""
+    """Round ``n``'s campaign: ranked by ``model``, designed by the loop's settings, its arms drawn
+    again half and half where ``contender`` (the last gate's best challenger) disagrees with it
+    (:func:`~nonrecours.serving.campaign.pair_disagreements`); logged (once: a campaign already in
+    the log, from an interrupted run, is read back), written to ``campaign.csv``."""
     path = plan.folder(n) / CAMPAIGN_FILE
     if path.exists():
         return read_campaign_file(path)
@@ -173,6 +181,9 @@ def design_campaign(
     per_row = scored["household_id"].map(order / scored.groupby("household_id").size())
     at = datetime.fromisoformat(f"{month}-01").replace(tzinfo=UTC)
     table = plan_campaign(scored.assign(loop_order=per_row.to_numpy()), design, value="loop_order", at=at)
+    if contender is not None:
+        picks = top_k(ranking_values(contender, profiles, region_size(design)), plan.capacity)
+        table = pair_disagreements(table, picks, design.seed)
     cid = str(table["campaign_id"].iloc[0])
     try:
         logged = log.read_campaign(cid)
@@ -210,6 +221,17 @@ class Gated:
     candidates: dict[str, Corrected]
     gains: dict[str, Interval]
     choice: Choice
+    contender: Corrected | None = None
+    """The challenger the next campaign pairs with the ranking in play, if any."""
+
+
+def contender_of(candidates: dict[str, Corrected], gains: dict[str, Interval], choice: Choice) -> Corrected | None:
+    """When the gate kept the ranking in play: the challenger of largest estimated gain over it,
+    if that gain is positive (the next campaign then measures it where it matters); else none."""
+    if choice.switched:
+        return None
+    ahead = {name: g.value for name, g in gains.items() if g.value > 0}
+    return candidates[max(ahead, key=lambda name: ahead[name])] if ahead else None
 
 
 def gate(
@@ -226,7 +248,8 @@ def gate(
     """Each candidate's paired gain over the incumbent on every round's randomised households,
     each judged by its model fitted without that household's fold; the choice; and those households
     with their AIPW scores (:func:`~nonrecours.training.judge.unit_outcomes`)."""
-    outcome = candidates.get("recalibrated", incumbent)
+    candidates = {name: m for name, m in candidates.items() if not _same(m, incumbent)}
+    outcome = learn(rows, incumbent.prior, "recalibrated", seed=incumbent.seed)
     profile_rows = rows.assign(household_id=rows["unit"].to_numpy())
     mu0, mu1 = outcome.outcome_model(profile_rows)
     units = unit_outcomes(rows, mu0, mu1)
@@ -244,15 +267,35 @@ def gate(
     return gains, decide_paired(incumbent.name, gains, alpha=alpha), units
 
 
-def save_ranking(model: Corrected, folder: Path) -> None:
-    """The ranking in play after a round's gate, in ``folder/ranking/`` (what ``--resume`` reloads)."""
+def ranking_autoc(model: Corrected, units: pd.DataFrame, profiles: dict[int, Prepared], seed: int) -> Interval:
+    """RATE with the AUTOC weighting (:func:`~nonrecours.training.judge.autoc`) of ``model`` on the
+    pooled randomised households of :func:`gate`: each round's households in the order of the
+    model's held-out values that round. Above zero when it puts first those whose contact adds most."""
+    priority = np.zeros(len(units))
+    rounds = units["round"].to_numpy()
+    for n, frame in profiles.items():
+        here = rounds == n
+        if here.any():
+            values = household_values(model, frame, held_out=True)
+            priority[here] = units.loc[here, "unit"].map(values).fillna(values.min()).to_numpy()
+    return autoc(priority, units["score"].to_numpy(), seed=seed)
+
+
+def _same(model: Corrected, incumbent: Corrected) -> bool:
+    """``model`` is the incumbent's own prior alone, played already: no challenger."""
+    return model.is_prior and incumbent.is_prior and model.prior.name == incumbent.prior.name
+
+
+def save_ranking(model: Corrected, folder: Path, kind: str = RANKING_DIR) -> None:
+    """The ranking in play after a round's gate, in ``folder/ranking/`` (what ``--resume`` reloads),
+    or (``kind`` :data:`CONTENDER_DIR`) the challenger the next campaign pairs with it."""
     for name, text in model.to_strings().items():
-        with atomic_path(folder / RANKING_DIR / name) as tmp:
+        with atomic_path(folder / kind / name) as tmp:
             tmp.write_text(text)
 
 
-def load_ranking(folder: Path, prior: Prior, seed: int) -> Corrected:
-    texts = {p.name: p.read_text() for p in (folder / RANKING_DIR).iterdir() if not p.name.startswith(".")}
+def load_ranking(folder: Path, prior: Prior, seed: int, kind: str = RANKING_DIR) -> Corrected:
+    texts = {p.name: p.read_text() for p in (folder / kind).iterdir() if not p.name.startswith(".")}
     described = json.loads(texts["correction.json"])
     own = Prior(RULES) if described["prior"] == RULES else prior
     return Corrected.from_strings(own, texts, seed)

@@ -40,15 +40,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from typing import get_args
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from nonrecours.core.config import Learner
 from nonrecours.training.baselines import rules_value
 from nonrecours.training.model import CATEGORICAL, Scorer, model_frame
 
-LEARNERS = ("recalibrated", "boosted", "boosted-whole")
+LEARNERS: tuple[str, ...] = get_args(Learner)
 CONTACT_HISTORY = ("last_contact", "quarters_since_contact")
 """What the agency knows of its own earlier contacts with a household (:func:`contact_history`), a
 correction's features beside the profile's: a household reached last quarter that declined, or one

@@ -44,9 +44,19 @@ def log_round(uri: str, parent: str, n: int, line: dict, gated, chosen) -> str:
     )
     rid = run.info.run_id
     client.log_param(rid, "ranking_played", line["ranking played"])
+    client.log_param(rid, "paired_with", line["paired with"])
+    client.set_tag(rid, "contender_next", "-" if gated.contender is None else gated.contender.name)
     client.log_param(rid, "ranking_next", chosen.name)
     client.log_metric(rid, "labels", float(max(c.labels for c in gated.candidates.values())))
-    for key in ("contacts", "rights opened", "EUR/month recorded", "estimated EUR/month caused", "low", "high"):
+    for key in (
+        "contacts",
+        "rights opened",
+        "EUR/month recorded",
+        "estimated EUR/month caused",
+        "low",
+        "high",
+        "AUTOC",
+    ):
         client.log_metric(rid, key.replace("/", "_per_").replace(" ", "_"), float(line[key]))
     for name, g in gated.gains.items():
         slug = name.replace(" ", "_")
