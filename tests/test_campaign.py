@@ -158,26 +158,30 @@ def test_the_field_records_what_an_agent_would_find():
 def test_observed_labels_come_from_the_agents_records_and_the_next_extract():
     profiles = pd.DataFrame(
         {
-            "household_id": [1, 1, 2, 3, 4],
-            "benefit": pd.Categorical(["rsa", "af", "rsa", "rsa", "css_free"], categories=list(BENEFITS)),
+            "household_id": [1, 1, 2, 3, 4, 5],
+            "benefit": pd.Categorical(["rsa", "af", "rsa", "rsa", "css_free", "rsa"], categories=list(BENEFITS)),
         }
     )
     campaign = pd.DataFrame(
         {
-            "household_id": [1, 2, 3, 4],
-            "arm": ["contact", "contact", "holdout", "pool"],
-            "propensity": [0.8, 0.8, 0.8, 0.05],
-            "benefits": ["rsa;af", "rsa", "rsa", "css_free"],
+            "household_id": [1, 2, 3, 4, 5],
+            "arm": ["contact", "contact", "holdout", "pool", "contact"],
+            "propensity": [0.8, 0.8, 0.8, 0.05, 0.8],
+            "benefits": ["rsa;af", "rsa", "rsa", "css_free", "rsa"],
         }
     )
     recorded = pd.DataFrame(
-        {"household_id": [1, 1, 2], "benefit": ["rsa", "af", "rsa"], "result": ["opened", "declined", "unreachable"]}
+        {
+            "household_id": [1, 1, 2, 5],
+            "benefit": ["rsa", "af", "rsa", "rsa"],
+            "result": ["opened", "declined", "unreachable", "already_receiving"],
+        }
     )
     receipt = pd.DataFrame(
         {
-            "household_id": [1, 1, 2, 3, 4],
-            "benefit": ["rsa", "af", "rsa", "rsa", "css_free"],
-            "receives_next": pd.array([0, 0, 1, 1, None], dtype="Float64"),
+            "household_id": [1, 1, 2, 3, 4, 5],
+            "benefit": ["rsa", "af", "rsa", "rsa", "css_free", "rsa"],
+            "receives_next": pd.array([0, 0, 1, 1, None, 1], dtype="Float64"),
         }
     )
     rows = observed_rows(profiles, campaign, recorded, receipt).set_index(["household_id", "benefit"])
@@ -190,6 +194,7 @@ def test_observed_labels_come_from_the_agents_records_and_the_next_extract():
         np.isnan(rows.loc[(3, "rsa"), "opened"]) and rows.loc[(3, "rsa"), "claimed_next"] == 1
     )  # the holdout: the next extract
     assert np.isnan(rows.loc[(4, "css_free"), "claimed_next"])  # a benefit the agency never sees paid: no label
+    assert rows.loc[(5, "rsa"), "claimed_next"] == 1  # a claim found filed, paid next quarter: as if held out
 
 
 def test_policy_gains_and_the_agency_s_own_estimates():

@@ -40,6 +40,7 @@ from nonrecours.training.correction import (
     prepared,
     starting_point,
     with_history,
+    without_opened,
 )
 from nonrecours.training.gate import Choice, decide_paired
 from nonrecours.training.judge import Interval, autoc, paired_gain, unit_outcomes
@@ -252,7 +253,7 @@ def gate(
     outcome = learn(rows, incumbent.prior, "recalibrated", seed=incumbent.seed)
     profile_rows = rows.assign(household_id=rows["unit"].to_numpy())
     mu0, mu1 = outcome.outcome_model(profile_rows)
-    units = unit_outcomes(rows, mu0, mu1)
+    units = unit_outcomes(rows, mu0, mu1, incumbent.prior.amount(profile_rows))
     scores = units["score"].to_numpy()
 
     def picks(model: Corrected) -> np.ndarray:
@@ -327,11 +328,13 @@ class Pool:
     """The last round's challengers (simulation: the field says what each would have caused)."""
 
     def add(self, n: int, profiles: pd.DataFrame) -> None:
-        """Round ``n``'s profiles, with each household's contact history from the rounds before."""
+        """Round ``n``'s profiles, with each household's contact history from the rounds before, less
+        the benefits an earlier contact opened."""
         earlier = [r for j, r in self.rows.items() if j < n]
         if earlier:
-            history = contact_history(pd.concat(earlier, ignore_index=True), profiles["household_id"].unique(), n)
-            profiles = with_history(profiles, history)
+            pooled = pd.concat(earlier, ignore_index=True)
+            history = contact_history(pooled, profiles["household_id"].unique(), n)
+            profiles = without_opened(with_history(profiles, history), pooled)
         self.profiles[n] = profiles
         self.prepared[n] = Prepared(profiles)
         values = household_values(starting_point(self.prior, 0), self.prepared[n])

@@ -133,6 +133,19 @@ def contact_history(rows: pd.DataFrame, households: np.ndarray, now: int) -> pd.
     return out
 
 
+def without_opened(profiles: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``profiles`` less the benefits an earlier contact opened (``result`` ``opened`` in the
+    agency's ``rows``, by ``unit``): the agency follows that claim as a case, and the next extract
+    may not show it paid yet; ranked or labelled again, its pending payment would pass for a claim
+    made without a contact."""
+    opened = rows.loc[rows["result"].astype("object") == "opened", ["unit", "benefit"]]
+    if opened.empty:
+        return profiles
+    done = pd.MultiIndex.from_arrays([opened["unit"].to_numpy(), opened["benefit"].astype("object").to_numpy()])
+    mine = pd.MultiIndex.from_arrays([profiles["household_id"].to_numpy(), profiles["benefit"].astype("object")])
+    return profiles[~mine.isin(done)].reset_index(drop=True)
+
+
 def correction_frame(profiles: pd.DataFrame) -> pd.DataFrame:
     """A correction's input: the model's features and the contact history (``never`` where the
     profiles carry none)."""

@@ -106,21 +106,24 @@ def autoc(priority: np.ndarray, scores: np.ndarray, *, draws: int = BOOTSTRAP_DR
     return _bootstrap(pairs, _autoc, draws, seed)
 
 
-def unit_outcomes(rows: pd.DataFrame, mu0: np.ndarray, mu1: np.ndarray) -> pd.DataFrame:
+def unit_outcomes(rows: pd.DataFrame, mu0: np.ndarray, mu1: np.ndarray, amount: np.ndarray) -> pd.DataFrame:
     """Per campaign household of the pooled rows (``round``, ``unit``): ``contacted``, ``propensity``,
     ``y`` the euros a month claimed by next quarter as the agency knows them (a right opened, or a
-    benefit seen paid in the next extract, at the law engine's amount), ``mu0``, ``mu1`` (the outcome
-    model's, per row, summed) and ``score``, the AIPW score. A benefit whose claim the agency cannot
-    see (never paid by it, or an unreached household's) counts its outcome model's expectation
-    without a contact: the score then carries no residual for it, rather than a false zero."""
+    benefit seen paid in the next extract, at ``amount``, per row the amount the outcome model and
+    the rankings use: the law engine's on the agency's data, else the benefit's typical one),
+    ``mu0``, ``mu1`` (the outcome model's, per row, summed) and ``score``, the AIPW score. A
+    benefit whose claim the agency cannot see (never paid by it, or no outcome recorded) counts its
+    outcome model's expectation in the arm it got: the score then carries no residual for it,
+    rather than a false zero."""
     seen = rows["claimed_next"].to_numpy(dtype=float)
-    amount = rows["law_amount"].to_numpy(dtype=float)
-    y = np.where(np.isnan(seen), mu0, seen * amount)
+    amount = np.asarray(amount, dtype=float)
+    contacted = rows["contacted"].to_numpy(dtype=bool)
+    y = np.where(np.isnan(seen), np.where(contacted, mu1, mu0), seen * amount)
     frame = pd.DataFrame(
         {
             "round": rows["round"].to_numpy(),
             "unit": rows["unit"].to_numpy(),
-            "contacted": rows["contacted"].to_numpy(dtype=bool),
+            "contacted": contacted,
             "propensity": rows["propensity"].to_numpy(dtype=float),
             "y": y,
             "mu0": mu0,

@@ -11,7 +11,11 @@ contribution never for an RSA recipient). Two labels:
 - ``opened`` (contacted rows only): the agent recorded a right opened. The **need** model learns
   P(opened | contacted) from it.
 - ``claimed_next`` (every row whose claim the agency can see): a claim by next quarter. A
-  contacted household: a right opened, or, unreached, a benefit it is seen receiving next quarter.
+  contacted household: a right opened; unreached, or found already claiming a benefit the
+  extract shows (a claim filed and not yet paid), what the next extract shows, as for the same
+  household held out (a pending claim is paid by then: a claim in both arms); found already
+  claiming a benefit the agency never sees paid, no new claim (as the outcome model counts the
+  uncontacted's).
   A household not contacted (holdout, pool): a benefit it is seen receiving next quarter. Benefits
   the agency never sees paid (CSS, ASPA for a CAF) have no such label for the uncontacted.
 
@@ -80,8 +84,9 @@ def observed_rows(
     contacted = rows["contacted"].to_numpy()
     rows["opened"] = np.where(contacted & recorded, opened.astype(float), np.nan)
     unreached = (rows["result"] == "unreachable").to_numpy()
+    as_held_out = unreached | ((rows["result"] == "already_receiving").to_numpy() & ~np.isnan(seen_next))
     claimed_next = np.where(
-        contacted, np.where(opened, 1.0, np.where(unreached, seen_next, np.where(recorded, 0.0, np.nan))), seen_next
+        contacted, np.where(opened, 1.0, np.where(as_held_out, seen_next, np.where(recorded, 0.0, np.nan))), seen_next
     )
     rows["claimed_next"] = claimed_next
     rows["benefit"] = pd.Categorical(
