@@ -18,6 +18,7 @@ from nonrecours.training.correction import (
     fold_of,
     learn,
     starting_point,
+    without_opened,
 )
 from nonrecours.training.gate import Choice, decide_paired, gate_bound
 from nonrecours.training.judge import Interval
@@ -186,3 +187,11 @@ def test_the_prior_in_play_is_no_challenger_of_itself_and_the_best_estimate_is_t
     assert contender_of(models, {"a": ahead, "b": behind}, kept) is models["a"]
     assert contender_of(models, {"a": behind, "b": behind}, kept) is None  # nothing ahead: no pairing
     assert contender_of(models, {"a": ahead}, Choice("a", True, ())) is None  # a switch plays alone
+
+
+def test_a_benefit_an_earlier_contact_opened_is_not_ranked_or_labelled_again():
+    profiles = pd.DataFrame({"household_id": [1, 1, 2], "benefit": pd.Categorical(["rsa", "af", "rsa"])})
+    rows = pd.DataFrame({"unit": [1, 1, 2], "benefit": ["rsa", "af", "rsa"], "result": ["opened", "declined", None]})
+    kept = without_opened(profiles, rows)
+    assert list(zip(kept["household_id"], kept["benefit"].astype(str))) == [(1, "af"), (2, "rsa")]
+    assert without_opened(profiles, rows.assign(result="declined")).equals(profiles)
