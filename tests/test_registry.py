@@ -151,10 +151,8 @@ def test_a_forced_promotion_needs_a_reason_and_is_recorded(store):
     client = mlflow.MlflowClient(tracking_uri=store)
     assert str(client.get_model_version_by_alias("nonrecours", CHAMPION).version) == "2"
     entries = [json.loads(line) for line in promotion_log_path(RegistryConfig(), store).read_text().splitlines()]
-    log = [
-        e for e in entries if e["model"] == "nonrecours"
-    ]  # the pipeline's rounds also log the outreach models' decisions
-    assert {e["model"] for e in entries} == {"nonrecours", "nonrecours-outreach"}
+    log = [e for e in entries if e["model"] == "nonrecours"]  # other tests of the session log outreach models' too
+    assert "nonrecours" in {e["model"] for e in entries} <= {"nonrecours", "nonrecours-outreach"}
     assert [(e["version"], e["alias"], e["forced"]) for e in log][-3:] == [
         ("1", CHAMPION, False),
         ("2", CHALLENGER, False),
